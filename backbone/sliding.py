@@ -59,12 +59,12 @@ def sliding_window_forward(
     counts: dict[tuple[int, int], torch.Tensor] = {}
     for name, (oh, ow) in out_size.items():
         if (oh, ow) not in counts:
-            cnt = torch.zeros(sums[name].shape[-2:], device=sums[name].device)
+            cnt = torch.zeros(sums[name].shape[-2:])  # on the CPU: tiny, and checkable for meta inputs too
             for y in ys:
                 for x in xs:
                     py, px = y * oh // wh, x * ow // ww
                     cnt[py : py + oh, px : px + ow] += 1
             if not bool((cnt > 0).all()):
                 raise RuntimeError(f"sliding windows leave part of the {name} map uncovered")
-            counts[(oh, ow)] = cnt
+            counts[(oh, ow)] = cnt.to(sums[name].device)
     return {name: buf / counts[out_size[name]] for name, buf in sums.items()}

@@ -1,6 +1,7 @@
 """Loading CLIP weights safely: open_clip pretrained tags or local files (never arbitrary unpickling)."""
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from pathlib import Path
 
@@ -97,9 +98,15 @@ def create_clip_model(name: str, pretrained: str | None, device: str | torch.dev
     import open_clip
 
     if pretrained is None:
-        return open_clip.create_model(name, device=device), "random-init"
+        logging.disable(logging.WARNING)  # open_clip warns on the root logger that nothing was loaded
+        try:
+            return open_clip.create_model(name, device=device), "random-init"
+        finally:
+            logging.disable(logging.NOTSET)
     if looks_like_path(pretrained):
-        model = open_clip.create_model(name, device="cpu")
+        if not Path(pretrained).is_file():
+            raise WeightsError(f"weights file not found: {pretrained}")
+        model, _ = create_clip_model(name, None)
         kind = load_clip_weights(model, pretrained, name)
         return model.to(device), f"file:{Path(pretrained).resolve()} ({kind})"
     tags = open_clip.list_pretrained_tags_by_model(name)
