@@ -100,6 +100,9 @@ def create_clip_model(name: str, pretrained: str | None, device: str | torch.dev
     if pretrained is None:
         logging.disable(logging.WARNING)  # open_clip warns on the root logger that nothing was loaded
         try:
+            if str(device) == "meta":  # allocate on meta from the start: no slow random init of real memory
+                with torch.device("meta"):
+                    return open_clip.create_model(name, device=device), "random-init"
             return open_clip.create_model(name, device=device), "random-init"
         finally:
             logging.disable(logging.NOTSET)

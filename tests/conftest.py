@@ -1,0 +1,21 @@
+import warnings
+
+import pytest
+import torch
+
+
+@pytest.fixture(autouse=True)
+def _deterministic():
+    torch.manual_seed(0)
+    yield
+
+
+@pytest.fixture(scope="session")
+def tiny_backbone():
+    """Random-init ViTamin-Tiny, shared by read-only tests (do not mutate its options)."""
+    from backbone import build_backbone
+
+    torch.manual_seed(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return build_backbone("ViTamin-Tiny")
