@@ -1,0 +1,1 @@
+"""Readers/writers and small helpers for the dataset formats the subprojects share."""

@@ -1,0 +1,82 @@
+"""LLaVA conversations about a scene: captions (pretraining) and short-answer Q&A (instruction tuning)."""
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+
+from .scene import COLOURS, SHAPES, THINGS
+
+SHORT_ANSWER = "Answer the question using a single word or phrase."
+CAPTION_PROMPTS = (
+    "Describe the image concisely.",
+    "Give a brief description of the picture.",
+    "Write a short caption for this image.",
+    "What is shown in the image? Answer briefly.",
+)
+NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six")
+TEXT_ONLY = (
+    ("What colours can the shapes in this world have?", "red, green, blue or yellow"),
+    ("Which shapes exist in this world?", "circles, squares and triangles"),
+    ("What lies under the sky in these pictures?", "grass, water or sand"),
+)
+
+
+def _plural(thing: str, n: int) -> str:
+    return thing if n == 1 else thing + "s"
+
+
+def caption(objects: list[tuple[str, list[float]]], stuff: list[str]) -> str:
+    """objects: (thing, bbox) pairs; e.g. "a red circle and two blue squares on sky and grass"."""
+    counts = Counter(t for t, _ in objects)
+    parts = [("a" if n == 1 else NUMBER_WORDS[min(n, 6)]) + " " + _plural(t, n)
+             for t, n in sorted(counts.items(), key=lambda kv: THINGS.index(kv[0]))]
+    things = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+    return f"{things} on {' and '.join(stuff)}"
+
+
+def questions(rng: np.random.Generator, objects: list[tuple[str, list[float]]], width: int) -> list[tuple[str, str]]:
+    """Unambiguous (question, answer) pairs whose answers follow from the annotations."""
+    counts = Counter(t for t, _ in objects)
+    by_shape = Counter(t.split()[1] for t, _ in objects)
+    by_colour = Counter(t.split()[0] for t, _ in objects)
+    qa = []
+    thing = THINGS[int(rng.integers(len(THINGS)))]
+    qa.append((f"How many {thing}s are there?", str(counts.get(thing, 0))))
+    present = sorted(counts, key=THINGS.index)
+    asked = thing if rng.random() < 0.5 else present[int(rng.integers(len(present)))]
+    qa.append((f"Is there a {asked} in the image?", "Yes" if asked in counts else "No"))
+    unique_shapes = [s for s in SHAPES if by_shape[s] == 1]
+    if unique_shapes:
+        s = unique_shapes[int(rng.integers(len(unique_shapes)))]
+        qa.append((f"What colour is the {s}?", next(t for t, _ in objects if t.endswith(s)).split()[0]))
+    unique_colours = [c for c in COLOURS if by_colour[c] == 1]
+    if unique_colours:
+        c = unique_colours[int(rng.integers(len(unique_colours)))]
+        qa.append((f"What shape is the {c} object?", next(t for t, _ in objects if t.startswith(c)).split()[1]))
+    unique = [(t, b) for t, b in objects if counts[t] == 1]
+    if unique:
+        t, b = unique[int(rng.integers(len(unique)))]
+        side = "left" if b[0] + b[2] / 2 < width / 2 else "right"
+        qa.append((f"Is the {t} on the left or the right?", side))
+    order = rng.permutation(len(qa))
+    return [(f"{qa[i][0]}\n{SHORT_ANSWER}", qa[i][1]) for i in order]
+
+
+def pretrain_record(rng, record_id: str, image: str, objects, stuff) -> dict:
+    prompt = CAPTION_PROMPTS[int(rng.integers(len(CAPTION_PROMPTS)))]
+    human = f"{prompt}\n<image>" if rng.random() < 0.5 else f"<image>\n{prompt}"
+    return {"id": record_id, "image": image, "conversations": [
+        {"from": "human", "value": human}, {"from": "gpt", "value": caption(objects, stuff)}]}
+
+
+def instruct_record(rng, record_id: str, image: str, objects, width: int, max_turns: int = 3) -> dict:
+    conv = []
+    for k, (q, a) in enumerate(questions(rng, objects, width)[:max_turns]):
+        conv += [{"from": "human", "value": f"<image>\n{q}" if k == 0 else q}, {"from": "gpt", "value": a}]
+    return {"id": record_id, "image": image, "conversations": conv}
+
+
+def text_only_records() -> list[dict]:
+    return [{"id": f"text-{i}", "conversations": [{"from": "human", "value": q}, {"from": "gpt", "value": a}]}
+            for i, (q, a) in enumerate(TEXT_ONLY)]
