@@ -1,0 +1,76 @@
+"""Format helpers and the OV-LVIS converter."""
+import json
+
+import numpy as np
+import pytest
+from pycocotools import mask as mask_utils
+
+from shared.formats.coco import mask_to_bbox, mask_to_rle
+from shared.formats.lvis import main as lvis_main
+from shared.formats.lvis import make_ov_lvis_train
+from shared.formats.panoptic import id_to_rgb, rgb_to_id
+from shared.io import atomic_write_text, load_json
+
+
+def test_panoptic_id_round_trip():
+    ids = np.array([[0, 1, 255], [256, 65536 + 3, 256**3 - 1]])
+    rgb = id_to_rgb(ids)
+    assert rgb[1, 1].tolist() == [3, 0, 1] and np.array_equal(rgb_to_id(rgb), ids)
+    with pytest.raises(ValueError):
+        id_to_rgb(np.array([256**3]))
+
+
+def test_rle_and_bbox():
+    m = np.zeros((5, 6), bool)
+    m[1:3, 2:5] = True
+    rle = mask_to_rle(m)
+    json.dumps(rle)
+    assert np.array_equal(mask_utils.decode({**rle, "counts": rle["counts"].encode()}), m)
+    assert mask_to_bbox(m) == [2.0, 1.0, 3.0, 2.0]
+
+
+TINY = {
+    "images": [{"id": 1}, {"id": 2}],
+    "annotations": [{"id": 1, "image_id": 1, "category_id": 1}, {"id": 2, "image_id": 1, "category_id": 2},
+                    {"id": 3, "image_id": 2, "category_id": 3}],
+    "categories": [{"id": 1, "frequency": "f", "image_count": 1, "instance_count": 1},
+                   {"id": 2, "frequency": "r", "image_count": 1, "instance_count": 1},
+                   {"id": 3, "frequency": "c", "image_count": 1, "instance_count": 1}],
+}
+
+
+def test_ov_converter_on_hand_built_json(tmp_path):
+    out = make_ov_lvis_train(TINY)
+    assert [a["id"] for a in out["annotations"]] == [1, 3]
+    assert out["images"] == TINY["images"]
+    assert out["categories"][1] == {"id": 2, "frequency": "r", "image_count": 0, "instance_count": 0}
+    assert TINY["categories"][1]["image_count"] == 1  # input untouched
+    src, dst = tmp_path / "in.json", tmp_path / "out.json"
+    src.write_text(json.dumps(TINY))
+    assert lvis_main(["--in", str(src), "--out", str(dst)]) == 0
+    assert load_json(dst) == out
+
+
+def test_ov_converter_bad_inputs(tmp_path, capsys):
+    assert lvis_main(["--in", str(tmp_path / "missing.json"), "--out", str(tmp_path / "o.json")]) == 2
+    assert "missing.json" in capsys.readouterr().err
+    trunc = tmp_path / "trunc.json"
+    trunc.write_text(json.dumps(TINY)[:50])
+    assert lvis_main(["--in", str(trunc), "--out", str(tmp_path / "o.json")]) == 2
+    assert "trunc.json" in capsys.readouterr().err and not (tmp_path / "o.json").exists()
+    with pytest.raises(ValueError, match="categories"):
+        make_ov_lvis_train({"images": [], "annotations": []})
+    with pytest.raises(ValueError, match=r"categories\[0\]"):
+        make_ov_lvis_train({"images": [], "annotations": [], "categories": [{"id": 1}]})
+
+
+def test_atomic_write_keeps_old_file_on_failure(tmp_path):
+    from shared.io import atomic_path
+
+    f = tmp_path / "result.json"
+    atomic_write_text(f, "old")
+    with pytest.raises(RuntimeError):
+        with atomic_path(f) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("crash mid-write")
+    assert f.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["result.json"]
