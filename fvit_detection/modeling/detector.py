@@ -1,0 +1,95 @@
+"""The F-ViT detector: frozen sliding-window ViTamin → adapters → FPN → RPN → open-vocabulary RoI heads."""
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+from torchvision.models.detection.image_list import ImageList
+from torchvision.ops import FeaturePyramidNetwork
+from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
+
+from backbone import ClipBackbone
+
+from .adapters import PyramidAdapters
+from .roi_heads import FViTRoIHead
+from .rpn import build_rpn
+
+
+@dataclass
+class FViTModelConfig:
+    """Detector hyper-parameters (defaults: the paper's OV-LVIS setting)."""
+
+    backbone: str = "ViTamin-L-336"
+    pretrained: str | None = None
+    window_stride: int = 168
+    window_placement: str = "aligned"
+    window_batch_size: int = 16
+    c4_block: int | None = None  # None: num_blocks // 2 − 1 (the reference splits the blocks in halves)
+    fpn_channels: int = 256
+    norm: str = "bn"
+    rpn_convs: int = 2
+    rpn_pre_nms: int = 2000
+    rpn_post_nms: int = 1000
+    roi_batch_per_image: int = 512
+    low_quality_matches: bool = True
+    with_mask: bool = True
+    cls_relu: bool = True
+    init_temperature: float = 50.0
+    bg_weight: float = 0.9
+    alpha: float = 0.1
+    beta: float = 0.4
+    vlm_temperature: float = 50.0
+    score_thresh: float = 1e-4
+    nms_thresh: float = 0.5
+    detections_per_img: int = 300
+    text_templates: str = "fvit"
+    extra: dict = field(default_factory=dict)
+
+
+class FViT(nn.Module):
+    """``forward(images, image_sizes, targets)``: losses in train mode, detections in eval mode.
+
+    images: (B, 3, S, S) normalised and padded; image_sizes: content (h, w) per image; targets: per image
+    {boxes (n, 4) xyxy in input pixels, labels (n,) in [0, C), masks (n, S, S) when the mask head is on}.
+    """
+
+    def __init__(self, cfg: FViTModelConfig, backbone: ClipBackbone):
+        super().__init__()
+        spec = backbone.spec
+        if not spec.num_blocks:
+            raise ValueError(f"F-ViT taps a transformer block; {spec.name} has none")
+        c4 = spec.num_blocks // 2 - 1 if cfg.c4_block is None else cfg.c4_block
+        if not 0 <= c4 < spec.num_blocks:
+            raise ValueError(f"model.c4_block={c4} out of range for {spec.name} ({spec.num_blocks} blocks)")
+        backbone.options.block_indices = (c4,)
+        backbone.options.res5 = "maxpool"
+        self.backbone = backbone
+        self.adapters = PyramidAdapters(spec, c4, cfg.norm)
+        norm_layer = nn.BatchNorm2d if cfg.norm == "bn" else None
+        self.fpn = FeaturePyramidNetwork(self.adapters.out_channels, cfg.fpn_channels,
+                                         extra_blocks=LastLevelMaxPool(), norm_layer=norm_layer)
+        strides = self.adapters.strides
+        self.rpn = build_rpn(cfg.fpn_channels, strides + [2 * strides[-1]], num_convs=cfg.rpn_convs,
+                             pre_nms=cfg.rpn_pre_nms, post_nms=cfg.rpn_post_nms)
+        self.roi_heads = FViTRoIHead(
+            cfg.fpn_channels, strides, spec.embed_dim, norm=cfg.norm, cls_relu=cfg.cls_relu,
+            init_temperature=cfg.init_temperature, low_quality_matches=cfg.low_quality_matches,
+            batch_per_image=cfg.roi_batch_per_image, with_mask=cfg.with_mask, bg_weight=cfg.bg_weight,
+            alpha=cfg.alpha, beta=cfg.beta, vlm_temperature=cfg.vlm_temperature, score_thresh=cfg.score_thresh,
+            nms_thresh=cfg.nms_thresh, detections_per_img=cfg.detections_per_img)
+        self.clip_stride = spec.levels["clip_dense"].stride
+
+    def forward(self, images: torch.Tensor, image_sizes: list[tuple[int, int]], targets: list[dict] | None = None):
+        if self.training and targets is None:
+            raise ValueError("F-ViT needs targets in train mode")
+        feats = self.backbone(images)
+        pyramid = self.fpn(OrderedDict(self.adapters(feats)))
+        levels = list(pyramid.values())
+        proposals, losses = self.rpn(ImageList(images, list(image_sizes)), pyramid, targets)
+        if self.training:
+            return {"loss_rpn_cls": losses["loss_objectness"], "loss_rpn_box": losses["loss_rpn_box_reg"],
+                    **self.roi_heads(levels[:4], proposals, image_sizes, targets)}
+        return self.roi_heads(levels[:4], proposals, image_sizes, clip_dense=feats["clip_dense"],
+                              clip_stride=self.clip_stride)

@@ -1,0 +1,36 @@
+"""RPN on torchvision's components, with F-ViT's L1 box loss."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torchvision.models.detection.anchor_utils import AnchorGenerator
+from torchvision.models.detection.rpn import RegionProposalNetwork, RPNHead
+
+
+class L1RegionProposalNetwork(RegionProposalNetwork):
+    """torchvision's RPN with the box loss F-ViT uses: plain L1 (torchvision hard-codes smooth-L1, β = 1/9)."""
+
+    def compute_loss(self, objectness, pred_bbox_deltas, labels, regression_targets):
+        pos, neg = self.fg_bg_sampler(labels)
+        pos = torch.where(torch.cat(pos, dim=0))[0]
+        neg = torch.where(torch.cat(neg, dim=0))[0]
+        sampled = torch.cat([pos, neg], dim=0)
+        labels = torch.cat(labels, dim=0)
+        regression_targets = torch.cat(regression_targets, dim=0)
+        box_loss = F.l1_loss(pred_bbox_deltas[pos], regression_targets[pos], reduction="sum") / max(sampled.numel(), 1)
+        obj_loss = F.binary_cross_entropy_with_logits(objectness.flatten()[sampled], labels[sampled])
+        return obj_loss, box_loss
+
+
+def build_rpn(channels: int, strides: list[float], anchor_scale: float = 8.0,
+              ratios: tuple[float, ...] = (0.5, 1.0, 2.0), num_convs: int = 2, fg_iou: float = 0.7,
+              bg_iou: float = 0.3, batch_per_image: int = 256, pos_fraction: float = 0.5, pre_nms: int = 2000,
+              post_nms: int = 1000, nms: float = 0.7) -> L1RegionProposalNetwork:
+    """Anchors of side ``anchor_scale · stride`` × ``ratios`` on every level (F-ViT: 8 × 4…64 = 32…512 px)."""
+    anchors = AnchorGenerator(sizes=tuple((anchor_scale * s,) for s in strides),
+                              aspect_ratios=(tuple(ratios),) * len(strides))
+    head = RPNHead(channels, len(ratios), conv_depth=num_convs)
+    return L1RegionProposalNetwork(
+        anchors, head, fg_iou_thresh=fg_iou, bg_iou_thresh=bg_iou, batch_size_per_image=batch_per_image,
+        positive_fraction=pos_fraction, pre_nms_top_n=dict(training=pre_nms, testing=pre_nms),
+        post_nms_top_n=dict(training=post_nms, testing=post_nms), nms_thresh=nms)
