@@ -49,9 +49,9 @@ class FViTModelConfig:
 
 
 class FViT(nn.Module):
-    """``forward(images, image_sizes, targets)``: losses in train mode, detections in eval mode.
+    """``forward(batch)``: losses in train mode, detections in eval mode.
 
-    images: (B, 3, S, S) normalised and padded; image_sizes: content (h, w) per image; targets: per image
+    batch["images"]: (B, 3, S, S) normalised and padded; ["image_sizes"]: content (h, w) per image; ["targets"]: per image
     {boxes (n, 4) xyxy in input pixels, labels (n,) in [0, C), masks (n, S, S) when the mask head is on}.
     """
 
@@ -81,7 +81,9 @@ class FViT(nn.Module):
             nms_thresh=cfg.nms_thresh, detections_per_img=cfg.detections_per_img)
         self.clip_stride = spec.levels["clip_dense"].stride
 
-    def forward(self, images: torch.Tensor, image_sizes: list[tuple[int, int]], targets: list[dict] | None = None):
+    def forward(self, batch: dict):
+        """batch: ``collate`` output (images, image_sizes, targets)."""
+        images, image_sizes, targets = batch["images"], batch["image_sizes"], batch.get("targets")
         if self.training and targets is None:
             raise ValueError("F-ViT needs targets in train mode")
         feats = self.backbone(images)

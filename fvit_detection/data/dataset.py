@@ -1,0 +1,135 @@
+"""COCO-instances / LVIS-v1 json → training or test samples for F-ViT."""
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+from pycocotools import mask as mask_utils
+
+from shared.io import load_json
+from shared.transforms import Instances, large_scale_jitter, normalize_and_pad, resize_long_side
+
+log = logging.getLogger(__name__)
+COCO_URL = "http://images.cocodataset.org/"
+
+
+class DetectionDataset(torch.utils.data.Dataset):
+    """Images and boxes (+ masks) of a COCO or LVIS json; labels are positions in category-id order.
+
+    Training drops crowd boxes, boxes of zero area and boxes fully outside the image (counted in ``skipped`` and
+    logged), clips the rest, and — as the reference — drops images left with no annotation. LVIS images are found
+    through ``coco_url`` (``<image_root>/<split>/<file>``), COCO images through ``file_name``.
+    """
+
+    def __init__(self, ann_file: str | Path, image_root: str | Path, train: bool, size: int, mean, std,
+                 with_masks: bool = False):
+        self.ann_file, self.image_root = Path(ann_file), Path(image_root)
+        self.train, self.size, self.mean, self.std, self.with_masks = train, size, mean, std, with_masks
+        data = load_json(self.ann_file, "annotation json")
+        for key in ("images", "annotations", "categories"):
+            if key not in data:
+                raise ValueError(f"{self.ann_file}: missing top-level field {key!r}")
+        self.categories = sorted(data["categories"], key=lambda c: c["id"])
+        self.cat_to_label = {c["id"]: i for i, c in enumerate(self.categories)}
+        self.class_names = [c["name"] for c in self.categories]
+        images = {im["id"]: im for im in data["images"]}
+        self.skipped: Counter = Counter()
+        per_image: dict[int, list] = {i: [] for i in images}
+        for k, a in enumerate(data["annotations"]):
+            where = f"{self.ann_file}: annotations[{k}] (id {a.get('id')})"
+            if a.get("image_id") not in images:
+                raise ValueError(f"{where}: image_id {a.get('image_id')} is not in 'images'")
+            if a.get("category_id") not in self.cat_to_label:
+                raise ValueError(f"{where}: category_id {a.get('category_id')} is not in 'categories'")
+            if a.get("iscrowd", 0):
+                self.skipped["crowd"] += 1
+                continue
+            im = images[a["image_id"]]
+            x, y, w, h = a["bbox"]
+            x0, y0 = max(x, 0.0), max(y, 0.0)
+            x1, y1 = min(x + w, im["width"]), min(y + h, im["height"])
+            if w <= 0 or h <= 0:
+                self.skipped["zero_area_box"] += 1
+                continue
+            if x1 <= x0 or y1 <= y0:
+                self.skipped["box_outside_image"] += 1
+                continue
+            per_image[a["image_id"]].append((a, [x0, y0, x1, y1]))
+        ids = sorted(images)
+        if train:
+            empty = [i for i in ids if not per_image[i]]
+            self.skipped["image_without_annotations"] += len(empty)
+            ids = [i for i in ids if per_image[i]]
+        if not ids:
+            raise ValueError(f"{self.ann_file}: no usable images (skipped: {dict(self.skipped)})")
+        if self.skipped:
+            log.warning("%s: skipped %s", self.ann_file, dict(self.skipped))
+        self.images = [images[i] for i in ids]
+        self.anns = per_image
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def image_path(self, im: dict) -> Path:
+        if "coco_url" in im and im["coco_url"].startswith(COCO_URL):
+            return self.image_root / im["coco_url"][len(COCO_URL):]
+        return self.image_root / im["file_name"]
+
+    def load_image(self, im: dict) -> np.ndarray:
+        path = self.image_path(im)
+        if not path.is_file():
+            raise FileNotFoundError(f"image of id {im['id']} not found: {path} (from {self.ann_file})")
+        try:
+            with Image.open(path) as f:
+                return np.asarray(f.convert("RGB"))
+        except (UnidentifiedImageError, OSError) as e:
+            raise ValueError(f"cannot read image {path}: {e}") from None
+
+    def _instances(self, im: dict, image: np.ndarray) -> Instances:
+        anns = self.anns[im["id"]]
+        boxes = np.array([b for _, b in anns], np.float32).reshape(-1, 4)
+        labels = np.array([self.cat_to_label[a["category_id"]] for a, _ in anns], np.int64)
+        masks = None
+        if self.with_masks:
+            h, w = image.shape[:2]
+            masks = np.zeros((len(anns), h, w), bool)
+            for i, (a, _) in enumerate(anns):
+                seg = a["segmentation"]
+                rle = mask_utils.frPyObjects(seg, h, w) if isinstance(seg, list) else (
+                    {**seg, "counts": seg["counts"].encode()} if isinstance(seg.get("counts"), str) else seg)
+                m = mask_utils.decode(rle)
+                masks[i] = (m.max(axis=2) if m.ndim == 3 else m) > 0
+        return Instances(image, boxes, labels, masks)
+
+    def __getitem__(self, idx: int) -> dict:
+        im = self.images[idx]
+        inst = self._instances(im, self.load_image(im))
+        if self.train:
+            # seeded from torch's RNG so the engine's RNG-state checkpointing makes resumes exact
+            rng = np.random.default_rng(int(torch.randint(0, 2**31 - 1, ())))
+            inst, scale = large_scale_jitter(inst, rng, self.size), None
+        else:
+            inst, scale = resize_long_side(inst, self.size)
+        h, w = inst.image.shape[:2]
+        target = {"boxes": torch.from_numpy(inst.boxes), "labels": torch.from_numpy(inst.labels)}
+        if inst.masks is not None:
+            m = torch.zeros((len(inst.masks), self.size, self.size), dtype=torch.uint8)
+            m[:, :h, :w] = torch.from_numpy(inst.masks.astype(np.uint8))
+            target["masks"] = m
+        return {"image": normalize_and_pad(inst.image, self.mean, self.std, self.size), "image_size": (h, w),
+                "target": target, "image_id": im["id"], "scale": scale,
+                "orig_size": (im["height"], im["width"])}
+
+
+def collate(samples: list[dict]) -> dict:
+    """List of samples → {images (B,3,S,S), image_sizes, targets, image_ids, scales, orig_sizes}."""
+    return {"images": torch.stack([s["image"] for s in samples]),
+            "image_sizes": [s["image_size"] for s in samples],
+            "targets": [s["target"] for s in samples],
+            "image_ids": [s["image_id"] for s in samples],
+            "scales": [s["scale"] for s in samples],
+            "orig_sizes": [s["orig_size"] for s in samples]}
