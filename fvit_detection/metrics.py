@@ -1,0 +1,86 @@
+"""Evaluation glue: detections → LVIS/COCO result json; LVIS federated AP (hotcoco) and OV-COCO AP50 (pycocotools)."""
+from __future__ import annotations
+
+import contextlib
+import io
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from shared.formats.coco import mask_to_rle
+
+
+def detections_to_results(detections: list[dict], batch: dict, label_to_cat: list[int]) -> list[dict]:
+    """Per-image detections at the padded input resolution → result records in original image coordinates."""
+    out = []
+    for det, image_id, scale, (h, w), (oh, ow) in zip(detections, batch["image_ids"], batch["scales"],
+                                                    batch["image_sizes"], batch["orig_sizes"]):
+        boxes = det["boxes"].float().cpu() / scale
+        masks = None
+        if "masks" in det and len(det["boxes"]):
+            m = det["masks"][:, :, :h, :w].float()
+            masks = (F.interpolate(m, size=(oh, ow), mode="bilinear", align_corners=False)[:, 0] > 0.5).cpu().numpy()
+        for k in range(len(boxes)):
+            x0, y0, x1, y1 = boxes[k].tolist()
+            rec = {"image_id": int(image_id), "category_id": int(label_to_cat[int(det["labels"][k])]),
+                   "bbox": [x0, y0, x1 - x0, y1 - y0], "score": float(det["scores"][k])}
+            if masks is not None:
+                rec["segmentation"] = mask_to_rle(masks[k])
+            out.append(rec)
+    return out
+
+
+def evaluate_lvis(gt_file: str, results: list[dict], iou_types=("bbox", "segm")) -> dict:
+    """LVIS v1 federated AP (hotcoco's LVISeval, identical to the official lvis api): AP, AP50, APr/APc/APf."""
+    import hotcoco
+
+    metrics = {}
+    for iou_type in iou_types:
+        if not results or (iou_type == "segm" and "segmentation" not in results[0]):
+            continue
+        gt = hotcoco.COCO(str(gt_file))
+        ev = hotcoco.LVISeval(gt, gt.load_res(results), iou_type)
+        with contextlib.redirect_stdout(io.StringIO()):
+            ev.run()
+        r = ev.get_results()
+        metrics.update({f"{iou_type}_{k}": float(r[k]) for k in ("AP", "AP50", "APr", "APc", "APf")})
+    return metrics
+
+
+def evaluate_coco_ov(gt_file: str, results: list[dict], novel_cat_ids: set[int]) -> dict:
+    """pycocotools bbox AP/AP50 plus the OV-COCO headline: AP50 averaged over novel / base / all classes."""
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    if not results:
+        return {"bbox_AP": 0.0, "bbox_AP50": 0.0, "novel_AP50": 0.0, "base_AP50": 0.0, "all_AP50": 0.0}
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt = COCO(str(gt_file))
+        ev = COCOeval(gt, gt.loadRes(results), "bbox")
+        ev.evaluate(), ev.accumulate(), ev.summarize()
+    prec = ev.eval["precision"][0, :, :, 0, -1]  # IoU 0.5, all recalls, classes, area all, max dets
+    per_class = {}
+    for k, cat in enumerate(ev.params.catIds):
+        p = prec[:, k]
+        per_class[cat] = float(p[p > -1].mean()) if (p > -1).any() else float("nan")
+
+    def mean(ids):
+        vals = [per_class[c] for c in ids if not np.isnan(per_class[c])]
+        return float(np.mean(vals)) if vals else float("nan")
+
+    cats = list(per_class)
+    return {"bbox_AP": float(ev.stats[0]), "bbox_AP50": float(ev.stats[1]),
+            "novel_AP50": mean([c for c in cats if c in novel_cat_ids]),
+            "base_AP50": mean([c for c in cats if c not in novel_cat_ids]), "all_AP50": mean(cats)}
+
+
+@torch.no_grad()
+def run_inference(model, loader, label_to_cat: list[int], progress: bool = True) -> list[dict]:
+    from tqdm import tqdm
+
+    model.eval()
+    results = []
+    for batch in tqdm(loader, desc="eval", disable=not progress, leave=False):
+        results += detections_to_results(model(batch), batch, label_to_cat)
+    return results

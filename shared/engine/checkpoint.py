@@ -1,0 +1,48 @@
+"""Atomic checkpoints (a crash never leaves a half-written file) and safe loading (``weights_only=True``)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from shared.io import atomic_path
+
+
+class CheckpointError(RuntimeError):
+    pass
+
+
+def save_checkpoint(path: str | Path, state: dict) -> None:
+    """Write ``state`` to a temporary file beside ``path``, fsync, rename over ``path``."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            torch.save(state, f)
+            f.flush()
+            os.fsync(f.fileno())
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 — re-raised naming the file
+        raise CheckpointError(f"cannot read checkpoint {path}: {type(e).__name__}: {e}") from None
+
+
+def check_state_dict_compatible(model: nn.Module, state_dict: dict, source: str) -> None:
+    """Raise naming ``source`` and the first mismatching keys/shapes when ``state_dict`` is not for ``model``."""
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in state_dict]
+    unexpected = [k for k in state_dict if k not in expected]
+    shapes = [f"{k}: {tuple(state_dict[k].shape)} vs {tuple(v.shape)}" for k, v in expected.items()
+              if k in state_dict and tuple(state_dict[k].shape) != tuple(v.shape)]
+    if missing or unexpected or shapes:
+        raise CheckpointError(
+            f"{source} is not a checkpoint of this model: "
+            + "; ".join(p for p in (f"missing {missing[:5]}" if missing else "",
+                                    f"unexpected {unexpected[:5]}" if unexpected else "",
+                                    f"shape mismatch {shapes[:5]}" if shapes else "") if p))

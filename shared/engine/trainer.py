@@ -1,0 +1,209 @@
+"""The training loop shared by detection and segmentation: DDP, AMP, grad clip, schedule, atomic checkpoints,
+exact resume, TensorBoard, progress bar, periodic evaluation.
+
+Contract with an adapter: ``model(batch)`` in train mode returns a dict of scalar tensors; keys starting with
+``loss`` are summed into the objective, all are logged. The dataset's ``__getitem__`` receives
+``(index, sample_seed)`` and should draw its augmentation from ``sample_seed``. A model may define
+``checkpoint_state_dict()`` / ``load_checkpoint_state_dict(sd, source)`` to leave frozen weights out of checkpoints.
+"""
+from __future__ import annotations
+
+import json
+import math
+import random
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from .checkpoint import load_checkpoint, save_checkpoint
+from .distributed import DistInfo, all_gather_objects, all_reduce_mean, init_distributed
+from .sampler import ResumableBatchSampler
+from .schedule import build_scheduler, scale_lr
+
+
+@dataclass
+class TrainConfig:
+    out_dir: str = "outputs/run"
+    max_steps: int = 1000
+    batch_size: int = 2  # per process
+    base_batch_size: int | None = None  # linear LR scaling reference (F-ViT: 64); None = no scaling
+    lr: float = 1e-4
+    weight_decay: float = 0.1
+    betas: tuple[float, float] = (0.9, 0.999)
+    warmup_steps: int = 250
+    warmup_ratio: float = 0.001
+    lr_steps: list[int] = field(default_factory=list)
+    lr_gamma: float = 0.1
+    grad_clip: float | None = 1.0
+    amp: str = "none"  # none | bf16 | fp16
+    log_every: int = 10
+    ckpt_every: int = 500
+    eval_every: int = 0
+    seed: int = 0
+    num_workers: int = 0
+    resume: bool = True
+    find_unused_parameters: bool = False
+    sync_bn: bool = True
+    progress: bool = True
+
+
+def _to_device(x, device):
+    if isinstance(x, torch.Tensor):
+        return x.to(device, non_blocking=True)
+    if isinstance(x, dict):
+        return {k: _to_device(v, device) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return type(x)(_to_device(v, device) for v in x)
+    return x
+
+
+def _rng_state() -> dict:
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    state = {"torch": torch.get_rng_state(), "numpy_keys": torch.from_numpy(keys.astype(np.int64)),
+             "numpy_pos": int(pos), "numpy_gauss": [int(has_gauss), float(cached)], "python": random.getstate()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(("MT19937", state["numpy_keys"].numpy().astype(np.uint32), state["numpy_pos"],
+                         state["numpy_gauss"][0], state["numpy_gauss"][1]))
+    random.setstate(state["python"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+class Trainer:
+    def __init__(self, cfg: TrainConfig, model: nn.Module, train_dataset, collate_fn: Callable,
+                 evaluate: Callable[[nn.Module, int], dict] | None = None,
+                 param_groups: Callable[[nn.Module], list[dict]] | None = None):
+        if cfg.amp not in ("none", "bf16", "fp16"):
+            raise ValueError(f"train.amp={cfg.amp!r}: expected none, bf16 or fp16")
+        self.cfg, self.model, self.dataset, self.collate = cfg, model, train_dataset, collate_fn
+        self.evaluate, self.param_groups = evaluate, param_groups
+        self.out_dir = Path(cfg.out_dir)
+
+    # --- pieces --------------------------------------------------------------------------------
+    def _model_state(self, model: nn.Module) -> dict:
+        return model.checkpoint_state_dict() if hasattr(model, "checkpoint_state_dict") else model.state_dict()
+
+    def _load_model_state(self, model: nn.Module, sd: dict, source: str) -> None:
+        if hasattr(model, "load_checkpoint_state_dict"):
+            model.load_checkpoint_state_dict(sd, source)
+        else:
+            from .checkpoint import check_state_dict_compatible
+
+            check_state_dict_compatible(model, sd, source)
+            model.load_state_dict(sd)
+
+    def _save(self, dist: DistInfo, model, optimizer, scheduler, scaler, step: int) -> None:
+        rng = all_gather_objects(_rng_state())  # every rank resumes its own random streams
+        if dist.is_main:
+            save_checkpoint(self.out_dir / "last.pt", {
+                "model": self._model_state(model), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "step": step, "rng": rng,
+                "config": json.loads(json.dumps(asdict(self.cfg)))})
+
+    # --- loop ----------------------------------------------------------------------------------
+    def train(self) -> list[dict]:
+        cfg = self.cfg
+        dist = init_distributed()
+        model = self.model.to(dist.device)
+        if dist.world_size > 1 and cfg.sync_bn:
+            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        groups = self.param_groups(model) if self.param_groups else [
+            {"params": [p for p in model.parameters() if p.requires_grad]}]
+        if not any(p.requires_grad for g in groups for p in g["params"]):
+            raise ValueError("the model has no trainable parameters")
+        lr = scale_lr(cfg.lr, cfg.batch_size * dist.world_size, cfg.base_batch_size)
+        optimizer = torch.optim.AdamW(groups, lr=lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
+        scheduler = build_scheduler(optimizer, cfg.warmup_steps, cfg.warmup_ratio, cfg.lr_steps, cfg.lr_gamma)
+        scaler = torch.amp.GradScaler(dist.device.type, enabled=cfg.amp == "fp16")
+        start = 0
+        ckpt = self.out_dir / "last.pt"
+        if cfg.resume and ckpt.is_file():
+            state = load_checkpoint(ckpt)
+            self._load_model_state(model, state["model"], str(ckpt))
+            optimizer.load_state_dict(state["optimizer"])
+            scheduler.load_state_dict(state["scheduler"])
+            scaler.load_state_dict(state["scaler"])
+            _set_rng_state(state["rng"][dist.rank] if dist.rank < len(state["rng"]) else state["rng"][0])
+            start = state["step"]
+            if dist.is_main:
+                print(f"resumed from {ckpt} at step {start}", flush=True)
+        ddp = model
+        if dist.world_size > 1:
+            ddp = nn.parallel.DistributedDataParallel(
+                model, device_ids=[dist.device.index] if dist.device.type == "cuda" else None,
+                find_unused_parameters=cfg.find_unused_parameters)
+        sampler = ResumableBatchSampler(len(self.dataset), cfg.batch_size, cfg.seed, dist.rank, dist.world_size,
+                                        start, cfg.max_steps)
+        # own generator: creating the iterator must not consume the global RNG (it would shift a resumed run)
+        loader = torch.utils.data.DataLoader(self.dataset, batch_sampler=sampler, collate_fn=self.collate,
+                                             num_workers=cfg.num_workers,
+                                             generator=torch.Generator().manual_seed(cfg.seed))
+        writer = log_file = bar = None
+        if dist.is_main:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            from torch.utils.tensorboard import SummaryWriter
+            from tqdm import tqdm
+
+            writer = SummaryWriter(str(self.out_dir / "tb"))
+            log_file = open(self.out_dir / "metrics.jsonl", "a")
+            bar = tqdm(total=cfg.max_steps, initial=start, desc="train", disable=not cfg.progress, dynamic_ncols=True)
+        amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.amp)
+        history: list[dict] = []
+        model.train()
+        try:
+            for step, batch in enumerate(loader, start=start):
+                batch = _to_device(batch, dist.device)
+                with torch.autocast(dist.device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+                    out = ddp(batch)
+                loss = sum(v for k, v in out.items() if k.startswith("loss"))
+                if not torch.isfinite(loss):
+                    bad = {k: float(v.detach()) for k, v in out.items()}
+                    raise FloatingPointError(f"non-finite loss at step {step + 1}: {bad}")
+                optimizer.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                scaler.unscale_(optimizer)
+                if cfg.grad_clip:
+                    torch.nn.utils.clip_grad_norm_([p for g in groups for p in g["params"]], cfg.grad_clip)
+                scaler.step(optimizer)
+                scaler.update()
+                scheduler.step()
+                record = {"step": step + 1, "lr": optimizer.param_groups[0]["lr"], "loss": float(all_reduce_mean(loss.detach()))}
+                record.update({k: float(all_reduce_mean(v.detach().float())) for k, v in out.items()})
+                history.append(record)
+                if dist.is_main:
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{record['loss']:.3f}", lr=f"{record['lr']:.2e}")
+                    if (step + 1) % cfg.log_every == 0 or step + 1 == cfg.max_steps:
+                        for k, v in record.items():
+                            if k != "step":
+                                writer.add_scalar(f"train/{k}", v, step + 1)
+                        log_file.write(json.dumps(record) + "\n")
+                        log_file.flush()
+                if cfg.ckpt_every and (step + 1) % cfg.ckpt_every == 0 and step + 1 < cfg.max_steps:
+                    self._save(dist, model, optimizer, scheduler, scaler, step + 1)
+                if self.evaluate and cfg.eval_every and (step + 1) % cfg.eval_every == 0 and step + 1 < cfg.max_steps:
+                    metrics = self.evaluate(model, step + 1)
+                    model.train()
+                    if dist.is_main and metrics:
+                        for k, v in metrics.items():
+                            if isinstance(v, (int, float)) and math.isfinite(v):
+                                writer.add_scalar(f"eval/{k}", v, step + 1)
+                        log_file.write(json.dumps({"step": step + 1, "eval": metrics}) + "\n")
+            if start < cfg.max_steps:
+                self._save(dist, model, optimizer, scheduler, scaler, cfg.max_steps)
+        finally:
+            if dist.is_main:
+                bar.close()
+                writer.close()
+                log_file.close()
+        return history
