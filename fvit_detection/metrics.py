@@ -31,8 +31,25 @@ def detections_to_results(detections: list[dict], batch: dict, label_to_cat: lis
     return out
 
 
-def evaluate_lvis(gt_file: str, results: list[dict], iou_types=("bbox", "segm")) -> dict:
-    """LVIS v1 federated AP (hotcoco's LVISeval, identical to the official lvis api): AP, AP50, APr/APc/APf."""
+def _split_means(precision: np.ndarray, cat_ids: list[int], novel_cat_ids: set[int]) -> dict:
+    """AP and AP50 averaged over base / novel classes from a COCOeval precision array [T, R, K, A, M]."""
+    out = {}
+    for name, sel in (("base", [k for k, c in enumerate(cat_ids) if c not in novel_cat_ids]),
+                      ("novel", [k for k, c in enumerate(cat_ids) if c in novel_cat_ids])):
+        for key, t in (("AP", slice(None)), ("AP50", slice(0, 1))):
+            vals = []
+            for k in sel:
+                p = precision[t, :, k, 0, -1]
+                if (p > -1).any():
+                    vals.append(float(p[p > -1].mean()))
+            out[f"{key}_{name}"] = float(np.mean(vals)) if vals else float("nan")
+    return out
+
+
+def evaluate_lvis(gt_file: str, results: list[dict], iou_types=("bbox", "segm"),
+                  novel_cat_ids: set[int] = frozenset()) -> dict:
+    """LVIS v1 federated AP (hotcoco's LVISeval, identical to the official lvis api): AP, AP50, APr/APc/APf,
+    plus AP / AP50 averaged over the base and the novel classes of the split."""
     import hotcoco
 
     metrics = {}
@@ -45,6 +62,8 @@ def evaluate_lvis(gt_file: str, results: list[dict], iou_types=("bbox", "segm"))
             ev.run()
         r = ev.get_results()
         metrics.update({f"{iou_type}_{k}": float(r[k]) for k in ("AP", "AP50", "APr", "APc", "APf")})
+        split = _split_means(np.array(ev.eval["precision"]), list(ev.params.cat_ids), set(novel_cat_ids))
+        metrics.update({f"{iou_type}_{k}": v for k, v in split.items()})
     return metrics
 
 

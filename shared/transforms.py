@@ -80,6 +80,6 @@ def normalize_and_pad(image: np.ndarray, mean, std, size: int) -> torch.Tensor:
     h, w = image.shape[:2]
     if h > size or w > size:
         raise ValueError(f"image {h}×{w} larger than the pad size {size}")
-    x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float().div(255)
+    x = torch.from_numpy(np.array(image, dtype=np.uint8)).permute(2, 0, 1).float().div(255)
     x = (x - torch.tensor(mean)[:, None, None]) / torch.tensor(std)[:, None, None]
     return torch.nn.functional.pad(x, (0, size - w, 0, size - h))

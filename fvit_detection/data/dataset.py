@@ -26,8 +26,9 @@ class DetectionDataset(torch.utils.data.Dataset):
     """
 
     def __init__(self, ann_file: str | Path, image_root: str | Path, train: bool, size: int, mean, std,
-                 with_masks: bool = False):
+                 with_masks: bool = False, scale_range: tuple[float, float] = (0.1, 2.0)):
         self.ann_file, self.image_root = Path(ann_file), Path(image_root)
+        self.scale_range = tuple(scale_range)
         self.train, self.size, self.mean, self.std, self.with_masks = train, size, mean, std, with_masks
         data = load_json(self.ann_file, "annotation json")
         for key in ("images", "annotations", "categories"):
@@ -105,13 +106,14 @@ class DetectionDataset(torch.utils.data.Dataset):
                 masks[i] = (m.max(axis=2) if m.ndim == 3 else m) > 0
         return Instances(image, boxes, labels, masks)
 
-    def __getitem__(self, idx: int) -> dict:
+    def __getitem__(self, item: int | tuple[int, int]) -> dict:
+        """``item``: an index, or (index, sample_seed) from the engine's sampler (seeds the augmentation)."""
+        idx, seed = item if isinstance(item, tuple) else (item, int(torch.randint(0, 2**31 - 1, ())))
         im = self.images[idx]
         inst = self._instances(im, self.load_image(im))
         if self.train:
-            # seeded from torch's RNG so the engine's RNG-state checkpointing makes resumes exact
-            rng = np.random.default_rng(int(torch.randint(0, 2**31 - 1, ())))
-            inst, scale = large_scale_jitter(inst, rng, self.size), None
+            rng = np.random.default_rng(seed)
+            inst, scale = large_scale_jitter(inst, rng, self.size, self.scale_range), None
         else:
             inst, scale = resize_long_side(inst, self.size)
         h, w = inst.image.shape[:2]

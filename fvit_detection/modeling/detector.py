@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -44,8 +44,8 @@ class FViTModelConfig:
     score_thresh: float = 1e-4
     nms_thresh: float = 0.5
     detections_per_img: int = 300
-    text_templates: str = "fvit"
-    extra: dict = field(default_factory=dict)
+    roi_conv_channels: int = 256
+    roi_fc_dim: int | None = None  # None: the CLIP embedding dim (the reference's fc_out_channels = 768)
 
 
 class FViT(nn.Module):
@@ -74,7 +74,8 @@ class FViT(nn.Module):
         self.rpn = build_rpn(cfg.fpn_channels, strides + [2 * strides[-1]], num_convs=cfg.rpn_convs,
                              pre_nms=cfg.rpn_pre_nms, post_nms=cfg.rpn_post_nms)
         self.roi_heads = FViTRoIHead(
-            cfg.fpn_channels, strides, spec.embed_dim, norm=cfg.norm, cls_relu=cfg.cls_relu,
+            cfg.fpn_channels, strides, spec.embed_dim, conv_channels=cfg.roi_conv_channels, fc_dim=cfg.roi_fc_dim,
+            norm=cfg.norm, cls_relu=cfg.cls_relu,
             init_temperature=cfg.init_temperature, low_quality_matches=cfg.low_quality_matches,
             batch_per_image=cfg.roi_batch_per_image, with_mask=cfg.with_mask, bg_weight=cfg.bg_weight,
             alpha=cfg.alpha, beta=cfg.beta, vlm_temperature=cfg.vlm_temperature, score_thresh=cfg.score_thresh,
@@ -95,3 +96,17 @@ class FViT(nn.Module):
                     **self.roi_heads(levels[:4], proposals, image_sizes, targets)}
         return self.roi_heads(levels[:4], proposals, image_sizes, clip_dense=feats["clip_dense"],
                               clip_stride=self.clip_stride)
+
+    # checkpoints leave out a frozen CLIP loaded from its own source (pretrained tag / file); a random-init
+    # backbone exists nowhere else, so it is kept
+    def checkpoint_state_dict(self) -> dict:
+        bb = self.backbone
+        skip = bb.options.frozen and bb.weights != "random-init"
+        return {k: v for k, v in self.state_dict().items() if not (skip and k.startswith("backbone."))}
+
+    def load_checkpoint_state_dict(self, sd: dict, source: str) -> None:
+        from shared.engine import check_state_dict_compatible
+
+        check_state_dict_compatible(self.checkpoint_state_dict(), sd, source)
+        self.load_state_dict(sd, strict=False)
+

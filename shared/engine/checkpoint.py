@@ -33,9 +33,10 @@ def load_checkpoint(path: str | Path) -> dict:
         raise CheckpointError(f"cannot read checkpoint {path}: {type(e).__name__}: {e}") from None
 
 
-def check_state_dict_compatible(model: nn.Module, state_dict: dict, source: str) -> None:
-    """Raise naming ``source`` and the first mismatching keys/shapes when ``state_dict`` is not for ``model``."""
-    expected = model.state_dict()
+def check_state_dict_compatible(model: nn.Module | dict, state_dict: dict, source: str) -> None:
+    """Raise naming ``source`` and the first mismatching keys/shapes when ``state_dict`` does not fit ``model``
+    (a module, or the state dict it expects)."""
+    expected = model if isinstance(model, dict) else model.state_dict()
     missing = [k for k in expected if k not in state_dict]
     unexpected = [k for k in state_dict if k not in expected]
     shapes = [f"{k}: {tuple(state_dict[k].shape)} vs {tuple(v.shape)}" for k, v in expected.items()

@@ -82,11 +82,12 @@ def _set_rng_state(state: dict) -> None:
 class Trainer:
     def __init__(self, cfg: TrainConfig, model: nn.Module, train_dataset, collate_fn: Callable,
                  evaluate: Callable[[nn.Module, int], dict] | None = None,
-                 param_groups: Callable[[nn.Module], list[dict]] | None = None):
+                 param_groups: Callable[[nn.Module], list[dict]] | None = None, metadata: dict | None = None):
         if cfg.amp not in ("none", "bf16", "fp16"):
             raise ValueError(f"train.amp={cfg.amp!r}: expected none, bf16 or fp16")
         self.cfg, self.model, self.dataset, self.collate = cfg, model, train_dataset, collate_fn
         self.evaluate, self.param_groups = evaluate, param_groups
+        self.metadata = metadata or {}  # stored in every checkpoint (e.g. the adapter's full config)
         self.out_dir = Path(cfg.out_dir)
 
     # --- pieces --------------------------------------------------------------------------------
@@ -108,7 +109,7 @@ class Trainer:
             save_checkpoint(self.out_dir / "last.pt", {
                 "model": self._model_state(model), "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "step": step, "rng": rng,
-                "config": json.loads(json.dumps(asdict(self.cfg)))})
+                "config": json.loads(json.dumps(asdict(self.cfg))), "metadata": self.metadata})
 
     # --- loop ----------------------------------------------------------------------------------
     def train(self) -> list[dict]:

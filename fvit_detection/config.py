@@ -1,0 +1,44 @@
+"""The F-ViT config schema (one YAML per paper setting in ``configs/``)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from shared.engine import TrainConfig
+
+from .modeling.detector import FViTModelConfig
+
+
+@dataclass
+class DataConfig:
+    """Annotation files and the open-vocabulary split.
+
+    format: ``lvis`` (LVIS v1 json; images by coco_url) or ``coco`` (COCO instances json).
+    Novel classes: the names in ``novel_classes_file`` (json list, OV-COCO) or, when unset, the categories whose
+    LVIS ``frequency`` is in ``novel_frequencies`` (OV-LVIS: rare). Base/novel membership is data, not code.
+    """
+
+    format: str = "lvis"
+    train_ann: str = "data/lvis_v1/annotations/lvis_v1_train_ov.json"
+    train_images: str = "data/coco"
+    val_ann: str = "data/lvis_v1/annotations/lvis_v1_val.json"
+    val_images: str = "data/coco"
+    novel_classes_file: str | None = None
+    novel_frequencies: list[str] = field(default_factory=lambda: ["r"])
+    image_size: int = 896
+    scale_range: tuple[float, float] = (0.1, 2.0)
+
+
+@dataclass
+class EvalConfig:
+    batch_size: int = 1
+    max_images: int | None = None  # evaluate on the first N val images only (quick checks)
+    iou_types: list[str] = field(default_factory=lambda: ["bbox", "segm"])
+
+
+@dataclass
+class FViTConfig:
+    model: FViTModelConfig = field(default_factory=FViTModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    text_cache: str | None = "outputs/text_cache"

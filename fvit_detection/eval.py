@@ -1,0 +1,55 @@
+"""``python -m fvit_detection.eval --config CFG --checkpoint CKPT [key=value ...]`` — LVIS / OV-COCO evaluation.
+
+Writes ``<out>/results.json`` (LVIS/COCO result format) and ``<out>/metrics.json`` and prints bbox (and segm)
+AP, AP50, APr/APc/APf (LVIS federated semantics) or AP50 novel/base/all (OV-COCO). Under torchrun each rank
+evaluates a shard of the images and rank 0 merges them.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from shared.engine import CheckpointError, ConfigError, init_distributed, load_checkpoint, load_config
+from shared.io import atomic_write_json
+
+from .builder import build_model, evaluate
+from .config import FViTConfig
+
+
+def load_trained(cfg: FViTConfig, checkpoint: str):
+    model = build_model(cfg)
+    state = load_checkpoint(checkpoint)
+    if "model" not in state:
+        raise CheckpointError(f"{checkpoint}: no 'model' entry (not a checkpoint of this repo's trainer)")
+    model.load_checkpoint_state_dict(state["model"], checkpoint)
+    return model
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m fvit_detection.eval", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", required=True)
+    p.add_argument("--checkpoint", required=True, help="last.pt written by fvit_detection.train")
+    p.add_argument("--out", help="output folder (default: <train.out_dir>/eval)")
+    p.add_argument("overrides", nargs="*", help="key=value overrides, e.g. data.val_ann=... eval.max_images=100")
+    args = p.parse_args(argv)
+    try:
+        cfg = load_config(FViTConfig, args.config, args.overrides)
+        dist = init_distributed()
+        model = load_trained(cfg, args.checkpoint).to(dist.device)
+        metrics, results = evaluate(model, cfg, dist.rank, dist.world_size)
+    except (ConfigError, CheckpointError, FileNotFoundError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if dist.is_main:
+        out = Path(args.out or Path(cfg.train.out_dir) / "eval")
+        atomic_write_json(out / "results.json", results, indent=None)
+        atomic_write_json(out / "metrics.json", metrics)
+        for k, v in metrics.items():
+            print(f"{k:>12s}: {v:.4f}" if isinstance(v, float) else f"{k:>12s}: {v}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

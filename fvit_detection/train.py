@@ -1,0 +1,65 @@
+"""``python -m fvit_detection.train --config CFG [key=value ...]`` — train F-ViT (single process or torchrun)."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from shared.engine import ConfigError, Trainer, config_to_dict, init_distributed, load_config, save_config, seed_everything
+from shared.io import atomic_write_json
+
+from .builder import build_dataset, build_model, evaluate, novel_mask, set_vocabulary
+from .data import collate
+from .config import FViTConfig
+
+
+def param_groups(model):
+    """The learned temperature gets no weight decay (the reference decays it: bug 8)."""
+    temp = [p for n, p in model.named_parameters() if p.requires_grad and n.endswith("roi_heads.temperature")]
+    rest = [p for n, p in model.named_parameters() if p.requires_grad and not n.endswith("roi_heads.temperature")]
+    return [{"params": rest}, {"params": temp, "weight_decay": 0.0}]
+
+
+def train(cfg: FViTConfig) -> dict:
+    dist = init_distributed()
+    seed_everything(cfg.train.seed)
+    model = build_model(cfg)
+    train_ds = build_dataset(cfg, train=True, spec=model.backbone.spec)
+    set_vocabulary(model, train_ds.class_names, novel_mask(cfg.data.train_ann, train_ds.class_names, cfg),
+                   cfg.text_cache)
+    out = Path(cfg.train.out_dir)
+    if dist.is_main:
+        save_config(cfg, out / "config.yaml")
+
+    def periodic_eval(m, step):
+        metrics, _ = evaluate(m, cfg, dist.rank, dist.world_size, progress=False)
+        set_vocabulary(m, train_ds.class_names, novel_mask(cfg.data.train_ann, train_ds.class_names, cfg),
+                       cfg.text_cache)
+        return metrics
+
+    Trainer(cfg.train, model, train_ds, collate,
+            evaluate=periodic_eval, param_groups=param_groups, metadata={"fvit_config": config_to_dict(cfg)}).train()
+    metrics, results = evaluate(model, cfg, dist.rank, dist.world_size)
+    if dist.is_main:
+        atomic_write_json(out / "eval_final.json", metrics)
+        atomic_write_json(out / "results_final.json", results, indent=None)
+        print(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items()))
+    return metrics
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m fvit_detection.train", description=__doc__)
+    p.add_argument("--config", required=True, help="YAML config (fvit_detection/configs/*.yaml)")
+    p.add_argument("overrides", nargs="*", help="key=value overrides, e.g. train.max_steps=100 data.image_size=512")
+    args = p.parse_args(argv)
+    try:
+        cfg = load_config(FViTConfig, args.config, args.overrides)
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    train(cfg)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
