@@ -26,6 +26,11 @@ PALETTE = [(230, 25, 75), (60, 180, 75), (0, 130, 200), (245, 130, 48), (145, 30
            (240, 50, 230), (210, 245, 60), (250, 190, 190), (0, 128, 128)]
 
 
+def _key(name: str) -> str:
+    """Names compare as F-ViT's prompts see them: "traffic_light" == "Traffic light"."""
+    return name.replace("_", " ").lower().strip()
+
+
 def parse_classes(text: str) -> list[str]:
     parts = text.split(";") if ";" in text else text.split(",")
     names = [p.strip() for p in parts if p.strip()]
@@ -60,15 +65,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--image", required=True)
     p.add_argument("--classes", required=True)
     p.add_argument("--out", required=True, help="output PNG")
-    p.add_argument("--min-score", type=float, default=0.3, help="draw detections above this score")
+    p.add_argument("--min-score", type=float, default=0.2, help="draw detections above this score")
     p.add_argument("overrides", nargs="*")
     args = p.parse_args(argv)
     try:
         cfg = load_config(FViTConfig, args.config, args.overrides)
         names = parse_classes(args.classes)
         model = load_trained(cfg, args.checkpoint).eval()
-        train_names = {c["name"] for c in load_json(cfg.data.train_ann)["categories"]}
-        set_vocabulary(model, names, torch.tensor([n not in train_names for n in names]), cfg.text_cache)
+        train_names = {_key(c["name"]) for c in load_json(cfg.data.train_ann)["categories"]}
+        set_vocabulary(model, names, torch.tensor([_key(n) not in train_names for n in names]), cfg.text_cache)
         pil = Image.fromarray(np.asarray(load_image(args.image)))
     except (ConfigError, CheckpointError, FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
@@ -86,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     with atomic_path(args.out) as tmp:
         draw(pil, det, names, args.min_score).save(tmp, format="PNG")
     kept = int((det["scores"] >= args.min_score).sum())
+    for k in range(min(5, len(det["scores"]))):
+        print(f"  {names[int(det['labels'][k])]:24s} {float(det['scores'][k]):.3f}  box {[round(v) for v in det['boxes'][k].tolist()]}")
     print(f"{kept} detections ≥ {args.min_score} drawn -> {args.out}")
     return 0
 
