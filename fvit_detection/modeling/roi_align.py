@@ -1,12 +1,9 @@
 """Multi-level RoIAlign with ``aligned=True`` (torchvision's MultiScaleRoIAlign hard-codes aligned=False)."""
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 from torchvision.ops import roi_align
-from torchvision.ops.poolers import LevelMapper
 
 
 class MultiLevelRoIAlign(nn.Module):
@@ -14,14 +11,20 @@ class MultiLevelRoIAlign(nn.Module):
     boundaries 112 / 224 / 448 px), with adaptive sampling and pixel-centre alignment.
     """
 
-    def __init__(self, strides: list[float], output_size: int):
+    def __init__(self, strides: list[float], output_size: int, finest_scale: float = 56.0):
         super().__init__()
-        levels = [math.log2(s) for s in strides]
-        if any(abs(lv - round(lv)) > 1e-6 for lv in levels) or levels != sorted(levels):
-            raise ValueError(f"RoI strides must be increasing powers of two, got {strides}")
+        if list(strides) != sorted(strides):
+            raise ValueError(f"RoI strides must increase, got {strides}")
         self.scales = [1.0 / s for s in strides]
         self.output_size = output_size
-        self.mapper = LevelMapper(round(levels[0]), round(levels[-1]))
+        self.finest_scale = finest_scale
+
+    def levels(self, boxes: list[torch.Tensor]) -> torch.Tensor:
+        """(Σn,) level index of every box: ⌊log2(√(wh) / 56 + 1e-6)⌋ clamped to [0, L − 1]."""
+        b = torch.cat(boxes)
+        size = ((b[:, 2] - b[:, 0]).clamp(min=0) * (b[:, 3] - b[:, 1]).clamp(min=0)).sqrt()
+        lvl = torch.floor(torch.log2(size / self.finest_scale + 1e-6))
+        return lvl.clamp(0, len(self.scales) - 1).long()
 
     def forward(self, feats: list[torch.Tensor], boxes: list[torch.Tensor]) -> torch.Tensor:
         """feats: per level (B, C, h, w); boxes: per image (n_i, 4) xyxy → (Σn_i, C, S, S)."""
@@ -29,7 +32,7 @@ class MultiLevelRoIAlign(nn.Module):
         out = feats[0].new_zeros((rois.shape[0], feats[0].shape[1], self.output_size, self.output_size))
         if rois.shape[0] == 0:
             return out
-        levels = self.mapper(boxes)
+        levels = self.levels(boxes)
         for k, (f, scale) in enumerate(zip(feats, self.scales)):
             idx = torch.where(levels == k)[0]
             if idx.numel():

@@ -56,3 +56,31 @@ def test_vocabulary_background_column_and_class_weight():
     assert p[0].tolist() == pytest.approx([e / (e + 2), 1 / (e + 2), 1 / (e + 2)], rel=1e-5)
     with pytest.raises(ValueError, match="vocabulary"):
         head.set_vocabulary(torch.eye(4)[:2], torch.tensor([False, True]))
+
+
+def test_roi_level_mapping_matches_mmdet_boundaries():
+    from fvit_detection.modeling.roi_align import MultiLevelRoIAlign
+
+    pool = MultiLevelRoIAlign([4, 8, 16, 32], 7)
+    sides = torch.tensor([20.0, 111.0, 112.0, 223.0, 224.0, 447.0, 448.0, 2000.0])
+    boxes = torch.stack([torch.zeros_like(sides), torch.zeros_like(sides), sides, sides], dim=1)
+    assert pool.levels([boxes]).tolist() == [0, 0, 1, 1, 2, 2, 3, 3]
+    # aligned RoIAlign of a constant map is that constant on every level
+    feats = [torch.full((1, 2, 512 // s, 512 // s), float(s)) for s in (4, 8, 16, 32)]
+    out = pool(feats, [torch.tensor([[0.0, 0.0, 40.0, 40.0], [0.0, 0.0, 300.0, 300.0]])])
+    assert out.shape == (2, 2, 7, 7) and out[0].unique().tolist() == [4.0] and out[1].unique().tolist() == [16.0]
+
+
+def test_vit_baseline_detector_wires_from_the_spec():
+    import warnings
+
+    from backbone import build_backbone
+    from fvit_detection.modeling.detector import FViT, FViTModelConfig
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        bb = build_backbone("ViT-L-14-336", device="meta")
+    model = FViT(FViTModelConfig(backbone="ViT-L-14-336", c4_block=11), bb)
+    assert model.adapters.out_channels == [1024, 1024, 1024, 1024]
+    assert model.adapters.strides == [3.5, 7, 14, 28]
+    assert [s[0] for s in model.rpn.anchor_generator.sizes] == [28.0, 56.0, 112.0, 224.0, 448.0]

@@ -74,3 +74,22 @@ def test_atomic_write_keeps_old_file_on_failure(tmp_path):
             tmp.write_text("half")
             raise RuntimeError("crash mid-write")
     assert f.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["result.json"]
+
+
+def test_ov_coco_converter(tmp_path):
+    from shared.formats.coco import main as coco_main
+    from shared.formats.coco import make_ov_coco
+
+    inst = {"images": [{"id": 1}], "categories": [{"id": 1, "name": "cat"}, {"id": 2, "name": "dog"},
+                                                   {"id": 5, "name": "kite"}],
+            "annotations": [{"id": i, "image_id": 1, "category_id": c} for i, c in enumerate([1, 2, 5, 2], 1)]}
+    out = make_ov_coco(inst, ["cat", "dog"], drop=["dog"])
+    assert [c["name"] for c in out["categories"]] == ["cat", "dog"] and [a["id"] for a in out["annotations"]] == [1]
+    assert [a["id"] for a in make_ov_coco(inst, ["cat", "dog"])["annotations"]] == [1, 2, 4]
+    with pytest.raises(ValueError, match="not found"):
+        make_ov_coco(inst, ["cat", "zebra"])
+    src = tmp_path / "i.json"
+    src.write_text(json.dumps(inst))
+    (tmp_path / "c.json").write_text('["cat", "kite"]')
+    assert coco_main(["--in", str(src), "--classes", str(tmp_path / "c.json"), "--out", str(tmp_path / "o.json")]) == 0
+    assert len(load_json(tmp_path / "o.json")["annotations"]) == 2
