@@ -1,0 +1,59 @@
+"""Evaluation glue for FC-CLIP: PQ/SQ/RQ with panopticapi's semantics (via hotcoco) and mIoU as detectron2's
+SemSegEvaluator computes it."""
+from __future__ import annotations
+
+import contextlib
+import io
+from pathlib import Path
+
+import numpy as np
+
+
+def panoptic_quality(gt_json: str | Path, pred_json: str | Path, gt_folder: str | Path,
+                     pred_folder: str | Path) -> dict:
+    """PQ, SQ, RQ for All / Things / Stuff (+ ``per_class``), exactly panopticapi's ``pq_compute``: a match needs
+    IoU > 0.5 with the prediction's overlap with void left out of the union; crowd ground truth is not matched,
+    and unmatched predictions that are more than half void or same-class crowd are not false positives.
+    """
+    from hotcoco.panoptic import pq_compute
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        return pq_compute(str(gt_json), str(pred_json), gt_folder=str(gt_folder), pred_folder=str(pred_folder))
+
+
+class SemanticSegEvaluator:
+    """Confusion-matrix mIoU: pixels labelled ``ignore_label`` in the ground truth are left out; a class enters
+    the mean when it has ground-truth pixels (detectron2's ``acc_valid``)."""
+
+    def __init__(self, num_classes: int, ignore_label: int = 255):
+        self.num_classes, self.ignore_label = num_classes, ignore_label
+        self.confusion = np.zeros((num_classes, num_classes), dtype=np.int64)  # [gt, pred]
+
+    def update(self, pred: np.ndarray, gt: np.ndarray) -> None:
+        if pred.shape != gt.shape:
+            raise ValueError(f"prediction {pred.shape} and ground truth {gt.shape} differ in size")
+        valid = gt != self.ignore_label
+        g, p = gt[valid].astype(np.int64), pred[valid].astype(np.int64)
+        if g.size and (g.max() >= self.num_classes or g.min() < 0):
+            raise ValueError(f"ground-truth label {int(g.max())} outside [0, {self.num_classes}) and not "
+                             f"the ignore label {self.ignore_label}")
+        if p.size and (p.max() >= self.num_classes or p.min() < 0):
+            raise ValueError(f"predicted label outside [0, {self.num_classes})")
+        self.confusion += np.bincount(g * self.num_classes + p, minlength=self.num_classes**2).reshape(
+            self.num_classes, self.num_classes)
+
+    def compute(self) -> dict:
+        c = self.confusion.astype(np.float64)
+        tp, pos_gt, pos_pred = np.diag(c), c.sum(1), c.sum(0)
+        union = pos_gt + pos_pred - tp
+        iou = np.divide(tp, union, out=np.full_like(tp, np.nan), where=union > 0)
+        acc = np.divide(tp, pos_gt, out=np.full_like(tp, np.nan), where=pos_gt > 0)
+        has_gt = pos_gt > 0
+        total = pos_gt.sum()
+        return {
+            "mIoU": float(np.mean(iou[has_gt])) if has_gt.any() else float("nan"),
+            "fwIoU": float(np.sum(iou[has_gt] * pos_gt[has_gt]) / total) if total else float("nan"),
+            "mACC": float(np.mean(acc[has_gt])) if has_gt.any() else float("nan"),
+            "pACC": float(tp.sum() / total) if total else float("nan"),
+            "IoU": iou.tolist(),
+        }

@@ -1,0 +1,80 @@
+"""PQ/SQ/RQ and mIoU on hand-built cases, against hand-computed numbers."""
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from fcclip_segmentation.metrics import SemanticSegEvaluator, panoptic_quality
+from shared.formats.panoptic import id_to_rgb
+
+CATS = [{"id": 1, "name": "a", "isthing": 1}, {"id": 2, "name": "b", "isthing": 1},
+        {"id": 3, "name": "s", "isthing": 0}]
+
+
+def _write(root, name, ids, segments):
+    folder = root / name
+    folder.mkdir()
+    Image.fromarray(id_to_rgb(ids)).save(folder / "1.png")
+    data = {"images": [{"id": 1, "file_name": "1.jpg", "height": ids.shape[0], "width": ids.shape[1]}],
+            "annotations": [{"image_id": 1, "file_name": "1.png", "segments_info": segments}], "categories": CATS}
+    (root / f"{name}.json").write_text(json.dumps(data))
+    return root / f"{name}.json", folder
+
+
+def _seg(i, cat, ids, crowd=0):
+    return {"id": i, "category_id": cat, "area": int((ids == i).sum()), "bbox": [0, 0, 1, 1], "iscrowd": crowd}
+
+
+def test_pq_perfect_prediction(tmp_path):
+    ids = np.zeros((6, 6), np.int64)
+    ids[:2] = 1
+    ids[3:] = 2
+    segs = [_seg(1, 1, ids), _seg(2, 3, ids)]
+    gj, gf = _write(tmp_path, "gt", ids, segs)
+    pj, pf = _write(tmp_path, "pred", ids, segs)
+    r = panoptic_quality(gj, pj, gf, pf)
+    assert (r["All"]["pq"], r["All"]["sq"], r["All"]["rq"]) == (1.0, 1.0, 1.0)
+
+
+def test_pq_partial_overlap_unmatched_void_crowd_things_and_stuff(tmp_path):
+    gt = np.zeros((10, 10), np.int64)  # 0 = void (row 2, row 7, (0..1, 5), rows 8-9 cols 5-9)
+    gt[0:2, 0:5] = 1                   # thing a, 10 px
+    gt[8:10, 0:5] = 2                  # crowd of a, 10 px
+    gt[0:2, 6:10] = 3                  # thing b, 8 px
+    gt[3:7, :] = 4                     # stuff s, 40 px
+    gsegs = [_seg(1, 1, gt), _seg(2, 1, gt, crowd=1), _seg(3, 2, gt), _seg(4, 3, gt)]
+    pred = np.zeros((10, 10), np.int64)
+    pred[0:2, 0:4] = 11
+    pred[2, 0:2] = 11                  # p11: 8 px on a + 2 px on void → IoU 8 / (10 + 10 − 8 − 2) = 0.8
+    pred[0:2, 8:10] = 12               # p12: b, IoU 4 / 8 = 0.5 — not > 0.5: FP, and GT b is a FN
+    pred[3:8, :] = 13                  # p13: s, 40 px on s + 10 on void → IoU 40 / (50 + 40 − 40 − 10) = 1
+    pred[8:10, 0:4] = 14               # p14: a, entirely on the crowd of a → ignored
+    pred[8:10, 5:10] = 15              # p15: b, entirely on void → ignored
+    psegs = [_seg(11, 1, pred), _seg(12, 2, pred), _seg(13, 3, pred), _seg(14, 1, pred), _seg(15, 2, pred)]
+    gj, gf = _write(tmp_path, "gt", gt, gsegs)
+    pj, pf = _write(tmp_path, "pred", pred, psegs)
+    r = panoptic_quality(gj, pj, gf, pf)
+    pc = r["per_class"]
+    assert pc[1]["pq"] == pytest.approx(0.8) and pc[1]["tp"] == 1 and pc[1]["fp"] == 0 and pc[1]["fn"] == 0
+    assert pc[2]["pq"] == 0 and pc[2]["fp"] == 1 and pc[2]["fn"] == 1
+    assert pc[3]["pq"] == pytest.approx(1.0)
+    assert r["All"]["pq"] == pytest.approx((0.8 + 0 + 1) / 3)
+    assert r["All"]["rq"] == pytest.approx((1 + 0 + 1) / 3)
+    assert r["Things"]["pq"] == pytest.approx(0.4) and r["Stuff"]["pq"] == pytest.approx(1.0)
+
+
+def test_miou_with_ignore_label_hand_computed():
+    ev = SemanticSegEvaluator(num_classes=4, ignore_label=255)
+    gt = np.array([[0, 0, 1], [1, 2, 255]])
+    pred = np.array([[0, 1, 1], [1, 1, 3]])  # the 3 falls on an ignored pixel: not counted
+    ev.update(pred, gt)
+    r = ev.compute()
+    # class 0: 1/(1+1), class 1: 2/(2+2), class 2: 0/1; class 3 has no ground truth → out of the mean
+    assert r["IoU"][:3] == pytest.approx([0.5, 0.5, 0.0])
+    assert r["mIoU"] == pytest.approx(1 / 3) and r["pACC"] == pytest.approx(3 / 5)
+    assert r["mACC"] == pytest.approx((0.5 + 1 + 0) / 3)
+    with pytest.raises(ValueError, match="differ in size"):
+        ev.update(pred[:1], gt)
+    with pytest.raises(ValueError, match="ground-truth label 7"):
+        ev.update(pred, np.array([[0, 0, 1], [1, 7, 255]]))
