@@ -93,3 +93,31 @@ def test_ov_coco_converter(tmp_path):
     (tmp_path / "c.json").write_text('["cat", "kite"]')
     assert coco_main(["--in", str(src), "--classes", str(tmp_path / "c.json"), "--out", str(tmp_path / "o.json")]) == 0
     assert len(load_json(tmp_path / "o.json")["annotations"]) == 2
+
+
+def test_panoptic_reader_checks_pngs_and_json(world, tmp_path):
+    from shared.formats.panoptic import load_panoptic_json, read_segment_ids
+
+    data = load_panoptic_json(world.panoptic_val, world.panoptic_val_dir)
+    rec = data["records"][0]
+    size = (rec["image"]["height"], rec["image"]["width"])
+    ids = read_segment_ids(rec["png"], rec["segments"], size)
+    assert set(np.unique(ids)) - {0} == {s["id"] for s in rec["segments"]}
+    with pytest.raises(ValueError, match="in the json but not in the PNG"):
+        read_segment_ids(rec["png"], rec["segments"] + [{"id": 424242}], size)
+    with pytest.raises(ValueError, match="in the PNG but not in the json"):
+        read_segment_ids(rec["png"], rec["segments"][1:], size)
+    with pytest.raises(ValueError, match="but its image is"):
+        read_segment_ids(rec["png"], rec["segments"], (size[0] + 1, size[1]))
+    with pytest.raises(FileNotFoundError, match="nope.png"):
+        read_segment_ids(tmp_path / "nope.png", rec["segments"], size)
+    raw = json.loads(world.panoptic_val.read_text())
+    raw["annotations"][0]["segments_info"][0]["category_id"] = 999
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(raw))
+    with pytest.raises(ValueError, match=r"bad.json: annotations\[0\].*unknown category_id 999"):
+        load_panoptic_json(bad, world.panoptic_val_dir)
+    trunc = tmp_path / "trunc.json"
+    trunc.write_text(world.panoptic_val.read_text()[:100])
+    with pytest.raises(ValueError, match="trunc.json"):
+        load_panoptic_json(trunc, world.panoptic_val_dir)
