@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -157,7 +158,8 @@ class Trainer:
 
             writer = SummaryWriter(str(self.out_dir / "tb"))
             log_file = open(self.out_dir / "metrics.jsonl", "a")
-            bar = tqdm(total=cfg.max_steps, initial=start, desc="train", disable=not cfg.progress, dynamic_ncols=True)
+            bar = tqdm(total=cfg.max_steps, initial=start, desc="train", disable=not cfg.progress, dynamic_ncols=True,
+                       mininterval=0.1 if sys.stderr.isatty() else 30.0)  # logs stay readable off a terminal
         amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.amp)
         history: list[dict] = []
         model.train()
