@@ -108,6 +108,7 @@ class ClipBackbone(nn.Module):
             else:
                 win = tuple(self.spec.native_size)
                 stride = opts.window_stride or win
+                stride = (stride, stride) if isinstance(stride, int) else tuple(stride)  # options may be set later
                 align = ext.token_stride if opts.window_placement == "aligned" else 1
                 feats = sliding_window_forward(window_fn, x, win, stride, align, opts.window_batch_size)
             if "res5" not in feats:
