@@ -1,8 +1,13 @@
-"""COCO instances helpers: binary mask → json-safe RLE, box and area."""
+"""COCO instances helpers (mask → json-safe RLE, mask → box) and the OV-COCO converter."""
 from __future__ import annotations
+
+import argparse
+import sys
 
 import numpy as np
 from pycocotools import mask as mask_utils
+
+from shared.io import atomic_write_json, load_json
 
 
 def mask_to_rle(mask: np.ndarray) -> dict:
@@ -40,11 +45,6 @@ def make_ov_coco(instances: dict, class_names: list[str], drop: list[str] = (), 
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m shared.formats.coco --in instances_train2017.json --classes 65.json [--drop novel.json] --out F``."""
-    import argparse
-    import sys
-
-    from shared.io import atomic_write_json, load_json
-
     p = argparse.ArgumentParser(prog="python -m shared.formats.coco", description=make_ov_coco.__doc__)
     p.add_argument("--in", dest="src", required=True)
     p.add_argument("--classes", required=True, help="json list of the category names to keep")

@@ -1,4 +1,4 @@
-"""LVIS v1 helpers, and the OV-LVIS converter: drop annotations of rare categories, keep every category.
+"""The OV-LVIS converter: an LVIS v1 json without the annotations of rare categories, every category kept.
 
     python -m shared.formats.lvis --in lvis_v1_train.json --out lvis_v1_train_ov.json
 
@@ -26,6 +26,9 @@ def make_ov_lvis_train(lvis: dict, drop_frequencies: tuple[str, ...] = ("r",), s
             raise ValueError(f"{source}: categories[{i}] lacks 'id' or 'frequency' (LVIS v1 categories carry both)")
         if cat["frequency"] in drop_frequencies:
             dropped.add(cat["id"])
+    for k, a in enumerate(lvis["annotations"]):
+        if "category_id" not in a:
+            raise ValueError(f"{source}: annotations[{k}] lacks 'category_id'")
     out = copy.deepcopy({k: v for k, v in lvis.items() if k != "annotations"})
     out["annotations"] = [copy.deepcopy(a) for a in lvis["annotations"] if a["category_id"] not in dropped]
     for cat in out["categories"]:

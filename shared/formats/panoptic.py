@@ -1,7 +1,13 @@
-"""COCO-panoptic PNG encoding: segment id = R + 256·G + 256²·B, 0 = void."""
+"""COCO-panoptic format: PNG encoding (segment id = R + 256·G + 256²·B, 0 = void), segment records, reader."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
+from PIL import Image
+
+from shared.formats.coco import mask_to_bbox
+from shared.io import load_json
 
 
 def id_to_rgb(ids: np.ndarray) -> np.ndarray:
@@ -18,16 +24,29 @@ def rgb_to_id(rgb: np.ndarray) -> np.ndarray:
     return rgb[..., 0] + 256 * rgb[..., 1] + 256**2 * rgb[..., 2]
 
 
+def segments_info(ids: np.ndarray, segments: list[tuple[int, int]], iscrowd: int = 0) -> list[dict]:
+    """``segments_info`` records of a panoptic PNG's (H, W) id map: area and xywh bbox measured on the map.
+
+    ``segments``: (segment id, category id) pairs, in the order the records are wanted. A listed segment that
+    has no pixel is an error (COCO panoptic has no empty segments).
+    """
+    out = []
+    for seg_id, cat_id in segments:
+        mask = ids == seg_id
+        area = int(mask.sum())
+        if area == 0:
+            raise ValueError(f"segment {seg_id} (category {cat_id}) has no pixel in the id map")
+        out.append({"id": int(seg_id), "category_id": int(cat_id), "area": area, "bbox": mask_to_bbox(mask),
+                    "iscrowd": iscrowd})
+    return out
+
+
 def load_panoptic_json(path, png_folder) -> dict:
     """Read a COCO-panoptic json and check it: every annotation names an image, a PNG and known categories.
 
     Returns {"categories": {id: category}, "records": [{image, png, segments}]} in image-id order.
     Errors name the file and the field.
     """
-    from pathlib import Path
-
-    from shared.io import load_json
-
     path, png_folder = Path(path), Path(png_folder)
     data = load_json(path, "panoptic json")
     for key in ("images", "annotations", "categories"):
@@ -52,8 +71,6 @@ def load_panoptic_json(path, png_folder) -> dict:
 
 def read_segment_ids(png_path, segments: list[dict], size: tuple[int, int]) -> np.ndarray:
     """(H, W) segment ids of a panoptic PNG, checked against its json segments and the image size (H, W)."""
-    from PIL import Image
-
     if not png_path.is_file():
         raise FileNotFoundError(f"panoptic PNG not found: {png_path}")
     with Image.open(png_path) as im:

@@ -31,8 +31,12 @@ def caption(objects: list[tuple[str, list[float]]], stuff: list[str]) -> str:
     counts = Counter(t for t, _ in objects)
     parts = [("a" if n == 1 else NUMBER_WORDS[min(n, 6)]) + " " + _plural(t, n)
              for t, n in sorted(counts.items(), key=lambda kv: THINGS.index(kv[0]))]
-    things = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
-    return f"{things} on {' and '.join(stuff)}"
+    return f"{_enumerate(parts)} on {_enumerate(stuff)}"
+
+
+def _enumerate(words: list[str]) -> str:
+    """["a", "b", "c"] → "a, b and c"."""
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
 
 
 def questions(rng: np.random.Generator, objects: list[tuple[str, list[float]]], width: int) -> list[tuple[str, str]]:
@@ -54,16 +58,18 @@ def questions(rng: np.random.Generator, objects: list[tuple[str, list[float]]], 
     if unique_colours:
         c = unique_colours[int(rng.integers(len(unique_colours)))]
         qa.append((f"What shape is the {c} object?", next(t for t, _ in objects if t.startswith(c)).split()[1]))
-    unique = [(t, b) for t, b in objects if counts[t] == 1]
-    if unique:
-        t, b = unique[int(rng.integers(len(unique)))]
-        side = "left" if b[0] + b[2] / 2 < width / 2 else "right"
+    # left/right only for a unique object whose visible box lies wholly in one half of the image
+    sided = [(t, "left" if b[0] + b[2] <= width / 2 else "right") for t, b in objects
+             if counts[t] == 1 and (b[0] + b[2] <= width / 2 or b[0] >= width / 2)]
+    if sided:
+        t, side = sided[int(rng.integers(len(sided)))]
         qa.append((f"Is the {t} on the left or the right?", side))
     order = rng.permutation(len(qa))
     return [(f"{qa[i][0]}\n{SHORT_ANSWER}", qa[i][1]) for i in order]
 
 
 def pretrain_record(rng, record_id: str, image: str, objects, stuff) -> dict:
+    """LCS-558K style record: a brief-caption instruction with ``<image>`` before or after it, and the caption."""
     prompt = CAPTION_PROMPTS[int(rng.integers(len(CAPTION_PROMPTS)))]
     human = f"{prompt}\n<image>" if rng.random() < 0.5 else f"<image>\n{prompt}"
     return {"id": record_id, "image": image, "conversations": [
@@ -71,6 +77,7 @@ def pretrain_record(rng, record_id: str, image: str, objects, stuff) -> dict:
 
 
 def instruct_record(rng, record_id: str, image: str, objects, width: int, max_turns: int = 3) -> dict:
+    """mix665k style record: up to ``max_turns`` short-answer Q&A rounds, ``<image>`` in the first question."""
     conv = []
     for k, (q, a) in enumerate(questions(rng, objects, width)[:max_turns]):
         conv += [{"from": "human", "value": f"<image>\n{q}" if k == 0 else q}, {"from": "gpt", "value": a}]
@@ -78,5 +85,6 @@ def instruct_record(rng, record_id: str, image: str, objects, width: int, max_tu
 
 
 def text_only_records() -> list[dict]:
+    """ShareGPT-like records without an image."""
     return [{"id": f"text-{i}", "conversations": [{"from": "human", "value": q}, {"from": "gpt", "value": a}]}
             for i, (q, a) in enumerate(TEXT_ONLY)]

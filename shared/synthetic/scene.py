@@ -42,7 +42,7 @@ def _shape_mask(shape: str, cx: float, cy: float, r: float, size: int) -> np.nda
 
 
 def sample_scene(rng: np.random.Generator, size: int) -> Scene:
-    """A sky band on top, one or two ground regions below; 2–5 shapes drawn back to front."""
+    """A sky band on top, two ground regions side by side below it; 2–5 shapes drawn back to front."""
     stuff_names = list(STUFF)
     yy, xx = np.mgrid[0:size, 0:size]
     horizon = int(size * rng.uniform(0.25, 0.5))

@@ -1,45 +1,50 @@
-"""``generate_world``: scenes → every file format the subprojects read.
+"""``generate_world``: sample scenes, render them, and write every file format the subprojects read.
 
 Layout of ``<out>/``::
 
-    world.json                               manifest: seed, sizes, classes, novel split, file list
+    world.json                               manifest: seed, image size, splits, categories, novel split, files
     images/{train,val}/000001.jpg            JPEG images (ids start at 1 in each split)
-    annotations/instances_{train,val}.json   COCO instances (things only, RLE masks, iscrowd 0)
+    annotations/instances_{train,val}.json   COCO instances (things only, RLE masks of the visible parts)
     annotations/instances_train_base.json    OV-COCO style train file: novel annotations removed
     annotations/lvis_v1_{train,val}.json     LVIS v1 (frequency r/c/f, image/instance counts from train,
                                              neg / not-exhaustive category ids; images by coco_url)
     annotations/lvis_v1_train_ov.json        OV-LVIS train file: rare (= novel) annotations removed
     annotations/panoptic_{train,val}.json    COCO panoptic json; PNGs in annotations/panoptic_{train,val}/
-    llava/pretrain.json                      LCS-558K style captions (`plain` stage)
+    llava/pretrain.json                      LCS-558K style captions (`plain` stage), train images
     llava/instruct_{train,val}.json          mix665k style Q&A (+ a few text-only samples in train)
     classnames/panoptic_with_prompt_eng.txt  FC-CLIP class-name file (`id:name,synonym`)
     classnames/classes_{all,base,novel}.json F-ViT style name lists (category-id order)
+
+Image, annotation and segment ids count from 1 per split. Every random draw comes from
+``np.random.default_rng([seed, split, image id])`` (per image) or ``[seed, 100 + split]`` (LVIS image fields),
+so the same arguments give byte-identical files and adding images leaves the earlier ones unchanged.
 """
 from __future__ import annotations
 
 import io
-import json
-from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from shared.formats.coco import mask_to_bbox, mask_to_rle
+from shared.formats.coco import make_ov_coco
 from shared.formats.lvis import make_ov_lvis_train
 from shared.formats.panoptic import id_to_rgb
 from shared.io import atomic_write_bytes, atomic_write_json, atomic_write_text, load_json
 
-from . import llava
-from .scene import NOVEL, SHAPE_SYNONYMS, STUFF, STUFF_SYNONYMS, THINGS, COLOURS, sample_scene
+from . import llava, writers
+from .scene import NOVEL, STUFF, THINGS, sample_scene
 
-COCO_URL = "http://images.cocodataset.org/"  # LVIS loaders map coco_url to <images root>/<split>/<file>
 SPLITS = ("train", "val")
+JPEG_QUALITY = 95
+MIN_IMAGE_SIZE = 64  # from here on the frontmost shape (never occluded) always keeps MIN_VISIBLE_AREA pixels
 
 
 @dataclass(frozen=True)
 class WorldPaths:
+    """Every file of a world (see the module docstring for the layout)."""
+
     root: Path
     images: Path
     instances_train: Path
@@ -63,8 +68,9 @@ class WorldPaths:
 
     @classmethod
     def from_dir(cls, root: str | Path) -> "WorldPaths":
+        """The paths of the world in ``root`` (existing or to be written)."""
         root = Path(root)
-        a = root / "annotations"
+        a, c = root / "annotations", root / "classnames"
         return cls(
             root=root, images=root / "images",
             instances_train=a / "instances_train.json", instances_val=a / "instances_val.json",
@@ -75,38 +81,21 @@ class WorldPaths:
             panoptic_train_dir=a / "panoptic_train", panoptic_val_dir=a / "panoptic_val",
             llava_pretrain=root / "llava/pretrain.json", llava_instruct_train=root / "llava/instruct_train.json",
             llava_instruct_val=root / "llava/instruct_val.json",
-            classnames_panoptic=root / "classnames/panoptic_with_prompt_eng.txt",
-            classes_all=root / "classnames/classes_all.json", classes_base=root / "classnames/classes_base.json",
-            classes_novel=root / "classnames/classes_novel.json", manifest=root / "world.json",
+            classnames_panoptic=c / "panoptic_with_prompt_eng.txt",
+            classes_all=c / "classes_all.json", classes_base=c / "classes_base.json",
+            classes_novel=c / "classes_novel.json", manifest=root / "world.json",
         )
 
 
 def load_manifest(root: str | Path) -> dict:
-    return load_json(Path(root) / "world.json", "synthetic world manifest")
+    """The ``world.json`` of an existing world (errors name the file)."""
+    return load_json(WorldPaths.from_dir(root).manifest, "synthetic world manifest")
 
 
-def categories() -> list[dict]:
-    """Things (ids 1..12) then stuff (13..16), with synonyms and display colours."""
-    cats = []
-    for i, name in enumerate(THINGS, start=1):
-        colour, shape = name.split()
-        cats.append({"id": i, "name": name, "synonyms": [name, f"{colour} {SHAPE_SYNONYMS[shape]}"],
-                     "isthing": 1, "color": list(COLOURS[colour]), "supercategory": shape})
-    for j, name in enumerate(STUFF, start=len(THINGS) + 1):
-        cats.append({"id": j, "name": name, "synonyms": [name, STUFF_SYNONYMS[name]], "isthing": 0,
-                     "color": list(STUFF[name]), "supercategory": "stuff"})
-    return cats
-
-
-def _jpeg(image: np.ndarray) -> bytes:
+def _encode(array: np.ndarray, fmt: str) -> bytes:
+    # PIL writes neither timestamps nor EXIF unless asked: the bytes depend on the pixels only
     buf = io.BytesIO()
-    Image.fromarray(image).save(buf, format="JPEG", quality=95)
-    return buf.getvalue()
-
-
-def _png(rgb: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(rgb).save(buf, format="PNG")
+    Image.fromarray(array).save(buf, format=fmt, **({"quality": JPEG_QUALITY} if fmt == "JPEG" else {}))
     return buf.getvalue()
 
 
@@ -114,126 +103,73 @@ def _dump(path: Path, obj) -> None:
     atomic_write_json(path, obj, indent=1)
 
 
+def _render_split(paths: WorldPaths, seed: int, split_idx: int, count: int, size: int) -> dict:
+    """Sample, render and write the images and panoptic PNGs of one split; return its records."""
+    split = SPLITS[split_idx]
+    pan_dir = (paths.panoptic_train_dir, paths.panoptic_val_dir)[split_idx]
+    d = {"images": [], "anns": [], "pan": [], "pretrain": [], "instruct": []}
+    for i in range(1, count + 1):
+        rng = np.random.default_rng([seed, split_idx, i])
+        scene = sample_scene(rng, size)
+        file_name = f"{split}/{i:06d}.jpg"
+        atomic_write_bytes(paths.images / file_name, _encode(scene.image, "JPEG"))
+        d["images"].append({"id": i, "file_name": file_name, "width": size, "height": size})
+        anns = writers.instance_annotations(scene, i, first_id=len(d["anns"]) + 1)
+        d["anns"] += anns
+        ids, pan = writers.panoptic_segments(scene, i)
+        atomic_write_bytes(pan_dir / pan["file_name"], _encode(id_to_rgb(ids), "PNG"))
+        d["pan"].append(pan)
+        objects = [(o.thing, a["bbox"]) for o, a in zip(scene.objects, anns)]
+        record_id = f"{split}-{i:06d}"
+        d["pretrain"].append(llava.pretrain_record(rng, record_id, file_name, objects, writers.visible_stuff(pan)))
+        d["instruct"].append(llava.instruct_record(rng, record_id, file_name, objects, size))
+    return d
+
+
 def generate_world(out_dir: str | Path, seed: int = 0, num_train: int = 32, num_val: int = 12,
                    image_size: int = 128) -> WorldPaths:
-    """Write the synthetic world to ``out_dir`` (see module docstring); same arguments → same bytes."""
-    if num_train < 1 or num_val < 1 or image_size < 32:
-        raise ValueError("need num_train ≥ 1, num_val ≥ 1 and image_size ≥ 32")
+    """Write the synthetic world to ``out_dir`` (layout in the module docstring); same arguments → same bytes."""
+    if num_train < 1 or num_val < 1:
+        raise ValueError(f"need at least one image per split, got num_train={num_train}, num_val={num_val}")
+    if image_size < MIN_IMAGE_SIZE:
+        raise ValueError(f"image_size must be ≥ {MIN_IMAGE_SIZE}, got {image_size}")
     paths = WorldPaths.from_dir(out_dir)
-    cats = categories()
-    thing_id = {c["name"]: c["id"] for c in cats if c["isthing"]}
-    stuff_names = list(STUFF)
-    stuff_id = {n: len(THINGS) + 1 + k for k, n in enumerate(stuff_names)}
-    coco_cats = [{"id": c["id"], "name": c["name"], "supercategory": c["supercategory"]} for c in cats if c["isthing"]]
+    desc = f"synthetic shapes world, seed {seed}"
+    train, val = (_render_split(paths, seed, k, n, image_size) for k, n in enumerate((num_train, num_val)))
 
-    per_split: dict[str, dict] = {}
-    for split_idx, (split, count) in enumerate(zip(SPLITS, (num_train, num_val))):
-        images, anns, pan_anns, pretrain, instruct = [], [], [], [], []
-        for i in range(1, count + 1):
-            rng = np.random.default_rng([seed, split_idx, i])  # per image: adding images keeps earlier ones
-            scene = sample_scene(rng, image_size)
-            file_name = f"{split}/{i:06d}.jpg"
-            atomic_write_bytes(paths.images / file_name, _jpeg(scene.image))
-            images.append({"id": i, "file_name": file_name, "width": image_size, "height": image_size})
-            seg_ids = np.zeros((image_size, image_size), np.int64)
-            segments, objects = [], []
-            for k, obj in enumerate(scene.objects):
-                ann_id = len(anns) + 1
-                bbox = mask_to_bbox(obj.mask)
-                anns.append({"id": ann_id, "image_id": i, "category_id": thing_id[obj.thing],
-                             "segmentation": mask_to_rle(obj.mask), "area": int(obj.mask.sum()), "bbox": bbox,
-                             "iscrowd": 0})
-                objects.append((obj.thing, bbox))
-                seg = thing_id[obj.thing] * 1000 + k + 1
-                seg_ids[obj.mask] = seg
-                segments.append((seg, thing_id[obj.thing], obj.mask))
-            covered = seg_ids > 0
-            present_stuff = []
-            for s_idx, name in enumerate(stuff_names):
-                m = (scene.stuff_map == s_idx) & ~covered
-                if m.any():
-                    seg = stuff_id[name] * 1000
-                    seg_ids[m] = seg
-                    segments.append((seg, stuff_id[name], m))
-                    present_stuff.append(name)
-            png_name = f"{i:06d}.png"
-            pan_dir = paths.panoptic_train_dir if split == "train" else paths.panoptic_val_dir
-            atomic_write_bytes(pan_dir / png_name, _png(id_to_rgb(seg_ids)))
-            pan_anns.append({"image_id": i, "file_name": png_name, "segments_info": [
-                {"id": int(s), "category_id": c, "area": int(m.sum()), "bbox": mask_to_bbox(m), "iscrowd": 0}
-                for s, c, m in segments]})
-            pretrain.append(llava.pretrain_record(rng, f"{split}-{i:06d}", file_name, objects, present_stuff))
-            instruct.append(llava.instruct_record(rng, f"{split}-{i:06d}", file_name, objects, image_size))
-        per_split[split] = dict(images=images, anns=anns, pan=pan_anns, pretrain=pretrain, instruct=instruct)
+    inst_train = writers.instances_json(train["images"], train["anns"], desc)
+    _dump(paths.instances_train, inst_train)
+    _dump(paths.instances_val, writers.instances_json(val["images"], val["anns"], desc))
+    _dump(paths.instances_train_base, make_ov_coco(inst_train, THINGS, drop=NOVEL))
 
-    # COCO instances and the OV-COCO base-only train file
-    novel_ids = {thing_id[n] for n in NOVEL}
-    for split in SPLITS:
-        d = per_split[split]
-        inst = {"info": {"description": f"synthetic shapes world, seed {seed}"}, "images": d["images"],
-                "annotations": d["anns"], "categories": coco_cats}
-        _dump(paths.instances_train if split == "train" else paths.instances_val, inst)
-        if split == "train":
-            _dump(paths.instances_train_base,
-                  {**inst, "annotations": [a for a in d["anns"] if a["category_id"] not in novel_ids]})
-
-    # LVIS v1: frequencies from train image counts (novel = rare), federated image fields
-    train_img_count = Counter()
-    for a in {(a["image_id"], a["category_id"]) for a in per_split["train"]["anns"]}:
-        train_img_count[a[1]] += 1
-    train_inst_count = Counter(a["category_id"] for a in per_split["train"]["anns"])
-    base_counts = sorted(train_img_count[thing_id[n]] for n in THINGS if n not in NOVEL)
-    median = base_counts[len(base_counts) // 2] if base_counts else 0
-    lvis_cats = []
-    for c in coco_cats:
-        name = c["name"].replace(" ", "_")
-        freq = "r" if c["id"] in novel_ids else ("f" if train_img_count[c["id"]] >= median else "c")
-        syn = next(x["synonyms"] for x in cats if x["id"] == c["id"])
-        lvis_cats.append({"id": c["id"], "name": name, "synonyms": [s.replace(" ", "_") for s in syn],
-                          "def": f"a {c['name']} drawn on a synthetic scene", "synset": f"{name}.n.01",
-                          "frequency": freq, "image_count": train_img_count[c["id"]],
-                          "instance_count": train_inst_count[c["id"]]})
-    all_ids = [c["id"] for c in coco_cats]
-    for split_idx, split in enumerate(SPLITS):
-        d = per_split[split]
+    lvis_cats = writers.lvis_categories(train["anns"])
+    for split_idx, (d, path) in enumerate(((train, paths.lvis_train), (val, paths.lvis_val))):
         rng = np.random.default_rng([seed, 100 + split_idx])
-        lvis_images = []
-        for im in d["images"]:
-            present = sorted({a["category_id"] for a in d["anns"] if a["image_id"] == im["id"]})
-            absent = [c for c in all_ids if c not in present]
-            neg = sorted(int(x) for x in rng.choice(absent, size=min(3, len(absent)), replace=False))
-            not_exh = [present[int(rng.integers(len(present)))]] if present and rng.random() < 0.1 else []
-            lvis_images.append({"id": im["id"], "width": im["width"], "height": im["height"],
-                                "coco_url": COCO_URL + im["file_name"], "file_name": im["file_name"],
-                                "neg_category_ids": neg, "not_exhaustive_category_ids": not_exh})
-        lvis = {"info": {"description": f"synthetic shapes world (LVIS v1 format), seed {seed}"},
-                "images": lvis_images, "annotations": d["anns"], "categories": lvis_cats}
-        _dump(paths.lvis_train if split == "train" else paths.lvis_val, lvis)
-        if split == "train":
+        lvis = writers.lvis_json(d["images"], d["anns"], lvis_cats, rng, f"{desc} (LVIS v1 format)")
+        _dump(path, lvis)
+        if d is train:
             _dump(paths.lvis_train_ov, make_ov_lvis_train(lvis))
 
-    # COCO panoptic
-    for split in SPLITS:
-        d = per_split[split]
-        _dump(paths.panoptic_train if split == "train" else paths.panoptic_val, {
-            "images": [{**im, "file_name": im["file_name"].split("/")[-1]} for im in d["images"]],
-            "annotations": d["pan"],
-            "categories": [{k: c[k] for k in ("id", "name", "supercategory", "isthing", "color")} for c in cats]})
+    _dump(paths.panoptic_train, writers.panoptic_json(train["images"], train["pan"], desc))
+    _dump(paths.panoptic_val, writers.panoptic_json(val["images"], val["pan"], desc))
 
-    # LLaVA
-    _dump(paths.llava_pretrain, per_split["train"]["pretrain"])
-    _dump(paths.llava_instruct_train, per_split["train"]["instruct"] + llava.text_only_records())
-    _dump(paths.llava_instruct_val, per_split["val"]["instruct"])
+    _dump(paths.llava_pretrain, train["pretrain"])
+    _dump(paths.llava_instruct_train, train["instruct"] + llava.text_only_records())
+    _dump(paths.llava_instruct_val, val["instruct"])
 
-    # class-name files
-    lines = ["0:invalid_class_id"] + [f"{c['id']}:{','.join(c['synonyms'])}" for c in cats]
-    atomic_write_text(paths.classnames_panoptic, "\n".join(lines))  # reference files end without a newline
-    _dump(paths.classes_all, [c["name"] for c in coco_cats])
-    _dump(paths.classes_base, [c["name"] for c in coco_cats if c["id"] not in novel_ids])
-    _dump(paths.classes_novel, [c["name"] for c in coco_cats if c["id"] in novel_ids])
+    atomic_write_text(paths.classnames_panoptic, writers.classnames_txt())
+    lists = writers.class_lists()
+    _dump(paths.classes_all, lists["all"])
+    _dump(paths.classes_base, lists["base"])
+    _dump(paths.classes_novel, lists["novel"])
 
-    manifest = {"seed": seed, "image_size": image_size, "num_train": num_train, "num_val": num_val,
-                "thing_classes": THINGS, "stuff_classes": stuff_names, "novel_classes": list(NOVEL),
-                "files": {k: str(Path(v).relative_to(paths.root)) for k, v in asdict(paths).items() if k != "root"}}
-    _dump(paths.manifest, manifest)
+    _dump(paths.manifest, {
+        "seed": seed, "image_size": image_size,
+        "splits": {name: {"images": len(d["images"]), "annotations": len(d["anns"])}
+                   for name, d in zip(SPLITS, (train, val))},
+        "categories": [{"id": c["id"], "name": c["name"], "isthing": c["isthing"], "novel": c["name"] in NOVEL}
+                       for c in writers.categories()],
+        "thing_classes": list(THINGS), "stuff_classes": list(STUFF), "novel_classes": list(NOVEL),
+        "files": {k: str(v.relative_to(paths.root)) for k, v in asdict(paths).items() if k != "root"},
+    })
     return paths

@@ -1,5 +1,6 @@
 """Format helpers and the OV-LVIS converter."""
 import json
+import re
 
 import numpy as np
 import pytest
@@ -8,7 +9,7 @@ from pycocotools import mask as mask_utils
 from shared.formats.coco import mask_to_bbox, mask_to_rle
 from shared.formats.lvis import main as lvis_main
 from shared.formats.lvis import make_ov_lvis_train
-from shared.formats.panoptic import id_to_rgb, rgb_to_id
+from shared.formats.panoptic import id_to_rgb, rgb_to_id, segments_info
 from shared.io import atomic_write_text, load_json
 
 
@@ -18,6 +19,17 @@ def test_panoptic_id_round_trip():
     assert rgb[1, 1].tolist() == [3, 0, 1] and np.array_equal(rgb_to_id(rgb), ids)
     with pytest.raises(ValueError):
         id_to_rgb(np.array([256**3]))
+
+
+def test_segments_info_measures_the_id_map():
+    ids = np.zeros((4, 5), np.int64)
+    ids[0, 1:4] = 7001
+    ids[2:4, 0] = 13000
+    assert segments_info(ids, [(13000, 13), (7001, 7)]) == [
+        {"id": 13000, "category_id": 13, "area": 2, "bbox": [0.0, 2.0, 1.0, 2.0], "iscrowd": 0},
+        {"id": 7001, "category_id": 7, "area": 3, "bbox": [1.0, 0.0, 3.0, 1.0], "iscrowd": 0}]
+    with pytest.raises(ValueError, match="segment 5 .*no pixel"):
+        segments_info(ids, [(5, 1)])
 
 
 def test_rle_and_bbox():
@@ -41,9 +53,13 @@ TINY = {
 
 def test_ov_converter_on_hand_built_json(tmp_path):
     out = make_ov_lvis_train(TINY)
-    assert [a["id"] for a in out["annotations"]] == [1, 3]
-    assert out["images"] == TINY["images"]
-    assert out["categories"][1] == {"id": 2, "frequency": "r", "image_count": 0, "instance_count": 0}
+    assert out == {
+        "images": [{"id": 1}, {"id": 2}],
+        "annotations": [{"id": 1, "image_id": 1, "category_id": 1}, {"id": 3, "image_id": 2, "category_id": 3}],
+        "categories": [{"id": 1, "frequency": "f", "image_count": 1, "instance_count": 1},
+                       {"id": 2, "frequency": "r", "image_count": 0, "instance_count": 0},
+                       {"id": 3, "frequency": "c", "image_count": 1, "instance_count": 1}]}
+    assert [a["id"] for a in make_ov_lvis_train(TINY, ("r", "c"))["annotations"]] == [1]
     assert TINY["categories"][1]["image_count"] == 1  # input untouched
     src, dst = tmp_path / "in.json", tmp_path / "out.json"
     src.write_text(json.dumps(TINY))
@@ -58,10 +74,17 @@ def test_ov_converter_bad_inputs(tmp_path, capsys):
     trunc.write_text(json.dumps(TINY)[:50])
     assert lvis_main(["--in", str(trunc), "--out", str(tmp_path / "o.json")]) == 2
     assert "trunc.json" in capsys.readouterr().err and not (tmp_path / "o.json").exists()
-    with pytest.raises(ValueError, match="categories"):
-        make_ov_lvis_train({"images": [], "annotations": []})
-    with pytest.raises(ValueError, match=r"categories\[0\]"):
-        make_ov_lvis_train({"images": [], "annotations": [], "categories": [{"id": 1}]})
+    for name, data, field in (("nocats.json", {"images": [], "annotations": []}, "'categories'"),
+                              ("nofreq.json", {**TINY, "categories": [{"id": 1}]}, r"categories\[0\].*'frequency'"),
+                              ("nocatid.json", {**TINY, "annotations": [{"id": 1}]},
+                               r"annotations\[0\].*'category_id'")):
+        bad = tmp_path / name
+        bad.write_text(json.dumps(data))
+        assert lvis_main(["--in", str(bad), "--out", str(tmp_path / "o.json")]) == 2
+        assert re.search(f"{name}.*{field}", capsys.readouterr().err)
+        with pytest.raises(ValueError, match=field):
+            make_ov_lvis_train(data)
+    assert not (tmp_path / "o.json").exists()
 
 
 def test_atomic_write_keeps_old_file_on_failure(tmp_path):

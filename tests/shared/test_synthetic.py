@@ -1,6 +1,12 @@
 """The synthetic world: loadable by the official tools, internally consistent, deterministic."""
+import contextlib
+import io
 import json
+import re
+import subprocess
+import sys
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,37 +16,58 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from shared.formats.panoptic import rgb_to_id
-from shared.synthetic import generate_world, load_manifest
-from shared.synthetic.scene import NOVEL, THINGS
+from shared.synthetic import WorldPaths, generate_world, load_manifest
+from shared.synthetic.__main__ import main as cli_main
+from shared.synthetic.llava import SHORT_ANSWER
+from shared.synthetic.scene import NOVEL, STUFF, THINGS
+
+SIZE = 128
 
 
 def _load(p):
     return json.loads(p.read_text())
 
 
+def _quiet(fn, *args):
+    with contextlib.redirect_stdout(io.StringIO()):
+        return fn(*args)
+
+
+def _gt_as_results(coco_json, score=1.0):
+    return [{"image_id": a["image_id"], "category_id": a["category_id"], "bbox": a["bbox"], "score": score,
+             "segmentation": a["segmentation"]} for a in coco_json["annotations"]]
+
+
 def test_instances_load_with_pycocotools(world):
-    coco = COCO(str(world.instances_train))
-    assert len(coco.getImgIds()) == 16 and len(coco.getCatIds()) == len(THINGS)
+    coco = _quiet(COCO, str(world.instances_train))
+    assert sorted(coco.getImgIds()) == list(range(1, 17)) and len(coco.getCatIds()) == len(THINGS)
+    assert [c["name"] for c in coco.loadCats(coco.getCatIds())] == THINGS
+    for im in coco.imgs.values():
+        assert im["file_name"] == f"train/{im['id']:06d}.jpg"
+        assert Image.open(world.images / im["file_name"]).size == (im["width"], im["height"]) == (SIZE, SIZE)
+        assert 1 <= len(coco.imgToAnns[im["id"]]) <= 5
     for ann in coco.loadAnns(coco.getAnnIds()):
         m = coco.annToMask(ann)
-        assert m.sum() == ann["area"] >= 20
+        assert m.sum() == ann["area"] >= 20 and ann["iscrowd"] == 0
         x, y, w, h = ann["bbox"]
         ys, xs = np.nonzero(m)
         assert (x, y, x + w - 1, y + h - 1) == (xs.min(), ys.min(), xs.max(), ys.max())
-        assert Image.open(world.images / coco.imgs[ann["image_id"]]["file_name"]).size == (128, 128)
+        assert 0 <= x and 0 <= y and x + w <= SIZE and y + h <= SIZE
 
 
-def _gt_as_results(coco_json, drop_category=None):
-    return [{"image_id": a["image_id"], "category_id": a["category_id"], "bbox": a["bbox"], "score": 1.0,
-             "segmentation": a["segmentation"]}
-            for a in coco_json["annotations"] if a["category_id"] != drop_category]
+def test_cocoeval_of_ground_truth_is_perfect_and_of_wrong_labels_not(world):
+    inst = _load(world.instances_val)
+    gt = _quiet(COCO, str(world.instances_val))
 
+    def ap(results, iou_type):
+        ev = COCOeval(gt, _quiet(gt.loadRes, results), iou_type)
+        _quiet(lambda: (ev.evaluate(), ev.accumulate(), ev.summarize()))
+        return ev.stats[0]
 
-def test_cocoeval_of_ground_truth_is_perfect(world):
-    gt = COCO(str(world.instances_val))
-    ev = COCOeval(gt, gt.loadRes(_gt_as_results(_load(world.instances_val))), "segm")
-    ev.evaluate(), ev.accumulate(), ev.summarize()
-    assert ev.stats[0] == pytest.approx(1.0)
+    results = _gt_as_results(inst)
+    assert ap(results, "segm") == pytest.approx(1.0) and ap(results, "bbox") == pytest.approx(1.0)
+    shifted = [dict(r, category_id=r["category_id"] % len(THINGS) + 1) for r in results]  # every label wrong
+    assert ap(results[::2] + shifted, "bbox") < 0.9
 
 
 def test_lvis_federated_eval_with_hotcoco(world):
@@ -49,102 +76,235 @@ def test_lvis_federated_eval_with_hotcoco(world):
     lvis = _load(world.lvis_val)
     freq = Counter(c["frequency"] for c in lvis["categories"])
     assert freq["r"] == len(NOVEL) and freq["c"] + freq["f"] == len(THINGS) - len(NOVEL)
+    assert {c["name"].replace("_", " ") for c in lvis["categories"] if c["frequency"] == "r"} == set(NOVEL)
+    train = _load(world.lvis_train)
+    assert train["categories"] == lvis["categories"]  # counts come from train, in both files
+    for c in train["categories"]:
+        anns = [a for a in train["annotations"] if a["category_id"] == c["id"]]
+        assert c["instance_count"] == len(anns) and c["image_count"] == len({a["image_id"] for a in anns})
+        assert c["synonyms"][0] == c["name"] and c["synset"].endswith(".n.01") and c["def"]
     for im in lvis["images"]:
         present = {a["category_id"] for a in lvis["annotations"] if a["image_id"] == im["id"]}
         assert not present & set(im["neg_category_ids"]) and set(im["not_exhaustive_category_ids"]) <= present
-        assert im["coco_url"].endswith(im["file_name"])
+        assert len(im["neg_category_ids"]) == 3
+        assert im["coco_url"] == "http://images.cocodataset.org/" + im["file_name"]
+    assert not any("iscrowd" in a for a in lvis["annotations"])  # as in LVIS v1
 
-    def ap(results):
+    def ap(results, iou_type="bbox"):
         gt = hotcoco.COCO(str(world.lvis_val))
-        ev = hotcoco.LVISeval(gt, gt.load_res(results), "bbox")
-        ev.run()
+        ev = hotcoco.LVISeval(gt, gt.load_res(results), iou_type)
+        _quiet(ev.run)
         return ev.get_results()["AP"]
 
-    results = [dict(r, score=0.5) for r in _gt_as_results(lvis)]
-    assert ap(results) == pytest.approx(1.0)
+    results = _gt_as_results(lvis, score=0.5)
+    assert ap(results) == pytest.approx(1.0) and ap(results, "segm") == pytest.approx(1.0)
     images = {im["id"]: im for im in lvis["images"]}
     # federated semantics: a confident detection of a category verified absent (neg) is a false positive ...
     neg = [dict(r, category_id=images[r["image_id"]]["neg_category_ids"][0], score=0.9) for r in results]
     assert ap(results + neg) < 0.95
+
     # ... one of a category neither annotated nor verified absent in that image is not evaluated there
     def unverified(im):
         present = {a["category_id"] for a in lvis["annotations"] if a["image_id"] == im["id"]}
         return [c["id"] for c in lvis["categories"] if c["id"] not in present | set(im["neg_category_ids"])]
+
     ignored = [dict(r, category_id=unverified(images[r["image_id"]])[0], score=0.9) for r in results]
     assert ap(results + ignored) == pytest.approx(1.0)
 
 
-def test_panoptic_pngs_match_json_and_instances(world):
-    pan = _load(world.panoptic_val)
-    inst = _load(world.instances_val)
+@pytest.mark.parametrize("split", ["train", "val"])
+def test_panoptic_pngs_match_json_and_instances(world, split):
+    pan = _load(getattr(world, f"panoptic_{split}"))
+    inst = _load(getattr(world, f"instances_{split}"))
+    png_dir = getattr(world, f"panoptic_{split}_dir")
     cats = {c["id"]: c for c in pan["categories"]}
-    for ann in pan["annotations"]:
-        ids = rgb_to_id(np.array(Image.open(world.panoptic_val_dir / ann["file_name"]).convert("RGB")))
-        segs = {s["id"]: s for s in ann["segments_info"]}
-        assert set(np.unique(ids)) - {0} == set(segs)
-        assert (ids == 0).sum() > 0  # void boundaries exist
-        for sid, s in segs.items():
-            assert (ids == sid).sum() == s["area"] and s["category_id"] in cats
-        things = sorted((s["category_id"], s["area"]) for s in segs.values() if cats[s["category_id"]]["isthing"])
-        objs = sorted((a["category_id"], a["area"]) for a in inst["annotations"] if a["image_id"] == ann["image_id"])
-        assert things == objs
-        stuff = [s["category_id"] for s in segs.values() if not cats[s["category_id"]]["isthing"]]
-        assert len(stuff) == len(set(stuff))  # one segment per stuff class
+    assert sum(c["isthing"] for c in cats.values()) == len(THINGS) and len(cats) == len(THINGS) + len(STUFF)
+    assert [im["id"] for im in pan["images"]] == [a["image_id"] for a in pan["annotations"]]
+    for im, ann in zip(pan["images"], pan["annotations"]):
+        assert im["file_name"] == f"{im['id']:06d}.jpg" and ann["file_name"] == f"{im['id']:06d}.png"
+        ids = rgb_to_id(np.array(Image.open(png_dir / ann["file_name"]).convert("RGB")))
+        assert ids.shape == (im["height"], im["width"])
+        segs = ann["segments_info"]
+        assert set(np.unique(ids)) - {0} == {s["id"] for s in segs} and len(segs) == len({s["id"] for s in segs})
+        assert (ids == 0).any()  # void boundaries exist
+        for s in segs:
+            m = ids == s["id"]
+            ys, xs = np.nonzero(m)
+            assert s["area"] == m.sum() and s["category_id"] in cats and s["iscrowd"] == 0
+            assert s["bbox"] == [xs.min(), ys.min(), xs.max() - xs.min() + 1, ys.max() - ys.min() + 1]
+        # things: the instance annotations, same order, same masks
+        things = [s for s in segs if cats[s["category_id"]]["isthing"]]
+        objs = [a for a in inst["annotations"] if a["image_id"] == im["id"]]
+        assert [s["category_id"] for s in things] == [a["category_id"] for a in objs]
+        for s, a in zip(things, objs):
+            rle = dict(a["segmentation"], counts=a["segmentation"]["counts"].encode())
+            assert np.array_equal(mask_utils.decode(rle).astype(bool), ids == s["id"])
+        stuff = [s["category_id"] for s in segs if not cats[s["category_id"]]["isthing"]]
+        assert len(stuff) == len(set(stuff)) >= 1  # one segment per stuff class present
 
 
-def test_llava_json(world):
-    inst = COCO(str(world.instances_train))
-    name = {c["id"]: c["name"] for c in inst.loadCats(inst.getCatIds())}
-    by_file = {im["file_name"]: im["id"] for im in inst.imgs.values()}
+def _answer_from_annotations(question: str, objs: list[tuple[str, list[float]]]) -> str:
+    """The answer a reader of the instances json gives to one of the world's questions."""
+    names = [n for n, _ in objs]
+    if m := re.fullmatch(r"How many (\w+ \w+)s are there\?", question):
+        return str(names.count(m[1]))
+    if m := re.fullmatch(r"Is there a (\w+ \w+) in the image\?", question):
+        return "Yes" if m[1] in names else "No"
+    if m := re.fullmatch(r"What colour is the (\w+)\?", question):
+        (hit,) = [n for n in names if n.split()[1] == m[1]]  # asked only when unique
+        return hit.split()[0]
+    if m := re.fullmatch(r"What shape is the (\w+) object\?", question):
+        (hit,) = [n for n in names if n.split()[0] == m[1]]
+        return hit.split()[1]
+    if m := re.fullmatch(r"Is the (\w+ \w+) on the left or the right\?", question):
+        ((x, _, w, _),) = [b for n, b in objs if n == m[1]]
+        assert x + w <= SIZE / 2 or x >= SIZE / 2  # asked only when the box is wholly on one side
+        return "left" if x + w <= SIZE / 2 else "right"
+    raise AssertionError(f"unexpected question {question!r}")
+
+
+def test_llava_json_structure(world):
     for path in (world.llava_pretrain, world.llava_instruct_train, world.llava_instruct_val):
-        for rec in _load(path):
+        records = _load(path)
+        assert len({r["id"] for r in records}) == len(records)
+        for rec in records:
             conv = rec["conversations"]
-            assert [t["from"] for t in conv] == ["human", "gpt"] * (len(conv) // 2) and conv
+            assert conv and [t["from"] for t in conv] == ["human", "gpt"] * (len(conv) // 2)
             n_img = sum(t["value"].count("<image>") for t in conv)
             assert n_img == (1 if "image" in rec else 0)
             if "image" in rec:
-                assert "<image>" in conv[0]["value"]
+                first = conv[0]["value"]
+                assert first.startswith("<image>\n") or first.endswith("\n<image>")
                 assert (world.images / rec["image"]).is_file()
-    # answers follow from the annotations
-    for rec in _load(world.llava_instruct_train):
+    pretrain = _load(world.llava_pretrain)
+    assert len(pretrain) == 16 and all(len(r["conversations"]) == 2 for r in pretrain)
+    text_only = [r for r in _load(world.llava_instruct_train) if "image" not in r]
+    assert len(text_only) >= 1 and all("image" in r for r in _load(world.llava_instruct_val))
+
+
+def _and(words):
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+
+
+def _visible_stuff(panoptic_json):
+    pan = _load(panoptic_json)
+    name = {c["id"]: c["name"] for c in pan["categories"] if not c["isthing"]}
+    return {a["image_id"]: [name[s["category_id"]] for s in a["segments_info"] if s["category_id"] in name]
+            for a in pan["annotations"]}
+
+
+@pytest.mark.parametrize("split", ["train", "val"])
+def test_llava_answers_follow_from_the_instances(world, split):
+    inst = _quiet(COCO, str(getattr(world, f"instances_{split}")))
+    name = {c["id"]: c["name"] for c in inst.loadCats(inst.getCatIds())}
+    by_file = {im["file_name"]: im["id"] for im in inst.imgs.values()}
+    asked = Counter()
+    for rec in _load(getattr(world, f"llava_instruct_{split}")):
         if "image" not in rec:
             continue
-        counts = Counter(name[a["category_id"]] for a in inst.imgToAnns[by_file[rec["image"]]])
+        objs = [(name[a["category_id"]], a["bbox"]) for a in inst.imgToAnns[by_file[rec["image"]]]]
         conv = rec["conversations"]
         for q, a in zip(conv[::2], conv[1::2]):
-            text = q["value"].replace("<image>\n", "")
-            if text.startswith("How many"):
-                thing = text.split("How many ")[1].split("s are there")[0]
-                assert a["value"] == str(counts.get(thing, 0))
-            if text.startswith("Is there a"):
-                thing = text.split("Is there a ")[1].split(" in the image")[0]
-                assert a["value"] == ("Yes" if counts.get(thing) else "No")
+            question = q["value"].replace("<image>\n", "")
+            assert question.endswith("\n" + SHORT_ANSWER)
+            question = question[: -len(SHORT_ANSWER) - 1]
+            assert a["value"] == _answer_from_annotations(question, objs), (rec["id"], question)
+            asked[" ".join(question.split()[:2])] += 1
+    assert len(asked) >= 4  # most question kinds occur
+    if split == "train":  # captions: every visible object counted, then the visible stuff, in class order
+        stuff = _visible_stuff(world.panoptic_train)
+        for rec in _load(world.llava_pretrain):
+            image_id = by_file[rec["image"]]
+            counts = Counter(name[a["category_id"]] for a in inst.imgToAnns[image_id])
+            parts = [f"{['a', 'two', 'three', 'four', 'five'][counts[t] - 1]} {t}{'s' * (counts[t] > 1)}"
+                     for t in THINGS if t in counts]
+            assert rec["conversations"][1]["value"] == f"{_and(parts)} on {_and(stuff[image_id])}"
 
 
 def test_ov_files(world):
     full, ov = _load(world.lvis_train), _load(world.lvis_train_ov)
     rare = {c["id"] for c in full["categories"] if c["frequency"] == "r"}
     assert rare and not any(a["category_id"] in rare for a in ov["annotations"])
-    assert [c["id"] for c in ov["categories"]] == [c["id"] for c in full["categories"]]
-    assert all(c["image_count"] == 0 for c in ov["categories"] if c["id"] in rare)
-    assert len(ov["annotations"]) == sum(a["category_id"] not in rare for a in full["annotations"])
-    assert ov["images"] == full["images"]
+    assert [(c["id"], c["name"], c["frequency"]) for c in ov["categories"]] == \
+        [(c["id"], c["name"], c["frequency"]) for c in full["categories"]]
+    assert all(c["image_count"] == c["instance_count"] == 0 for c in ov["categories"] if c["id"] in rare)
+    base_cats = [c for c in full["categories"] if c["id"] not in rare]
+    assert [c for c in ov["categories"] if c["id"] not in rare] == base_cats
+    assert ov["annotations"] == [a for a in full["annotations"] if a["category_id"] not in rare]
+    assert ov["images"] == full["images"]  # images left without annotations stay
     names = _load(world.classes_all)
+    assert names == THINGS
     assert _load(world.classes_novel) == [n for n in names if n in NOVEL]
-    assert sorted(_load(world.classes_base) + _load(world.classes_novel)) == sorted(names)
-    base = _load(world.instances_train_base)
-    assert not any(a["category_id"] in rare for a in base["annotations"])
-    lines = world.classnames_panoptic.read_text().split("\n")
-    assert lines[0] == "0:invalid_class_id" and lines[1] == "1:red circle,red disc" and len(lines) == 17
+    assert _load(world.classes_base) == [n for n in names if n not in NOVEL]
+    inst, base = _load(world.instances_train), _load(world.instances_train_base)
+    assert base["categories"] == inst["categories"] and base["images"] == inst["images"]
+    assert base["annotations"] == [a for a in inst["annotations"] if a["category_id"] not in rare]
 
 
-def test_same_seed_same_bytes_and_manifest(tmp_path):
+def test_fcclip_classnames_file(world):
+    text = world.classnames_panoptic.read_text()
+    assert not text.endswith("\n")
+    lines = text.split("\n")
+    assert lines[0] == "0:invalid_class_id" and lines[1] == "1:red circle,red disc" and lines[13] == "13:sky,clear sky"
+    cats = {c["id"]: c["name"] for c in _load(world.panoptic_train)["categories"]}
+    for line in lines[1:]:
+        index, names = line.split(":")
+        assert names.split(",")[0] == cats[int(index)] and ", " not in names
+    assert len(lines) == max(cats) + 1
+
+
+def test_manifest_and_paths(world):
+    m = load_manifest(world.root)
+    assert m["seed"] == 0 and m["image_size"] == SIZE and m["splits"]["train"]["images"] == 16
+    assert m["splits"]["val"] == {"images": 6, "annotations": len(_load(world.instances_val)["annotations"])}
+    assert [c["name"] for c in m["categories"]] == THINGS + list(STUFF)
+    assert {c["name"] for c in m["categories"] if c["novel"]} == set(NOVEL) == set(m["novel_classes"])
+    assert WorldPaths.from_dir(world.root) == world
+    files = {p.relative_to(world.root).as_posix() for p in world.root.rglob("*") if p.is_file()}
+    listed = set(m["files"].values())
+    assert listed - {"images", "annotations/panoptic_train", "annotations/panoptic_val"} <= files
+    assert all((world.root / f).exists() for f in listed)
+
+
+def test_same_seed_same_bytes_other_seed_other_images(tmp_path):
     a = generate_world(tmp_path / "a", seed=3, num_train=4, num_val=2, image_size=64)
     b = generate_world(tmp_path / "b", seed=3, num_train=4, num_val=2, image_size=64)
     c = generate_world(tmp_path / "c", seed=4, num_train=4, num_val=2, image_size=64)
     files = sorted(p.relative_to(a.root) for p in a.root.rglob("*") if p.is_file())
+    assert len(files) == 6 + 6 + 16  # images, PNGs, json/txt
     assert files == sorted(p.relative_to(b.root) for p in b.root.rglob("*") if p.is_file())
     assert all((a.root / f).read_bytes() == (b.root / f).read_bytes() for f in files)
-    assert (a.images / "train/000001.jpg").read_bytes() != (c.images / "train/000001.jpg").read_bytes()
-    m = load_manifest(a.root)
-    assert m["seed"] == 3 and all((a.root / f).exists() for f in m["files"].values())
+    for f in ("train/000001.jpg", "val/000002.jpg"):
+        assert (a.images / f).read_bytes() != (c.images / f).read_bytes()
+    assert a.instances_train.read_bytes() != c.instances_train.read_bytes()
+    # per-image seeds: more images leave the earlier ones as they were
+    d = generate_world(tmp_path / "d", seed=3, num_train=6, num_val=2, image_size=64)
+    assert all((a.images / f"train/{i:06d}.jpg").read_bytes() == (d.images / f"train/{i:06d}.jpg").read_bytes()
+               for i in range(1, 5))
+    assert _load(d.instances_train)["annotations"][: len(_load(a.instances_train)["annotations"])] == \
+        _load(a.instances_train)["annotations"]
+
+
+def test_cli(tmp_path, capsys):
+    assert cli_main(["--out", str(tmp_path / "w"), "--seed", "1", "--num-train", "2", "--num-val", "1",
+                     "--size", "64"]) == 0
+    out = capsys.readouterr().out
+    assert "train: 2 images" in out and "novel" in out and str(tmp_path / "w") in out
+    assert load_manifest(tmp_path / "w")["seed"] == 1
+    for bad in (["--size", "16"], ["--num-val", "0"]):
+        with pytest.raises(SystemExit) as e:
+            cli_main(["--out", str(tmp_path / "x")] + bad)
+        assert e.value.code == 2 and not (tmp_path / "x").exists()
+    assert "must be" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="image_size"):
+        generate_world(tmp_path / "y", image_size=16)
+    with pytest.raises(FileNotFoundError, match="world.json"):
+        load_manifest(tmp_path / "nowhere")
+
+
+@pytest.mark.parametrize("module", ["shared.synthetic", "shared.formats.lvis"])
+def test_module_entry_points_document_their_options(module):
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-m", module, "--help"], cwd=root, capture_output=True, text=True,
+                         check=True).stdout
+    assert "--out" in out and ("--seed" in out or "rare" in out)
