@@ -1,0 +1,75 @@
+"""``python -m llava_lmm.chat --model DIR --image IMG`` — interactive CLI chat with streaming output.
+
+Multi-turn: the image goes in front of the first user turn (``<image>\\n``), later turns are appended in the
+model's template (``v1``); replies stream token by token. Empty line or Ctrl-D quits. ``--once "question"`` answers a
+single question and exits (scripting).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from threading import Thread
+
+import torch
+
+import llava_lmm  # noqa: F401
+
+
+def main(argv: list[str] | None = None) -> int:
+    from transformers import TextIteratorStreamer
+
+    from .data.conversation import get_template
+    from .data.image import open_image, process_images
+    from .eval import encode_prompt, load_model
+
+    p = argparse.ArgumentParser(prog="python -m llava_lmm.chat", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", required=True, help="model dir written by llava_lmm.train")
+    p.add_argument("--image", required=True, help="image file")
+    p.add_argument("--conv-mode", default=None, help="template (default: the model's, v1)")
+    p.add_argument("--temperature", type=float, default=0.2, help="0 = greedy")
+    p.add_argument("--max-new-tokens", type=int, default=512)
+    p.add_argument("--once", default=None, help="answer this one question and exit")
+    a = p.parse_args(argv)
+
+    model, tok, proc, meta = load_model(a.model)
+    pixels = process_images([open_image(a.image)], proc, meta["image_aspect_ratio"])
+    conv = get_template(a.conv_mode or meta["template"])
+    n_img = model.config.vision_config.num_image_tokens
+    first = True
+    while True:
+        if a.once is not None:
+            text = a.once
+        else:
+            try:
+                text = input(f"{conv.roles[0]}: ")
+            except EOFError:
+                text = ""
+        if not text.strip():
+            break
+        conv.append_message(conv.roles[0], ("<image>\n" + text) if first else text)
+        conv.append_message(conv.roles[1], None)
+        first = False
+        ids = torch.tensor([encode_prompt(tok, conv.get_prompt(), n_img, model.config.image_token_id)])
+        streamer = TextIteratorStreamer(tok, skip_prompt=True, skip_special_tokens=True)
+        kw = dict(input_ids=ids, attention_mask=torch.ones_like(ids), pixel_values=pixels, streamer=streamer,
+                  max_new_tokens=a.max_new_tokens, do_sample=a.temperature > 0,
+                  temperature=a.temperature if a.temperature > 0 else None, top_p=None, top_k=None,
+                  pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)
+        th = Thread(target=model.generate, kwargs=kw)
+        th.start()
+        print(f"{conv.roles[1]}: ", end="", flush=True)
+        reply = ""
+        for piece in streamer:
+            reply += piece
+            print(piece, end="", flush=True)
+        th.join()
+        print()
+        conv.messages[-1][-1] = reply.strip()
+        if a.once is not None:
+            break
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,98 @@
+"""Arguments of ``python -m llava_lmm.train``: HF ``TrainingArguments`` + model/data args, from YAML and CLI."""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from transformers import HfArgumentParser, TrainingArguments
+
+
+@dataclass
+class ModelArguments:
+    model_name_or_path: str = field(default="tiny", metadata={"help": "causal LM (HF id or dir, e.g. "
+        "lmsys/vicuna-7b-v1.5), a saved LLaVA dir, or 'tiny' (random tiny Llama + tokenizer trained on data_path)"})
+    vision_tower: str = field(default="ViTamin-Tiny", metadata={"help": "open_clip ViTamin name (ViTamin-L-336) or timm name"})
+    vision_tower_weights: str | None = field(default=None, metadata={"help": "open_clip pretrained tag (datacomp1b) or "
+        "a local CLIP / visual-only .safetensors/.bin; none = random init"})
+    image_size: int | None = field(default=None, metadata={"help": "override the tower's native input size"})
+    mm_vision_select_layer: int = field(default=-2, metadata={"help": "hidden state fed to the projector"})
+    pretrain_mm_mlp_adapter: str | None = field(default=None, metadata={"help": "stage-1 mm_projector.bin"})
+    stage: str = field(default="stage1", metadata={"help": "stage1 (projector only) | full | lora"})
+    lora_r: int = 128
+    lora_alpha: int = 256
+    lora_dropout: float = 0.05
+    mm_projector_lr: float | None = field(default=None, metadata={"help": "separate LR of the projector"})
+    attn_implementation: str | None = field(default=None, metadata={"help": "LM attention (sdpa, flash_attention_2)"})
+    tiny_hidden_size: int = 96
+    tiny_layers: int = 2
+    tiny_heads: int = 4
+    tiny_vocab_size: int = 400
+
+
+@dataclass
+class DataArguments:
+    data_path: str | None = field(default=None, metadata={"help": "LLaVA json (LCS-558K / mix665k format)"})
+    image_folder: str | None = None
+    template: str = field(default="plain", metadata={"help": "plain (stage 1) | v1 (stage 2)"})
+    image_aspect_ratio: str = field(default="square", metadata={"help": "square | pad"})
+    group_by_modality_length: bool = False
+    on_bad_image: str = field(default="error", metadata={"help": "error | skip (counted)"})
+    cache_images: bool = field(default=False, metadata={"help": "keep processed images in RAM (small data only)"})
+    tokenizer_corpus: str | None = field(default=None, metadata={"help": "extra LLaVA json for training the tiny tokenizer"})
+
+
+@dataclass
+class LlavaTrainingArguments(TrainingArguments):
+    model_max_length: int = field(default=2048, metadata={"help": "max tokens incl. the image placeholders"})
+    merge_lora: bool = field(default=True, metadata={"help": "LoRA: also save the merged model in output_dir"})
+
+
+ARG_CLASSES = (ModelArguments, DataArguments, LlavaTrainingArguments)
+
+
+def parse_args(argv: list[str] | None = None, description: str = ""):
+    """``--config FILE.yaml`` sets defaults (unknown keys → error naming key and file); CLI flags override."""
+    import yaml
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = HfArgumentParser(ARG_CLASSES, description=description)
+    parser.add_argument("--config", type=str, default=None, help="YAML file of arguments (CLI flags override it)")
+    cfg_path = None
+    if "--config" in argv:
+        k = argv.index("--config")
+        if k + 1 >= len(argv):
+            raise SystemExit("--config needs a file")
+        cfg_path = argv[k + 1]
+        del argv[k:k + 2]
+    if cfg_path:
+        p = Path(cfg_path)
+        if not p.is_file():
+            raise SystemExit(f"config file not found: {p}")
+        try:
+            values = yaml.safe_load(p.read_text()) or {}
+        except yaml.YAMLError as e:
+            raise SystemExit(f"config file {p} is not valid YAML: {e}")
+        if not isinstance(values, dict):
+            raise SystemExit(f"config file {p} must hold a mapping of argument names to values")
+        known = {f.name for c in ARG_CLASSES for f in fields(c)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise SystemExit(f"config file {p}: unknown key(s) {unknown}")
+        parser.set_defaults(**values)
+    margs, dargs, targs = parser.parse_args_into_dataclasses(args=argv)[:3]  # 4th: the --config namespace
+    check_args(margs, dargs, targs)
+    return margs, dargs, targs
+
+
+def check_args(m: ModelArguments, d: DataArguments, t: LlavaTrainingArguments) -> None:
+    if m.stage not in ("stage1", "full", "lora"):
+        raise SystemExit(f"stage must be stage1 | full | lora, got {m.stage!r}")
+    if d.template not in ("plain", "v1", "vicuna_v1", "llava_v1"):
+        raise SystemExit(f"template must be plain | v1, got {d.template!r}")
+    if d.image_aspect_ratio not in ("square", "pad"):
+        raise SystemExit(f"image_aspect_ratio must be square | pad, got {d.image_aspect_ratio!r}")
+    if not d.data_path:
+        raise SystemExit("data_path is required (a LLaVA json)")
+    if not Path(d.data_path).is_file():
+        raise SystemExit(f"data_path not found: {d.data_path}")

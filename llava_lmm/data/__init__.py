@@ -1,0 +1,1 @@
+"""Conversation templates, tokenisation + label masking, dataset, collator, sampler, images."""

@@ -1,0 +1,59 @@
+"""LLaVA image preprocessing: optional pad-to-square with the CLIP mean colour, then the CLIP processor."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from PIL import Image, UnidentifiedImageError
+
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+
+
+class ImageError(ValueError):
+    """A missing or unreadable image (the message names the file)."""
+
+
+def make_image_processor(image_size: int, mean=CLIP_MEAN, std=CLIP_STD):
+    """CLIP processor: resize shortest edge to R (bicubic), centre-crop R×R, normalise."""
+    from transformers import CLIPImageProcessor
+
+    return CLIPImageProcessor(size={"shortest_edge": image_size}, crop_size={"height": image_size, "width": image_size},
+                              image_mean=list(mean), image_std=list(std), resample=3, do_convert_rgb=True,
+                              do_center_crop=True, do_resize=True, do_normalize=True, do_rescale=True)
+
+
+def open_image(path: str | Path) -> Image.Image:
+    path = Path(path)
+    if not path.is_file():
+        raise ImageError(f"image not found: {path}")
+    try:
+        with Image.open(path) as im:
+            im.load()
+            return im.convert("RGB")
+    except (UnidentifiedImageError, OSError, ValueError) as e:
+        raise ImageError(f"cannot read image {path}: {e}") from None
+
+
+def expand2square(img: Image.Image, background: tuple[int, int, int]) -> Image.Image:
+    """Reference ``expand2square``: paste centred on a square canvas of side max(w, h)."""
+    w, h = img.size
+    if w == h:
+        return img
+    if w > h:
+        out = Image.new(img.mode, (w, w), background)
+        out.paste(img, (0, (w - h) // 2))
+    else:
+        out = Image.new(img.mode, (h, h), background)
+        out.paste(img, ((h - w) // 2, 0))
+    return out
+
+
+def process_images(images: list[Image.Image], processor, aspect: str = "pad") -> torch.Tensor:
+    """(B, 3, R, R) float tensor; ``aspect`` is ``pad`` (stage 2 / eval) or ``square`` (stage 1 default)."""
+    if aspect not in ("pad", "square"):
+        raise ValueError(f"image_aspect_ratio must be 'pad' or 'square', got {aspect!r}")
+    if aspect == "pad":
+        bg = tuple(int(x * 255) for x in processor.image_mean)
+        images = [expand2square(im, bg) for im in images]
+    return processor(images=images, return_tensors="pt")["pixel_values"]

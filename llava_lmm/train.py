@@ -1,0 +1,257 @@
+"""``python -m llava_lmm.train`` — LLaVA-1.5 stage 1 (projector) / stage 2 (full or LoRA) with a ViTamin tower.
+
+    python -m llava_lmm.train --config llava_lmm/configs/stage1_vitamin_l_336_vicuna7b.yaml [--flag value ...]
+    torchrun --nproc_per_node 8 -m llava_lmm.train --config ... --deepspeed llava_lmm/configs/zero2.json
+
+Any HF ``TrainingArguments`` flag works (bf16, gradient_checkpointing, deepspeed, fsdp, report_to tensorboard,
+resume_from_checkpoint, …). An existing ``checkpoint-*`` in ``output_dir`` is resumed automatically.
+Outputs: stage1 → ``<out>/mm_projector.bin`` (reference keys) + ``<out>/base_lm`` when the LM is ``tiny``;
+full/lora → a complete model dir in ``<out>`` (LoRA: merged; adapter in ``<out>/adapter``).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import torch
+from transformers import Trainer
+
+import llava_lmm  # noqa: F401  (registers the tower)
+
+from .config import DataArguments, LlavaTrainingArguments, ModelArguments, parse_args
+from .data.dataset import DataCollator, LazySupervisedDataset, ModalityLengthGroupedSampler, load_llava_json
+from .data.image import make_image_processor
+from .modeling.builder import (apply_lora, load_projector, load_tower_weights, make_llava_config,
+                               projector_state_to_reference, resize_embeddings_for, set_trainable,
+                               tiny_text_config, vision_config_for)
+
+log = logging.getLogger("llava_lmm.train")
+
+
+def _is_llava_dir(path: str) -> bool:
+    cfg = Path(path) / "config.json"
+    return cfg.is_file() and json.loads(cfg.read_text()).get("model_type") == "llava"
+
+
+def build_tokenizer(m: ModelArguments, d: DataArguments, max_len: int):
+    if m.model_name_or_path == "tiny":
+        from .data.tokenizer import corpus_from_llava_json, train_tiny_tokenizer
+
+        recs = load_llava_json(d.data_path)
+        if d.tokenizer_corpus:
+            recs = recs + load_llava_json(d.tokenizer_corpus)
+        tok = train_tiny_tokenizer(corpus_from_llava_json(recs), vocab_size=m.tiny_vocab_size)
+    else:
+        from transformers import AutoTokenizer
+
+        tok = AutoTokenizer.from_pretrained(m.model_name_or_path)
+        if tok.pad_token is None or tok.pad_token != tok.unk_token:
+            tok.pad_token = tok.unk_token  # as LLaVA does for Vicuna (v1)
+        if "<image>" not in tok.get_vocab():
+            tok.add_special_tokens({"additional_special_tokens": ["<image>"]})
+    tok.model_max_length = max_len
+    tok.padding_side = "right"
+    return tok
+
+
+def build_model(m: ModelArguments, tok, dtype=torch.float32):
+    """LlavaForConditionalGeneration: LM from ``model_name_or_path`` (or tiny), ViTamin tower, fresh projector."""
+    from transformers import AutoModelForCausalLM, LlavaForConditionalGeneration
+    from transformers.models.llava.modeling_llava import LlavaMultiModalProjector
+
+    from .modeling.vision_tower import ViTaminVisionModel
+
+    image_id = tok.convert_tokens_to_ids("<image>")
+    if _is_llava_dir(m.model_name_or_path):
+        model = LlavaForConditionalGeneration.from_pretrained(m.model_name_or_path, dtype=dtype)
+        return model
+    if m.model_name_or_path == "tiny":
+        from transformers import LlamaForCausalLM
+
+        lm = LlamaForCausalLM(tiny_text_config(len(tok), m.tiny_hidden_size, m.tiny_layers, m.tiny_heads))
+    else:
+        kw = {"attn_implementation": m.attn_implementation} if m.attn_implementation else {}
+        lm = AutoModelForCausalLM.from_pretrained(m.model_name_or_path, dtype=dtype, **kw)
+    vcfg = vision_config_for(m.vision_tower, m.image_size)
+    cfg = make_llava_config(vcfg, lm.config, image_id, m.mm_vision_select_layer)
+    with torch.device("meta"):
+        model = LlavaForConditionalGeneration(cfg)
+    model.model.language_model = lm.model  # no second copy of the LM in memory
+    model.lm_head = lm.lm_head
+    model.model.vision_tower = ViTaminVisionModel(cfg.vision_config)
+    model.model.multi_modal_projector = LlavaMultiModalProjector(cfg)
+    left = [n for n, p in list(model.named_parameters()) + list(model.named_buffers()) if p.device.type == "meta"]
+    if left:
+        raise RuntimeError(f"parameters left on meta after assembling the model: {left[:5]}")
+    model.to(dtype)
+    resize_embeddings_for(model, len(tok))
+    if m.vision_tower_weights:
+        src = load_tower_weights(model.model.vision_tower, m.vision_tower_weights)
+        log.info("vision tower weights: %s", src)
+    return model
+
+
+def atomic_save_model_dir(model, tok, processor, out_dir: Path, extra: dict | None = None) -> None:
+    """save_pretrained into a temporary folder beside ``out_dir``, then move every file in (config.json last)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".saving-", dir=out_dir))
+    try:
+        model.save_pretrained(tmp, safe_serialization=True)
+        tok.save_pretrained(tmp)
+        processor.save_pretrained(tmp)
+        if extra:
+            (tmp / "llava_lmm.json").write_text(json.dumps(extra, indent=2) + "\n")
+        files = sorted(tmp.iterdir(), key=lambda f: f.name == "config.json")
+        for f in files:
+            os.replace(f, out_dir / f.name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+class LlavaTrainer(Trainer):
+    def __init__(self, *a, group_by_modality: bool = False, mm_projector_lr: float | None = None, **kw):
+        self.group_by_modality = group_by_modality
+        self.mm_projector_lr = mm_projector_lr
+        super().__init__(*a, **kw)
+
+    def _get_train_sampler(self, train_dataset=None):
+        ds = train_dataset if train_dataset is not None else self.train_dataset
+        if self.group_by_modality:
+            return ModalityLengthGroupedSampler(self.args.train_batch_size,
+                                                self.args.world_size * self.args.gradient_accumulation_steps,
+                                                ds.modality_lengths, seed=self.args.seed)
+        return super()._get_train_sampler(train_dataset)
+
+    def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
+        """transformers 5 saves Llava checkpoints in the legacy key layout (``language_model.model.*``) and the
+        Trainer's plain ``load_state_dict(strict=False)`` then loads nothing, silently; go through
+        ``from_pretrained``, which applies the key conversion, and load strictly."""
+        model = self.model if model is None else model
+        if hasattr(model, "peft_config") or self.is_deepspeed_enabled or self.is_fsdp_enabled:
+            return super()._load_from_checkpoint(resume_from_checkpoint, model)
+        from transformers import LlavaForConditionalGeneration
+
+        p = next(model.parameters())
+        loaded = LlavaForConditionalGeneration.from_pretrained(resume_from_checkpoint, dtype=p.dtype)
+        model.load_state_dict(loaded.state_dict(), strict=True)
+        del loaded
+
+    def create_optimizer(self, model=None):
+        if self.mm_projector_lr is None or self.optimizer is not None:
+            return super().create_optimizer(model)
+        opt_model = self.model if model is None else model
+        decay = set(self.get_decay_parameter_names(opt_model))
+        groups = {(d, pj): [] for d in (True, False) for pj in (True, False)}
+        for n, p in opt_model.named_parameters():
+            if p.requires_grad:
+                groups[(n in decay, "multi_modal_projector" in n)].append(p)
+        param_groups = []
+        for (d, pj), ps in groups.items():
+            if ps:
+                g = {"params": ps, "weight_decay": self.args.weight_decay if d else 0.0}
+                if pj:
+                    g["lr"] = self.mm_projector_lr
+                param_groups.append(g)
+        cls, kwargs = self.get_optimizer_cls_and_kwargs(self.args, opt_model)
+        self.optimizer = cls(param_groups, **kwargs)
+        return self.optimizer
+
+
+def _unwrap_llava(model):
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
+
+
+def train(m: ModelArguments, d: DataArguments, t: LlavaTrainingArguments) -> dict:
+    from transformers.trainer_utils import get_last_checkpoint
+
+    from shared.io import atomic_path, atomic_write_json
+
+    torch.manual_seed(t.seed)
+    out = Path(t.output_dir)
+    tok = build_tokenizer(m, d, t.model_max_length)
+    model = build_model(m, tok)
+    if m.pretrain_mm_mlp_adapter:
+        load_projector(model, m.pretrain_mm_mlp_adapter)
+    vcfg = model.config.vision_config
+    processor = make_image_processor(vcfg.image_size, vcfg.image_mean, vcfg.image_std)
+    model.config.image_aspect_ratio = d.image_aspect_ratio
+    model.config.conv_template = "v1" if d.template == "plain" else d.template
+    model.config.use_cache = False
+    model.config.text_config.use_cache = False
+    set_trainable(model, m.stage)
+    if m.stage == "lora":
+        model = apply_lora(model, m.lora_r, m.lora_alpha, m.lora_dropout)
+    if t.gradient_checkpointing and m.stage != "stage1":
+        _unwrap_llava(model).enable_input_require_grads()
+
+    ds = LazySupervisedDataset(d.data_path, tok, processor, d.image_folder, d.template, d.image_aspect_ratio,
+                               num_image_tokens=vcfg.num_image_tokens, model_max_length=t.model_max_length,
+                               on_bad_image=d.on_bad_image, cache_images=d.cache_images)
+    trainer = LlavaTrainer(model=model, args=t, train_dataset=ds,
+                           data_collator=DataCollator(tok.pad_token_id, t.model_max_length),
+                           group_by_modality=d.group_by_modality_length, mm_projector_lr=m.mm_projector_lr)
+    resume = t.resume_from_checkpoint
+    if resume is None and out.is_dir():
+        resume = get_last_checkpoint(str(out))  # reference: resume automatically
+    result = trainer.train(resume_from_checkpoint=resume)
+    history = [h for h in trainer.state.log_history if "loss" in h]
+    metrics = {"stage": m.stage, "steps": trainer.state.global_step, "train_loss": result.training_loss,
+               "losses": [h["loss"] for h in history], "resumed_from": resume,
+               "truncated": ds.truncated, "skipped": ds.skipped, "mismatched": ds.mismatched}
+    if trainer.is_world_process_zero():
+        llava = _unwrap_llava(trainer.model)
+        if m.stage == "stage1":
+            state = projector_state_to_reference(llava.model.multi_modal_projector.state_dict())
+            with atomic_path(out / "mm_projector.bin") as tmp:
+                torch.save(state, tmp)
+            llava.config.to_json_file(str(out / "config.json.tmp"))
+            os.replace(out / "config.json.tmp", out / "config.json")
+            if m.model_name_or_path == "tiny":  # stage 2 must start from the same random LM + tokenizer
+                base = out / "base_lm"
+                base.mkdir(parents=True, exist_ok=True)
+                lm = _lm_of(llava)
+                atomic_save_model_dir(lm, tok, processor, base)
+        else:
+            final = trainer.model
+            if m.stage == "lora":
+                trainer.model.save_pretrained(str(out / "adapter"))
+                final = trainer.model.merge_and_unload() if t.merge_lora else None
+            if final is not None:
+                final.config.use_cache = True
+                final.config.text_config.use_cache = True
+                atomic_save_model_dir(final, tok, processor, out, extra={
+                    "template": model_template(d), "image_aspect_ratio": d.image_aspect_ratio})
+        atomic_write_json(out / "train_metrics.json", metrics)
+    return metrics
+
+
+def model_template(d: DataArguments) -> str:
+    return "v1" if d.template == "plain" else d.template
+
+
+def _lm_of(llava):
+    """The language model of a Llava model as a standalone causal LM (shares the weights)."""
+    from transformers import AutoModelForCausalLM
+
+    with torch.device("meta"):
+        lm = AutoModelForCausalLM.from_config(llava.config.text_config)
+    lm.model = llava.model.language_model
+    lm.lm_head = llava.lm_head
+    return lm
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    m, d, t = parse_args(argv, description=__doc__)
+    metrics = train(m, d, t)
+    print(json.dumps({k: v for k, v in metrics.items() if k != "losses"}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,163 @@
+"""Test 4 (synthetic world beats the majority answer), test 5 (resume, 2-process gloo), test 6 (bad data)."""
+import json
+import os
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import pytest
+import torch
+
+warnings.filterwarnings("ignore", message="No pretrained configuration")
+ROOT = Path(__file__).resolve().parents[2]
+CONFIGS = ROOT / "llava_lmm" / "configs"
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    from shared.synthetic import generate_world
+
+    return generate_world(tmp_path_factory.mktemp("llava_world"), seed=0, num_train=96, num_val=30, image_size=128)
+
+
+def _args(world, out, *extra, stage1=False):
+    from llava_lmm.config import parse_args
+
+    if stage1:
+        return parse_args(["--config", str(CONFIGS / "synthetic_tiny_stage1.yaml"), "--data_path",
+                           str(world.llava_pretrain), "--image_folder", str(world.images), "--output_dir", str(out),
+                           "--tokenizer_corpus", str(world.llava_instruct_train), *extra])
+    return parse_args(["--config", str(CONFIGS / "synthetic_tiny_stage2.yaml"), "--data_path",
+                       str(world.llava_instruct_train), "--image_folder", str(world.images), "--output_dir",
+                       str(out), *extra])
+
+
+@pytest.fixture(scope="module")
+def stage1(world, tmp_path_factory):
+    from llava_lmm.train import train
+
+    out = tmp_path_factory.mktemp("stage1")
+    train(*_args(world, out, "--max_steps", "3", stage1=True))
+    return out
+
+
+def test_stage1_outputs(stage1):
+    sd = torch.load(stage1 / "mm_projector.bin", weights_only=True)
+    assert sorted(sd) == ["model.mm_projector.0.bias", "model.mm_projector.0.weight", "model.mm_projector.2.bias",
+                          "model.mm_projector.2.weight"]
+    assert (stage1 / "base_lm" / "tokenizer.json").is_file()
+    m = json.loads((stage1 / "train_metrics.json").read_text())
+    assert m["steps"] == 3 and m["truncated"] == 0 and m["mismatched"] == 0
+
+
+@pytest.mark.slow
+def test_synthetic_world_beats_majority(world, tmp_path):
+    from llava_lmm.demo import run_pipeline
+
+    m = run_pipeline(world, tmp_path, seed=0, stage1_steps=5, stage2_steps=100)
+    print(json.dumps(m))
+    assert m["num_val_questions"] >= 80
+    # the global majority answer ("0") is right on 15.6 % of these 90 held-out questions; measured 34.4 % after 100
+    # steps (seed 0). The model must learn the answer vocabulary per question type (≥ 10 points better); it does not
+    # yet reach the per-type text prior (53 %) at this budget — see the report.
+
+    assert m["val_accuracy"] >= m["majority_accuracy"] + 0.10, m
+
+
+def test_resume_continues_same_loss_curve(world, stage1, tmp_path):
+    from llava_lmm.train import train
+
+    common = ["--model_name_or_path", str(stage1 / "base_lm"), "--logging_steps", "1", "--per_device_train_batch_size",
+              "4", "--learning_rate", "1e-3", "--save_strategy", "steps", "--save_steps", "3"]
+    full = train(*_args(world, tmp_path / "a", *common, "--max_steps", "6"))
+    assert (tmp_path / "a" / "checkpoint-3").is_dir() and (tmp_path / "a" / "checkpoint-6").is_dir()
+    # a run interrupted after step 3: only checkpoint-3 is in its output dir; the same command resumes from it
+    import shutil
+
+    shutil.copytree(tmp_path / "a" / "checkpoint-3", tmp_path / "b" / "checkpoint-3")
+    resumed = train(*_args(world, tmp_path / "b", *common, "--max_steps", "6"))
+    assert resumed["resumed_from"].endswith("checkpoint-3") and resumed["steps"] == 6
+    assert len(full["losses"]) == 6
+    torch.testing.assert_close(torch.tensor(resumed["losses"][-3:]), torch.tensor(full["losses"][3:]), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.dist
+def test_two_process_gloo_keeps_weights_in_sync(world, stage1, tmp_path):
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29531",
+           str(Path(__file__).with_name("dist_worker.py")), str(world.root), str(stage1 / "base_lm"), str(tmp_path)]
+    r = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    h0 = json.loads((tmp_path / "rank0.json").read_text())
+    h1 = json.loads((tmp_path / "rank1.json").read_text())
+    assert h0["steps"] == h1["steps"] == 3 and h0["world_size"] == 2
+    assert h0["params"] == h1["params"]
+    assert h0["params"] != h0["params_before"]  # training changed something
+
+
+# ----------------------------------------------------------------------------- test 6: bad inputs
+def _write(path, obj):
+    path.write_text(json.dumps(obj))
+    return path
+
+
+def test_missing_and_corrupt_images(world, stage1, tmp_path):
+    from llava_lmm.data.image import ImageError
+    from llava_lmm.train import train
+
+    recs = json.loads(Path(world.llava_instruct_train).read_text())[:4]
+    imgs = tmp_path / "imgs"
+    (imgs / "train").mkdir(parents=True)
+    for r in recs[:3]:
+        (imgs / r["image"]).write_bytes((Path(world.images) / r["image"]).read_bytes())
+    (imgs / recs[1]["image"]).write_bytes(b"not a jpeg")  # corrupt
+    recs[2]["image"] = "train/missing.jpg"  # missing
+    data = _write(tmp_path / "d.json", recs)
+    out = tmp_path / "out"
+    base = ["--model_name_or_path", str(stage1 / "base_lm"), "--data_path", str(data), "--image_folder", str(imgs),
+            "--max_steps", "2", "--per_device_train_batch_size", "4", "--group_by_modality_length", "false"]
+    with pytest.raises(ImageError, match="missing.jpg|000002.jpg|not found|cannot read"):
+        train(*_args(world, out, *base))
+    assert not (out / "model.safetensors").exists() and not (out / "config.json").exists()  # nothing half-written
+    m = train(*_args(world, out, *base, "--on_bad_image", "skip"))
+    assert m["steps"] == 2 and m["skipped"] >= 2  # 1 missing at load + the corrupt one each time it is drawn
+
+
+@pytest.mark.parametrize("records,msg", [
+    ([{"id": "x", "image": "a.jpg", "conversations": [{"from": "human", "value": "hi"}, {"from": "gpt", "value": "o"}]}],
+     "'image' but 0 '<image>'"),
+    ([{"id": "y", "conversations": [{"from": "human", "value": "<image> hi"}, {"from": "gpt", "value": "o"}]}],
+     "no 'image' field"),
+    ([{"id": "z", "conversations": []}], "missing or empty"),
+    ([{"id": "w", "conversations": [{"from": "gpt", "value": "a"}, {"from": "human", "value": "b"}]}], "wrong role order"),
+])
+def test_bad_records_named(tmp_path, records, msg):
+    from llava_lmm.data.dataset import load_llava_json
+    from llava_lmm.data.preprocess import ConversationError
+
+    p = _write(tmp_path / "bad.json", records)
+    with pytest.raises(ConversationError, match=msg) as e:
+        load_llava_json(p)
+    assert "bad.json" in str(e.value) and records[0]["id"] in str(e.value)
+
+
+def test_oversize_and_bad_config(world, stage1, tmp_path):
+    from llava_lmm.data.preprocess import OversizeError
+    from llava_lmm.train import train
+
+    with pytest.raises(OversizeError, match="do not fit model_max_length 40"):
+        train(*_args(world, tmp_path / "o", "--model_name_or_path", str(stage1 / "base_lm"), "--model_max_length",
+                     "40", "--max_steps", "1"))
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("learning_rat: 0.1\n")
+    from llava_lmm.config import parse_args
+
+    with pytest.raises(SystemExit, match="bad.yaml: unknown key"):
+        parse_args(["--config", str(bad), "--data_path", str(world.llava_pretrain)])
+    with pytest.raises(SystemExit, match="data_path not found"):
+        parse_args(["--data_path", str(tmp_path / "nope.json")])
+    (tmp_path / "trunc.json").write_text('[{"id": "a", "conv')
+    with pytest.raises(ValueError, match="trunc.json"):
+        from llava_lmm.data.dataset import load_llava_json
+        load_llava_json(tmp_path / "trunc.json")
