@@ -1,0 +1,155 @@
+"""Config → model, vocabulary, datasets, evaluation; shared by train / eval / predict."""
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from backbone import build_backbone
+from backbone.text import build_text_classifier
+from shared.engine import all_gather_objects
+from shared.formats.coco import mask_to_rle
+from shared.formats.panoptic import id_to_rgb, read_segment_ids
+from shared.io import atomic_path, atomic_write_json
+
+from .config import FCCLIPConfig
+from .data import PanopticDataset, collate
+from .metrics import SemanticSegEvaluator, panoptic_quality
+from .modeling.ensemble import seen_classes
+from .modeling.fcclip import FCCLIP
+from .modeling.postprocess import instance_inference, panoptic_inference, semantic_inference
+
+
+def build_dataset(cfg: FCCLIPConfig, train: bool, spec) -> PanopticDataset:
+    d = cfg.data
+    if train:
+        return PanopticDataset(d.train_json, d.train_png, d.train_images, True, d.image_size, spec.mean, spec.std,
+                               d.scale_range, d.train_class_names)
+    return PanopticDataset(d.val_json, d.val_png, d.val_images, False, d.image_size, spec.mean, spec.std,
+                           d.scale_range, d.val_class_names)
+
+
+def build_model(cfg: FCCLIPConfig) -> tuple[FCCLIP, PanopticDataset]:
+    """The model and its training dataset (the training vocabulary sizes the criterion)."""
+    m = cfg.model
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        bb = build_backbone(m.backbone, pretrained=m.pretrained, mode="sliding", window_placement=m.window_placement,
+                            window_batch_size=m.window_batch_size, reference_skip_pos_embed=m.reference_skip_pos_embed)
+    train_ds = build_dataset(cfg, train=True, spec=bb.spec)
+    return FCCLIP(m, bb, len(train_ds.class_names)), train_ds
+
+
+def set_vocabulary(model: FCCLIP, names: list[str], is_thing: torch.Tensor, train_names: list[str],
+                   cache_dir: str | None) -> None:
+    """FC-CLIP's 14 prompts, max over synonyms; "seen" = a synonym shared with the training vocabulary."""
+    clf = build_text_classifier(model.backbone, names, templates="fcclip", reduce="max", cache_dir=cache_dir)
+    model.set_vocabulary(clf, is_thing, seen_classes(names, train_names))
+
+
+def evaluate(model: FCCLIP, cfg: FCCLIPConfig, train_names: list[str], out_dir: Path, rank: int = 0,
+             world_size: int = 1, progress: bool = True) -> dict:
+    """Panoptic PNG + json predictions, PQ/SQ/RQ, mIoU and (with ``data.val_instances``) mask/box AP."""
+    from tqdm import tqdm
+
+    ds = build_dataset(cfg, train=False, spec=model.backbone.spec)
+    set_vocabulary(model, ds.class_names, ds.is_thing, train_names, cfg.text_cache)
+    n = len(ds) if cfg.eval.max_images is None else min(len(ds), cfg.eval.max_images)
+    loader = torch.utils.data.DataLoader(torch.utils.data.Subset(ds, list(range(rank, n, world_size))),
+                                         batch_size=cfg.eval.batch_size, collate_fn=collate)
+    pred_dir = out_dir / "panoptic_pred"
+    pred_dir.mkdir(parents=True, exist_ok=True)
+    semantic = SemanticSegEvaluator(len(ds.class_names))
+    label_to_cat = [c["id"] for c in ds.categories]
+    annotations, instances = [], []
+    device = next(model.parameters()).device
+    by_id = {r["image"]["id"]: r for r in ds.records}
+    model.eval()
+    with torch.no_grad():
+        for batch in tqdm(loader, desc="eval", disable=not progress, leave=False):
+            batch = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+            for out, image_id, (oh, ow), fname in zip(model(batch), batch["image_ids"], batch["orig_sizes"],
+                                                      batch["file_names"]):
+                masks = F.interpolate(out["mask_logits"][None], size=(oh, ow), mode="bilinear",
+                                      align_corners=False)[0]
+                probs = out["probs"]
+                rec = by_id[image_id]
+                if "panoptic" in cfg.eval.tasks:
+                    pan, segs = panoptic_inference(probs, masks, model.is_thing, model.cfg.object_mask_threshold,
+                                                   model.cfg.overlap_threshold)
+                    png = Path(fname).stem + ".png"
+                    with atomic_path(pred_dir / png) as tmp:
+                        Image.fromarray(id_to_rgb(pan.cpu().numpy())).save(tmp, format="PNG")
+                    annotations.append({"image_id": image_id, "file_name": png, "segments_info": [
+                        {"id": s["id"], "category_id": label_to_cat[s["category"]], "isthing": int(s["isthing"]),
+                         "iscrowd": 0, "area": int((pan == s["id"]).sum())} for s in segs]})
+                if "semantic" in cfg.eval.tasks:
+                    ids = read_segment_ids(rec["png"], rec["segments"], (oh, ow))
+                    gt = np.full(ids.shape, 255, np.int64)
+                    for s in rec["segments"]:
+                        gt[ids == s["id"]] = ds.cat_to_label[s["category_id"]]
+                    semantic.update(semantic_inference(probs, masks).argmax(0).cpu().numpy(), gt)
+                if "instance" in cfg.eval.tasks and cfg.data.val_instances:
+                    inst = instance_inference(probs, masks, model.is_thing, model.cfg.test_topk)
+                    for k in range(len(inst["scores"])):
+                        x0, y0, x1, y1 = inst["boxes"][k].tolist()
+                        instances.append({"image_id": image_id, "category_id": label_to_cat[int(inst["labels"][k])],
+                                          "score": float(inst["scores"][k]), "bbox": [x0, y0, x1 - x0, y1 - y0],
+                                          "segmentation": mask_to_rle(inst["masks"][k].cpu().numpy())})
+    annotations = [a for part in all_gather_objects(annotations) for a in part]
+    instances = [r for part in all_gather_objects(instances) for r in part]
+    confusions = all_gather_objects(semantic.confusion)
+    metrics: dict = {}
+    if rank != 0:
+        return metrics
+    metrics["num_images"] = n
+    if "panoptic" in cfg.eval.tasks:
+        images = [r["image"] for r in ds.records if r["image"]["id"] in {a["image_id"] for a in annotations}]
+        pred_json = out_dir / "panoptic_pred.json"
+        atomic_write_json(pred_json, {"images": images, "annotations": annotations, "categories": ds.categories})
+        gt_json = cfg.data.val_json if n == len(ds) else _subset_json(cfg.data.val_json, images, out_dir)
+        pq = panoptic_quality(gt_json, pred_json, cfg.data.val_png, pred_dir)
+        for group in ("All", "Things", "Stuff"):
+            for k in ("pq", "sq", "rq"):
+                metrics[f"{k.upper()}_{group.lower()}"] = float(pq[group][k])
+    if "semantic" in cfg.eval.tasks:
+        semantic.confusion = sum(confusions)
+        sem = semantic.compute()
+        metrics.update({k: sem[k] for k in ("mIoU", "fwIoU", "mACC", "pACC")})
+    if instances:
+        metrics.update(_instance_ap(cfg.data.val_instances, instances))
+    return metrics
+
+
+def _subset_json(path: str, images: list[dict], out_dir: Path) -> Path:
+    from shared.io import load_json
+
+    data = load_json(path)
+    ids = {im["id"] for im in images}
+    data["images"] = [im for im in data["images"] if im["id"] in ids]
+    data["annotations"] = [a for a in data["annotations"] if a["image_id"] in ids]
+    out = out_dir / "panoptic_gt_subset.json"
+    atomic_write_json(out, data)
+    return out
+
+
+def _instance_ap(gt_file: str, results: list[dict]) -> dict:
+    import contextlib
+    import io
+
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    out = {}
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt = COCO(gt_file)
+        dt = gt.loadRes(results)
+        for iou_type in ("segm", "bbox"):
+            ev = COCOeval(gt, dt, iou_type)
+            ev.evaluate(), ev.accumulate(), ev.summarize()
+            out[f"{iou_type}_AP"], out[f"{iou_type}_AP50"] = float(ev.stats[0]), float(ev.stats[1])
+    return out
