@@ -21,6 +21,7 @@ from shared.io import atomic_write_json
 STEPS: list[tuple[str, str]] = [
     ("backbone", "backbone.demo:run"),
     ("fvit_detection", "fvit_detection.demo:run"),
+    ("fcclip_segmentation", "fcclip_segmentation.demo:run"),
     ("llava_lmm", "llava_lmm.demo:run"),
 ]
 
