@@ -38,7 +38,7 @@ def build_model(cfg: FCCLIPConfig) -> tuple[FCCLIP, PanopticDataset]:
     m = cfg.model
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        bb = build_backbone(m.backbone, pretrained=m.pretrained, mode="sliding", window_placement=m.window_placement,
+        bb = build_backbone(m.backbone, pretrained=m.pretrained, mode=m.backbone_mode, window_placement=m.window_placement,
                             window_batch_size=m.window_batch_size, reference_skip_pos_embed=m.reference_skip_pos_embed)
     train_ds = build_dataset(cfg, train=True, spec=bb.spec)
     return FCCLIP(m, bb, len(train_ds.class_names)), train_ds

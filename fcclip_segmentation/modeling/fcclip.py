@@ -30,6 +30,7 @@ class FCCLIPModelConfig:
 
     backbone: str = "ViTamin-L-336"
     pretrained: str | None = None
+    backbone_mode: str = "sliding"  # "interpolate" = one whole-image forward (the ConvNeXt baseline)
     train_window_stride: int | None = None  # None = the window (16 windows on 1344²); the reference ran 112
     test_window_stride: int = 112
     window_batch_size: int = 16
