@@ -1,0 +1,113 @@
+"""FC-CLIP speed: eval images/s, one training step, and the share of the pure-PyTorch deformable attention.
+
+    python benchmarks/fcclip.py                                   # CPU: ViTamin-Tiny, 256², tiny heads
+    python benchmarks/fcclip.py --model ViTamin-L-336 --size 1344 --paper-heads --amp bf16   # the paper setting, GPU
+Random-init weights (no download); 133 random "classes" with one synonym each.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+import warnings
+from pathlib import Path
+
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+from backbone import build_backbone  # noqa: E402
+from backbone.text import TextClassifier  # noqa: E402
+from fcclip_segmentation.modeling.fcclip import FCCLIP, FCCLIPModelConfig  # noqa: E402
+
+TINY_HEADS = dict(hidden_dim=64, num_queries=16, encoder_layers=2, decoder_layers=4, num_heads=4, dim_feedforward=128,
+                  encoder_feedforward_dim=128, train_num_points=2048)
+
+
+def timed(fn, repeats, device):
+    fn()
+    out = []
+    for _ in range(repeats):
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        t = time.perf_counter()
+        fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        out.append(time.perf_counter() - t)
+    return statistics.median(out)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", default="ViTamin-Tiny")
+    p.add_argument("--size", type=int, default=256)
+    p.add_argument("--batch", type=int, default=1)
+    p.add_argument("--paper-heads", action="store_true", help="250 queries, 6+9 layers, 256-d (default: tiny heads)")
+    p.add_argument("--classes", type=int, default=133)
+    p.add_argument("--amp", choices=["none", "bf16", "fp16"], default="none")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    args = p.parse_args()
+    device = torch.device(args.device)
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(args.amp)
+    torch.manual_seed(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        bb = build_backbone(args.model, device=device)
+    win = bb.spec.native_size[0]
+    heads = {} if args.paper_heads else TINY_HEADS
+    cfg = FCCLIPModelConfig(backbone=args.model, train_window_stride=win, test_window_stride=win // 3,
+                            position_compensation_size=args.size, **heads)
+    model = FCCLIP(cfg, bb, args.classes).to(device)
+    d = bb.spec.embed_dim
+    clf = TextClassifier([f"class {i}" for i in range(args.classes)], F.normalize(torch.randn(args.classes, d), dim=-1),
+                         torch.arange(args.classes), "max")
+    model.set_vocabulary(clf, torch.arange(args.classes) < 80, torch.ones(args.classes, dtype=torch.bool))
+    s = args.size
+    images = torch.randn(args.batch, 3, s, s, device=device)
+    targets = []
+    for _ in range(args.batch):
+        m = torch.zeros(6, s, s, device=device)
+        for k in range(6):
+            m[k, (k * s) // 6:((k + 1) * s) // 6] = 1
+        targets.append({"masks": m, "labels": torch.randint(0, args.classes, (6,), device=device)})
+    batch = {"images": images, "image_sizes": [(s, s)] * args.batch, "targets": targets}
+    opt = torch.optim.AdamW([q for q in model.parameters() if q.requires_grad], lr=1e-4)
+
+    def autocast():
+        return torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)
+
+    def train_step():
+        model.train()
+        with autocast():
+            loss = sum(v for k, v in model(batch).items() if k.startswith("loss"))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    def infer():
+        model.eval()
+        with torch.no_grad(), autocast():
+            model({"images": images, "image_sizes": [(s, s)] * args.batch})
+
+    encoder = model.pixel_decoder.encoder
+    spent = []
+    pre = encoder.register_forward_pre_hook(lambda *a: spent.append(-time.perf_counter()))
+    post = encoder.register_forward_hook(lambda *a: spent.append(time.perf_counter()))
+    t_infer = timed(infer, args.repeats, device)
+    deform = sum(spent[-2:]) if len(spent) >= 2 else float("nan")
+    pre.remove(), post.remove()
+    t_train = timed(train_step, args.repeats, device)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)"
+    print(f"device: {name}  model: {args.model}  input {s}x{s}  batch {args.batch}  amp {args.amp}  "
+          f"heads {'paper' if args.paper_heads else 'tiny'}")
+    print(f"eval: {args.batch / t_infer:.2f} img/s (test stride {win // 3}); deformable-attention encoder "
+          f"{deform / t_infer:.0%} of eval time")
+    print(f"train step (stride {win}): {t_train * 1e3:.0f} ms")
+
+
+if __name__ == "__main__":
+    main()
