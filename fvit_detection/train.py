@@ -5,6 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from shared.engine.distributed import cleanup
 from shared.engine import ConfigError, Trainer, config_to_dict, init_distributed, load_config, save_config, seed_everything
 from shared.io import atomic_write_json
 
@@ -57,7 +58,10 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    train(cfg)
+    try:
+        train(cfg)
+    finally:
+        cleanup()  # leave the process group cleanly under torchrun (gloo may abort at interpreter exit otherwise)
     return 0
 
 
