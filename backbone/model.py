@@ -51,6 +51,11 @@ class ClipBackbone(nn.Module):
             self.clip.eval()  # drop-path / dropout stay off however the parent is switched
         return self
 
+    @property
+    def restorable(self) -> bool:
+        """Frozen and loaded from a pretrained source: a checkpoint of a model around it need not store it."""
+        return self.options.frozen and self.weights != "random-init"
+
     # --- spec ------------------------------------------------------------------------------------
     def _probe_spec(self, family: str) -> BackboneSpec:
         """Channels and strides read off one shape-only forward at the native size."""

@@ -15,6 +15,7 @@ from transformers.models.mask2former.modeling_mask2former import (Mask2FormerPix
 
 from backbone import ClipBackbone
 from backbone.text import TextClassifier
+from shared.engine import PartialCheckpoint
 
 from .criterion import SetCriterion
 from .ensemble import geometric_ensemble
@@ -71,7 +72,7 @@ class MLP(nn.Sequential):
         super().__init__(*layers)
 
 
-class FCCLIP(nn.Module):
+class FCCLIP(PartialCheckpoint, nn.Module):
     """``forward(batch)``: losses in train mode; per image {probs (Q, K+1), mask_logits (Q, h, w)} in eval mode,
     masks at the image's content size (h, w) in the padded input."""
 
@@ -182,14 +183,6 @@ class FCCLIP(nn.Module):
         up = F.interpolate(masks[-1].float(), size=images.shape[-2:], mode="bilinear", align_corners=False)
         return [{"probs": p, "mask_logits": m[:, :h, :w]} for p, m, (h, w) in zip(probs, up, batch["image_sizes"])]
 
-    # checkpoints leave out a frozen CLIP loaded from its own source (as F-ViT)
-    def checkpoint_state_dict(self) -> dict:
-        bb = self.backbone
-        skip = bb.options.frozen and bb.weights != "random-init"
-        return {k: v for k, v in self.state_dict().items() if not (skip and k.startswith("backbone."))}
-
-    def load_checkpoint_state_dict(self, sd: dict, source: str) -> None:
-        from shared.engine import check_state_dict_compatible
-
-        check_state_dict_compatible(self.checkpoint_state_dict(), sd, source)
-        self.load_state_dict(sd, strict=False)
+    def checkpoint_skip_prefixes(self) -> tuple[str, ...]:
+        # a frozen CLIP loaded from its own source is left out; a random-init one exists nowhere else
+        return ("backbone.",) if self.backbone.restorable else ()

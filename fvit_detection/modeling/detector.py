@@ -11,6 +11,7 @@ from torchvision.ops import FeaturePyramidNetwork
 from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 
 from backbone import ClipBackbone
+from shared.engine import PartialCheckpoint
 
 from .adapters import PyramidAdapters
 from .roi_heads import FViTRoIHead
@@ -48,7 +49,7 @@ class FViTModelConfig:
     roi_fc_dim: int | None = None  # None: the CLIP embedding dim (the reference's fc_out_channels = 768)
 
 
-class FViT(nn.Module):
+class FViT(PartialCheckpoint, nn.Module):
     """``forward(batch)``: losses in train mode, detections in eval mode.
 
     batch["images"]: (B, 3, S, S) normalised and padded; ["image_sizes"]: content (h, w) per image; ["targets"]: per image
@@ -97,16 +98,6 @@ class FViT(nn.Module):
         return self.roi_heads(levels[:4], proposals, image_sizes, clip_dense=feats["clip_dense"],
                               clip_stride=self.clip_stride)
 
-    # checkpoints leave out a frozen CLIP loaded from its own source (pretrained tag / file); a random-init
-    # backbone exists nowhere else, so it is kept
-    def checkpoint_state_dict(self) -> dict:
-        bb = self.backbone
-        skip = bb.options.frozen and bb.weights != "random-init"
-        return {k: v for k, v in self.state_dict().items() if not (skip and k.startswith("backbone."))}
-
-    def load_checkpoint_state_dict(self, sd: dict, source: str) -> None:
-        from shared.engine import check_state_dict_compatible
-
-        check_state_dict_compatible(self.checkpoint_state_dict(), sd, source)
-        self.load_state_dict(sd, strict=False)
-
+    def checkpoint_skip_prefixes(self) -> tuple[str, ...]:
+        # a frozen CLIP loaded from its own source is left out; a random-init one exists nowhere else
+        return ("backbone.",) if self.backbone.restorable else ()

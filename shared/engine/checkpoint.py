@@ -47,3 +47,19 @@ def check_state_dict_compatible(model: nn.Module | dict, state_dict: dict, sourc
             + "; ".join(p for p in (f"missing {missing[:5]}" if missing else "",
                                     f"unexpected {unexpected[:5]}" if unexpected else "",
                                     f"shape mismatch {shapes[:5]}" if shapes else "") if p))
+
+
+class PartialCheckpoint:
+    """Mixin for ``nn.Module``s whose checkpoints leave out weights restorable from elsewhere (e.g. a frozen
+    pretrained backbone): override ``checkpoint_skip_prefixes``. The trainer calls the two methods below."""
+
+    def checkpoint_skip_prefixes(self) -> tuple[str, ...]:
+        return ()
+
+    def checkpoint_state_dict(self) -> dict:
+        skip = self.checkpoint_skip_prefixes()
+        return {k: v for k, v in self.state_dict().items() if not (skip and k.startswith(skip))}
+
+    def load_checkpoint_state_dict(self, sd: dict, source: str) -> None:
+        check_state_dict_compatible(self.checkpoint_state_dict(), sd, source)
+        self.load_state_dict(sd, strict=False)
