@@ -1,12 +1,11 @@
 """``python -m fvit_detection.train --config CFG [key=value ...]`` — train F-ViT (single process or torchrun)."""
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
-from shared.engine.distributed import cleanup
-from shared.engine import ConfigError, Trainer, config_to_dict, init_distributed, load_config, save_config, seed_everything
+from shared.engine import Trainer, config_to_dict, init_distributed, save_config, seed_everything
+from shared.engine.cli import train_main
 from shared.io import atomic_write_json
 
 from .builder import build_dataset, build_model, evaluate, novel_mask, set_vocabulary
@@ -49,20 +48,7 @@ def train(cfg: FViTConfig) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m fvit_detection.train", description=__doc__)
-    p.add_argument("--config", required=True, help="YAML config (fvit_detection/configs/*.yaml)")
-    p.add_argument("overrides", nargs="*", help="key=value overrides, e.g. train.max_steps=100 data.image_size=512")
-    args = p.parse_args(argv)
-    try:
-        cfg = load_config(FViTConfig, args.config, args.overrides)
-    except ConfigError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    try:
-        train(cfg)
-    finally:
-        cleanup()  # leave the process group cleanly under torchrun (gloo may abort at interpreter exit otherwise)
-    return 0
+    return train_main(FViTConfig, train, "python -m fvit_detection.train", __doc__, argv)
 
 
 if __name__ == "__main__":

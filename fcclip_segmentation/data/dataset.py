@@ -5,8 +5,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
 
+from backbone.preprocess import load_image
 from shared.formats.panoptic import load_panoptic_json, read_segment_ids
 from shared.transforms import Instances, large_scale_jitter, normalize_and_pad, resize_long_side
 
@@ -52,20 +52,10 @@ class PanopticDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.records)
 
-    def _image(self, rec) -> np.ndarray:
-        path = self.image_root / rec["image"]["file_name"]
-        if not path.is_file():
-            raise FileNotFoundError(f"image of id {rec['image']['id']} not found: {path} (from {self.json_file})")
-        try:
-            with Image.open(path) as f:
-                return np.asarray(f.convert("RGB"))
-        except (UnidentifiedImageError, OSError) as e:
-            raise ValueError(f"cannot read image {path}: {e}") from None
-
     def __getitem__(self, item: int | tuple[int, int]) -> dict:
         idx, seed = item if isinstance(item, tuple) else (item, int(torch.randint(0, 2**31 - 1, ())))
         rec = self.records[idx]
-        image = self._image(rec)
+        image = np.asarray(load_image(self.image_root / rec["image"]["file_name"]))
         ids = read_segment_ids(rec["png"], rec["segments"], image.shape[:2])
         segs = [s for s in rec["segments"] if not (self.train and s.get("iscrowd", 0))]  # FC-CLIP drops crowd
         masks = np.stack([ids == s["id"] for s in segs]) if segs else np.zeros((0, *ids.shape), bool)

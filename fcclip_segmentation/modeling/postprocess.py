@@ -55,7 +55,7 @@ def instance_inference(probs: torch.Tensor, mask_logits: torch.Tensor, is_thing:
     Returns {scores (N,), labels (N,), masks (N, H, W) bool, boxes (N, 4) xyxy} — boxes from the masks (the
     reference returns zero boxes, so its bbox AP is meaningless).
     """
-    q, k = probs.shape[0], probs.shape[1] - 1
+    k = probs.shape[1] - 1
     flat = probs[:, :k].flatten()
     top = flat.topk(min(topk, flat.numel()))
     query, labels = top.indices // k, top.indices % k

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
 from pycocotools import mask as mask_utils
 
+from backbone.preprocess import load_image
 from shared.io import load_json
 from shared.transforms import Instances, large_scale_jitter, normalize_and_pad, resize_long_side
 
@@ -81,14 +81,7 @@ class DetectionDataset(torch.utils.data.Dataset):
         return self.image_root / im["file_name"]
 
     def load_image(self, im: dict) -> np.ndarray:
-        path = self.image_path(im)
-        if not path.is_file():
-            raise FileNotFoundError(f"image of id {im['id']} not found: {path} (from {self.ann_file})")
-        try:
-            with Image.open(path) as f:
-                return np.asarray(f.convert("RGB"))
-        except (UnidentifiedImageError, OSError) as e:
-            raise ValueError(f"cannot read image {path}: {e}") from None
+        return np.asarray(load_image(self.image_path(im)))
 
     def _instances(self, im: dict, image: np.ndarray) -> Instances:
         anns = self.anns[im["id"]]

@@ -9,7 +9,7 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from .image import ImageError, open_image, process_images
-from .preprocess import IGNORE_INDEX, ConversationError, encode_record, validate_record
+from .preprocess import IGNORE_INDEX, encode_record, validate_record
 
 log = logging.getLogger(__name__)
 
