@@ -9,11 +9,16 @@ batch (the 7B LM does not fit a CPU benchmark).
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
-import torch
+# run as a script, this folder comes first on sys.path and benchmarks/backbone.py would shadow the package
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
-import llava_lmm  # noqa: F401
+import torch  # noqa: E402
+
+import llava_lmm  # noqa: F401,E402
 
 
 def towers():
