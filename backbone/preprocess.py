@@ -14,7 +14,7 @@ def load_image(path: str | Path) -> Image.Image:
     try:
         with Image.open(path) as im:
             return im.convert("RGB")
-    except (UnidentifiedImageError, OSError) as e:
+    except (UnidentifiedImageError, OSError, ValueError) as e:
         raise ValueError(f"cannot read image {path}: {e}") from None
 
 

@@ -9,34 +9,21 @@
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 import warnings
 from pathlib import Path
 
-# run as a script, this file's folder comes first on sys.path and its name would shadow the package
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+# run as a script, sys.path[0] is this folder (where backbone.py would shadow the package): use the repo root
+sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 import torch  # noqa: E402
+
+from benchmarks.timing import device_name, timed  # noqa: E402
 
 from backbone import BackboneOptions, ClipBackbone, build_backbone  # noqa: E402
 from backbone.sliding import window_origins  # noqa: E402
 
 
-def timed(fn, repeats: int, device: torch.device) -> float:
-    """Median wall time of ``fn()`` in seconds (one warm-up call)."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        t = time.perf_counter()
-        fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
 
 
 def main() -> None:
@@ -79,7 +66,7 @@ def main() -> None:
     ph, pw = spec.padded_size(*args.size, sliding=True)
     n_win = len(window_origins(ph, spec.native_size[0], args.stride, bb.extractor.token_stride)) * len(
         window_origins(pw, spec.native_size[1], args.stride, bb.extractor.token_stride))
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)"
+    name = device_name(device)
     print(f"device: {name}  dtype: {args.dtype}  model: {args.model}  batch: {args.batch}")
     print(f"native {spec.native_size[0]}x{spec.native_size[1]}: encode_image {t_trunk * 1e3:.1f} ms, "
           f"pyramid {t_pyr * 1e3:.1f} ms  -> pyramid / trunk = {t_pyr / t_trunk:.2f}")

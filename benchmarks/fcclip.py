@@ -7,15 +7,17 @@ Random-init weights (no download); 133 random "classes" with one synonym each.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import time
 import warnings
 from pathlib import Path
 
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+# run as a script, sys.path[0] is this folder (where backbone.py would shadow the package): use the repo root
+sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 import torch  # noqa: E402
+
+from benchmarks.timing import device_name, timed  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from backbone import build_backbone  # noqa: E402
@@ -26,18 +28,6 @@ TINY_HEADS = dict(hidden_dim=64, num_queries=16, encoder_layers=2, decoder_layer
                   encoder_feedforward_dim=128, train_num_points=2048)
 
 
-def timed(fn, repeats, device):
-    fn()
-    out = []
-    for _ in range(repeats):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        t = time.perf_counter()
-        fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        out.append(time.perf_counter() - t)
-    return statistics.median(out)
 
 
 def main() -> None:
@@ -101,7 +91,7 @@ def main() -> None:
     deform = sum(spent[-2:]) if len(spent) >= 2 else float("nan")
     pre.remove(), post.remove()
     t_train = timed(train_step, args.repeats, device)
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)"
+    name = device_name(device)
     print(f"device: {name}  model: {args.model}  input {s}x{s}  batch {args.batch}  amp {args.amp}  "
           f"heads {'paper' if args.paper_heads else 'tiny'}")
     print(f"eval: {args.batch / t_infer:.2f} img/s (test stride {win // 3}); deformable-attention encoder "

@@ -8,36 +8,23 @@ paper's sizes (FPN 256, 1000 proposals, 512 sampled RoIs per image), which domin
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 import warnings
 from pathlib import Path
 
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+# run as a script, sys.path[0] is this folder (where backbone.py would shadow the package): use the repo root
+sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 import torch  # noqa: E402
+
+from benchmarks.timing import device_name, timed  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from backbone import build_backbone  # noqa: E402
 from fvit_detection.modeling.detector import FViT, FViTModelConfig  # noqa: E402
 
 
-def sync(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize()
 
-
-def timed(fn, repeats, device):
-    fn()
-    out = []
-    for _ in range(repeats):
-        sync(device)
-        t = time.perf_counter()
-        fn()
-        sync(device)
-        out.append(time.perf_counter() - t)
-    return statistics.median(out)
 
 
 def main() -> None:
@@ -107,7 +94,7 @@ def main() -> None:
     t_infer = timed(infer, args.repeats, device)
     mem_infer = torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else float("nan")
     t_bb = timed(backbone_only, args.repeats, device)
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)"
+    name = device_name(device)
     print(f"device: {name}  model: {args.model}  input {s}x{s}  batch {args.batch}  amp {args.amp}  "
           f"windows/image {n_windows(bb, s)}")
     print(f"train step: {t_train * 1e3:.0f} ms ({args.batch / t_train:.2f} img/s), peak mem {mem_train:.2f} GiB")

@@ -13,8 +13,8 @@ import sys
 import time
 from pathlib import Path
 
-# run as a script, this folder comes first on sys.path and benchmarks/backbone.py would shadow the package
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+# run as a script, sys.path[0] is this folder (where backbone.py would shadow the package): use the repo root
+sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 import torch  # noqa: E402
 

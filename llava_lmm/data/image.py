@@ -4,7 +4,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
+
+from backbone.preprocess import load_image
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -24,15 +26,11 @@ def make_image_processor(image_size: int, mean=CLIP_MEAN, std=CLIP_STD):
 
 
 def open_image(path: str | Path) -> Image.Image:
-    path = Path(path)
-    if not path.is_file():
-        raise ImageError(f"image not found: {path}")
+    """RGB image via the backbone's reader; a missing or unreadable file raises ``ImageError`` naming it."""
     try:
-        with Image.open(path) as im:
-            im.load()
-            return im.convert("RGB")
-    except (UnidentifiedImageError, OSError, ValueError) as e:
-        raise ImageError(f"cannot read image {path}: {e}") from None
+        return load_image(path)
+    except (FileNotFoundError, ValueError) as e:
+        raise ImageError(str(e)) from None
 
 
 def expand2square(img: Image.Image, background: tuple[int, int, int]) -> Image.Image:

@@ -1,0 +1,1 @@
+"""Speed / memory scripts (``python benchmarks/<name>.py``); they print numbers, they assert nothing."""
