@@ -13,24 +13,30 @@ from backbone import build_backbone
 from backbone.text import build_text_classifier
 from shared.engine import all_gather_objects
 from shared.formats.coco import mask_to_rle
-from shared.formats.panoptic import id_to_rgb, read_segment_ids
+from shared.formats.panoptic import id_to_rgb
 from shared.io import atomic_path, atomic_write_json
 
 from .config import FCCLIPConfig
-from .data import PanopticDataset, collate
+from .data import PanopticDataset, SemanticSegDataset, collate
 from .metrics import SemanticSegEvaluator, panoptic_quality
 from .modeling.ensemble import seen_classes
 from .modeling.fcclip import FCCLIP
 from .modeling.postprocess import instance_inference, panoptic_inference, semantic_inference
 
 
-def build_dataset(cfg: FCCLIPConfig, train: bool, spec) -> PanopticDataset:
+def build_dataset(cfg: FCCLIPConfig, train: bool, spec) -> PanopticDataset | SemanticSegDataset:
+    """The training set (COCO panoptic) or the evaluation set named by ``data.val_*``."""
     d = cfg.data
     if train:
         return PanopticDataset(d.train_json, d.train_png, d.train_images, True, d.image_size, spec.mean, spec.std,
                                d.scale_range, d.train_class_names)
+    if d.val_task == "semantic":
+        if not d.val_sem_seg or not d.val_class_names:
+            raise ValueError("data.val_task=semantic needs data.val_sem_seg (label maps) and data.val_class_names")
+        return SemanticSegDataset(d.val_images, d.val_sem_seg, d.val_class_names, d.image_size, spec.mean, spec.std,
+                                  d.val_ignore_label, d.val_label_suffix)
     return PanopticDataset(d.val_json, d.val_png, d.val_images, False, d.image_size, spec.mean, spec.std,
-                           d.scale_range, d.val_class_names)
+                           d.scale_range, d.val_class_names, d.val_sem_seg, d.val_ignore_label)
 
 
 def build_model(cfg: FCCLIPConfig) -> tuple[FCCLIP, PanopticDataset]:
@@ -53,32 +59,34 @@ def set_vocabulary(model: FCCLIP, names: list[str], is_thing: torch.Tensor, trai
 
 def evaluate(model: FCCLIP, cfg: FCCLIPConfig, train_names: list[str], out_dir: Path, rank: int = 0,
              world_size: int = 1, progress: bool = True) -> dict:
-    """Panoptic PNG + json predictions, PQ/SQ/RQ, mIoU and (with ``data.val_instances``) mask/box AP."""
+    """On the ``data.val_*`` set: panoptic PNG + json predictions and PQ/SQ/RQ, mIoU, and (with
+    ``data.val_instances``) mask/box AP; a semantic-only set gives mIoU. ``cfg.eval.tasks`` selects among them."""
     from tqdm import tqdm
 
     ds = build_dataset(cfg, train=False, spec=model.backbone.spec)
+    panoptic_set = isinstance(ds, PanopticDataset)
+    tasks = set(cfg.eval.tasks) if panoptic_set else {"semantic"}
     set_vocabulary(model, ds.class_names, ds.is_thing, train_names, cfg.text_cache)
     n = len(ds) if cfg.eval.max_images is None else min(len(ds), cfg.eval.max_images)
     loader = torch.utils.data.DataLoader(torch.utils.data.Subset(ds, list(range(rank, n, world_size))),
                                          batch_size=cfg.eval.batch_size, collate_fn=collate)
     pred_dir = out_dir / "panoptic_pred"
-    pred_dir.mkdir(parents=True, exist_ok=True)
-    semantic = SemanticSegEvaluator(len(ds.class_names))
-    label_to_cat = [c["id"] for c in ds.categories]
+    if "panoptic" in tasks:
+        pred_dir.mkdir(parents=True, exist_ok=True)
+    semantic = SemanticSegEvaluator(len(ds.class_names), cfg.data.val_ignore_label)
+    label_to_cat = [c["id"] for c in ds.categories] if panoptic_set else []
     annotations, instances = [], []
     device = next(model.parameters()).device
-    by_id = {r["image"]["id"]: r for r in ds.records}
     model.eval()
     with torch.no_grad():
         for batch in tqdm(loader, desc="eval", disable=not progress, leave=False):
             batch = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
-            for out, image_id, (oh, ow), fname in zip(model(batch), batch["image_ids"], batch["orig_sizes"],
-                                                      batch["file_names"]):
+            for out, image_id, (oh, ow), fname, sem_gt in zip(model(batch), batch["image_ids"], batch["orig_sizes"],
+                                                              batch["file_names"], batch["sem_gts"]):
                 masks = F.interpolate(out["mask_logits"][None], size=(oh, ow), mode="bilinear",
                                       align_corners=False)[0]
                 probs = out["probs"]
-                rec = by_id[image_id]
-                if "panoptic" in cfg.eval.tasks:
+                if "panoptic" in tasks:
                     pan, segs = panoptic_inference(probs, masks, model.is_thing, model.cfg.object_mask_threshold,
                                                    model.cfg.overlap_threshold)
                     png = Path(fname).stem + ".png"
@@ -87,13 +95,12 @@ def evaluate(model: FCCLIP, cfg: FCCLIPConfig, train_names: list[str], out_dir: 
                     annotations.append({"image_id": image_id, "file_name": png, "segments_info": [
                         {"id": s["id"], "category_id": label_to_cat[s["category"]], "isthing": int(s["isthing"]),
                          "iscrowd": 0, "area": int((pan == s["id"]).sum())} for s in segs]})
-                if "semantic" in cfg.eval.tasks:
-                    ids = read_segment_ids(rec["png"], rec["segments"], (oh, ow))
-                    gt = np.full(ids.shape, 255, np.int64)
-                    for s in rec["segments"]:
-                        gt[ids == s["id"]] = ds.cat_to_label[s["category_id"]]
-                    semantic.update(semantic_inference(probs, masks).argmax(0).cpu().numpy(), gt)
-                if "instance" in cfg.eval.tasks and cfg.data.val_instances:
+                if "semantic" in tasks:
+                    try:
+                        semantic.update(semantic_inference(probs, masks).argmax(0).cpu().numpy(), sem_gt)
+                    except ValueError as e:
+                        raise ValueError(f"semantic ground truth of {fname}: {e}") from None
+                if "instance" in tasks and cfg.data.val_instances:
                     inst = instance_inference(probs, masks, model.is_thing, model.cfg.test_topk)
                     for k in range(len(inst["scores"])):
                         x0, y0, x1, y1 = inst["boxes"][k].tolist()
@@ -107,7 +114,7 @@ def evaluate(model: FCCLIP, cfg: FCCLIPConfig, train_names: list[str], out_dir: 
     if rank != 0:
         return metrics
     metrics["num_images"] = n
-    if "panoptic" in cfg.eval.tasks:
+    if "panoptic" in tasks:
         images = [r["image"] for r in ds.records if r["image"]["id"] in {a["image_id"] for a in annotations}]
         pred_json = out_dir / "panoptic_pred.json"
         atomic_write_json(pred_json, {"images": images, "annotations": annotations, "categories": ds.categories})
@@ -116,10 +123,12 @@ def evaluate(model: FCCLIP, cfg: FCCLIPConfig, train_names: list[str], out_dir: 
         for group in ("All", "Things", "Stuff"):
             for k in ("pq", "sq", "rq"):
                 metrics[f"{k.upper()}_{group.lower()}"] = float(pq[group][k])
-    if "semantic" in cfg.eval.tasks:
+    if "semantic" in tasks:
         semantic.confusion = sum(confusions)
         sem = semantic.compute()
         metrics.update({k: sem[k] for k in ("mIoU", "fwIoU", "mACC", "pACC")})
+        metrics["IoU_per_class"] = {name.split(",")[0]: None if np.isnan(iou) else iou
+                                    for name, iou in zip(ds.class_names, sem["IoU"])}
     if instances:
         metrics.update(_instance_ap(cfg.data.val_instances, instances))
     return metrics

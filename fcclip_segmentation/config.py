@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 from shared.engine import TrainConfig
 
@@ -12,7 +13,10 @@ from .modeling.fcclip import FCCLIPModelConfig
 class DataConfig:
     """COCO-panoptic json + PNG folder + image folder per split, class-name files with synonyms.
 
-    ``val_instances``: optional COCO instances json of the val things, for mask/box AP.
+    Evaluation set: ``val_task`` "panoptic" (json + PNGs: PQ, mIoU, and mask/box AP when ``val_instances`` — a COCO
+    instances json of the things — is given) or "semantic" (``val_images`` + label maps in ``val_sem_seg``: mIoU).
+    ``val_sem_seg`` for a panoptic set: label maps for mIoU instead of painting them from the panoptic PNGs.
+    ``python -m fcclip_segmentation.eval --dataset NAME`` fills these fields for the registered sets.
     """
 
     train_json: str = "data/coco/annotations/panoptic_train2017.json"
@@ -24,6 +28,10 @@ class DataConfig:
     val_images: str = "data/ADEChallengeData2016/images/validation"
     val_class_names: str | None = "fcclip_segmentation/configs/classnames/ade20k_150_with_prompt_eng.txt"
     val_instances: str | None = None
+    val_task: Literal["panoptic", "semantic"] = "panoptic"
+    val_sem_seg: str | None = None
+    val_label_suffix: str = ".png"
+    val_ignore_label: int = 255
     image_size: int = 1344
     scale_range: tuple[float, float] = (0.1, 2.0)
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import io
+import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from shared.io import atomic_write_json, load_json
 
 
 def panoptic_quality(gt_json: str | Path, pred_json: str | Path, gt_folder: str | Path,
@@ -14,11 +17,36 @@ def panoptic_quality(gt_json: str | Path, pred_json: str | Path, gt_folder: str 
     """PQ, SQ, RQ for All / Things / Stuff (+ ``per_class``), exactly panopticapi's ``pq_compute``: a match needs
     IoU > 0.5 with the prediction's overlap with void left out of the union; crowd ground truth is not matched,
     and unmatched predictions that are more than half void or same-class crowd are not false positives.
+
+    String image ids (Cityscapes, Mapillary Vistas, the reference's ADE20K) are renumbered consistently in both
+    files first: hotcoco accepts integer ids only.
     """
     from hotcoco.panoptic import pq_compute
 
-    with contextlib.redirect_stdout(io.StringIO()):
-        return pq_compute(str(gt_json), str(pred_json), gt_folder=str(gt_folder), pred_folder=str(pred_folder))
+    with tempfile.TemporaryDirectory() as tmp:
+        gt_json, pred_json = _integer_image_ids(Path(gt_json), Path(pred_json), Path(tmp))
+        with contextlib.redirect_stdout(io.StringIO()):
+            return pq_compute(str(gt_json), str(pred_json), gt_folder=str(gt_folder), pred_folder=str(pred_folder))
+
+
+def _integer_image_ids(gt_json: Path, pred_json: Path, tmp: Path) -> tuple[Path, Path]:
+    gt, pred = load_json(gt_json, "panoptic json"), load_json(pred_json, "panoptic prediction json")
+    ids = [im["id"] for im in gt.get("images", [])]
+    if all(isinstance(i, int) and i >= 0 for i in ids):
+        return gt_json, pred_json
+    number = {i: n for n, i in enumerate(sorted(ids, key=str), 1)}
+    out = []
+    for data, path, name in ((gt, gt_json, "gt.json"), (pred, pred_json, "pred.json")):
+        for im in data.get("images", []):
+            im["id"] = number.get(im["id"], im["id"])
+        for k, ann in enumerate(data.get("annotations", [])):
+            if ann.get("image_id") not in number:
+                raise ValueError(f"{path}: annotations[{k}] image_id {ann.get('image_id')!r} is not an image of "
+                                 f"{gt_json}")
+            ann["image_id"] = number[ann["image_id"]]
+        atomic_write_json(tmp / name, data)
+        out.append(tmp / name)
+    return out[0], out[1]
 
 
 class SemanticSegEvaluator:

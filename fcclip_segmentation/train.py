@@ -45,7 +45,8 @@ def train(cfg: FCCLIPConfig) -> dict:
     metrics = evaluate(model, cfg, names, out / "eval_final", dist.rank, dist.world_size)
     if dist.is_main:
         atomic_write_json(out / "eval_final.json", metrics)
-        print(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items()))
+        print(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items()
+                       if not isinstance(v, dict)))
     return metrics
 
 

@@ -1,4 +1,7 @@
-"""COCO-panoptic datasets and class-name files for FC-CLIP."""
-from .dataset import PanopticDataset, collate, read_class_names
+"""FC-CLIP datasets (panoptic, semantic-only), class-name files and the evaluation-set registry."""
+from .dataset import (PanopticDataset, SemanticSegDataset, assign_class_names, collate, read_class_names,
+                      read_label_map)
+from .registry import EVAL_DATASETS, EvalDataset, dataset_overrides
 
-__all__ = ["PanopticDataset", "collate", "read_class_names"]
+__all__ = ["EVAL_DATASETS", "EvalDataset", "PanopticDataset", "SemanticSegDataset", "assign_class_names", "collate",
+           "dataset_overrides", "read_class_names", "read_label_map"]

@@ -78,3 +78,24 @@ def test_miou_with_ignore_label_hand_computed():
         ev.update(pred[:1], gt)
     with pytest.raises(ValueError, match="ground-truth label 7"):
         ev.update(pred, np.array([[0, 0, 1], [1, 7, 255]]))
+
+
+def test_pq_with_string_image_ids_as_cityscapes_and_mapillary_write_them(tmp_path):
+    """hotcoco takes integer image ids only: string ids are renumbered in both files, PQ unchanged."""
+    gt = np.zeros((6, 6), np.int64)
+    gt[:3], gt[3:] = 1, 2
+    pred = gt.copy()
+    pred[2] = 2  # thing IoU 12/18 = 2/3, stuff IoU 18/24 = 3/4
+    gj, gf = _write(tmp_path, "gt", gt, [_seg(1, 1, gt), _seg(2, 3, gt)])
+    pj, pf = _write(tmp_path, "pred", pred, [_seg(1, 1, pred), _seg(2, 3, pred)])
+    for path in (gj, pj):
+        data = json.loads(path.read_text())
+        data["images"][0]["id"] = data["annotations"][0]["image_id"] = "frankfurt_000000_000294"
+        path.write_text(json.dumps(data))
+    r = panoptic_quality(gj, pj, gf, pf)
+    assert r["All"]["pq"] == pytest.approx((2 / 3 + 3 / 4) / 2) and r["All"]["rq"] == 1.0
+    data = json.loads(pj.read_text())
+    data["annotations"][0]["image_id"] = "munich_1"
+    pj.write_text(json.dumps(data))
+    with pytest.raises(ValueError, match="pred.json: annotations\\[0\\] image_id 'munich_1' is not an image of"):
+        panoptic_quality(gj, pj, gf, pf)

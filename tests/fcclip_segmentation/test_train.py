@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from fcclip_helpers import make_config
+from ade_tree import build_tree
+from fcclip_helpers import make_config, write_semantic_labels
 from fcclip_segmentation.data import PanopticDataset, read_class_names
 from fcclip_segmentation.train import train
 
@@ -30,12 +31,53 @@ def test_training_reaches_pq_above_zero(fcclip_world, tmp_path):
     assert metrics["PQ_all"] > PQ_BAR and metrics["mIoU"] > MIOU_BAR
     losses = _losses(tmp_path)
     assert sum(v for _, v in losses[-10:]) < sum(v for _, v in losses[:10])
+    _semantic_only_eval_matches_panoptic_miou(fcclip_world, tmp_path, metrics)
+    _registered_ade20k_eval(tmp_path)
     from fcclip_segmentation.predict import main as predict_main
 
     img = fcclip_world.images / "val/000001.jpg"
     assert predict_main(["--config", str(tmp_path / "config.yaml"), "--checkpoint", str(tmp_path / "last.pt"),
                          "--image", str(img), "--classes", "red circle;blue square;sky*;grass*;purple star",
                          "--out", str(tmp_path / "p.png")]) == 0
+
+
+def _semantic_only_eval_matches_panoptic_miou(world, run_dir, metrics):
+    """The val set rewritten as semantic label maps (uint16 TIFF with 65535 ignore, as A-847 / PC-459; uint8 PNG
+    given to the panoptic set as ``val_sem_seg``) gives exactly the mIoU painted from the panoptic PNGs."""
+    from fcclip_segmentation.eval import main as eval_main
+
+    tif = write_semantic_labels(world, run_dir / "sem_tif", ".tif", 65535)
+    png = write_semantic_labels(world, run_dir / "sem_png")
+    base = ["--config", str(run_dir / "config.yaml"), "--checkpoint", str(run_dir / "last.pt")]
+    assert eval_main(base + ["--out", str(run_dir / "ev_tif"), "data.val_task=semantic", f"data.val_sem_seg={tif}",
+                             "data.val_label_suffix=.tif", "data.val_ignore_label=65535"]) == 0
+    assert eval_main(base + ["--out", str(run_dir / "ev_png"), "eval.tasks=[semantic]",
+                             f"data.val_sem_seg={png}"]) == 0
+    for name in ("ev_tif", "ev_png"):
+        got = json.loads((run_dir / name / "metrics.json").read_text())
+        assert "PQ_all" not in got and got["num_images"] == metrics["num_images"]
+        assert got["mIoU"] == pytest.approx(metrics["mIoU"], abs=1e-9), name
+        assert len(got["IoU_per_class"]) == len(read_class_names(world.classnames_panoptic))
+
+
+def _registered_ade20k_eval(run_dir):
+    """prepare_ade20k on a hand-built ADE tree, then ``eval --dataset`` with the shipped 150-class vocabulary:
+    the registry's paths, the class-name file mapped by order (index = id + 1), the reference's semantic maps."""
+    from fcclip_segmentation.data.prepare_ade20k import main as prepare_main
+    from fcclip_segmentation.eval import main as eval_main
+
+    root = build_tree(run_dir / "datasets")
+    assert prepare_main(["--root", str(root), "--splits", "validation"]) == 0
+    base = ["--config", str(run_dir / "config.yaml"), "--checkpoint", str(run_dir / "last.pt"),
+            "--data-root", str(root.parent)]
+    for name in ("ade20k_150", "ade20k_150_semantic"):
+        assert eval_main(base + ["--dataset", name]) == 0
+        got = json.loads((run_dir / f"eval_{name}" / "metrics.json").read_text())
+        assert got["num_images"] == 1 and 0.0 <= got["mIoU"] <= 1.0
+        assert list(got["IoU_per_class"])[:3] == ["wall", "building", "sky"]  # ADE-150 synonyms, in id order
+        assert ("PQ_all" in got) == (name == "ade20k_150")
+    pred = json.loads((run_dir / "eval_ade20k_150" / "panoptic_pred.json").read_text())
+    assert {s["category_id"] for a in pred["annotations"] for s in a["segments_info"]} <= set(range(150))
 
 
 def test_kill_and_resume_reproduces_losses(fcclip_world, tmp_path):
@@ -52,7 +94,8 @@ DDP_SCRIPT = r"""
 import hashlib, json, os, sys
 import torch
 sys.path.insert(0, {tests!r})
-from fcclip_helpers import make_config
+from ade_tree import build_tree
+from fcclip_helpers import make_config, write_semantic_labels
 from shared.synthetic import WorldPaths
 from fcclip_segmentation.train import train
 
@@ -95,7 +138,7 @@ def test_bad_inputs(fcclip_world, tmp_path):
         ds[0]
     bad = tmp_path / "names.txt"
     bad.write_text("0:invalid_class_id\n1:red circle")
-    with pytest.raises(ValueError, match="names.txt: no names for category ids"):
+    with pytest.raises(ValueError, match=r"names.txt: 1 class names for \d+ dataset classes"):
         PanopticDataset(w.panoptic_val, w.panoptic_val_dir, w.images / "val", False, 128, mean, std,
                         class_names_file=bad)
     bad.write_text("1 red circle")

@@ -1,0 +1,104 @@
+"""FC-CLIP data: class-name assignment, label maps (PNG / uint16 TIFF), the semantic-only dataset, the registry."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from fcclip_helpers import write_semantic_labels
+from fcclip_segmentation.data import (EVAL_DATASETS, SemanticSegDataset, assign_class_names, dataset_overrides,
+                                      read_class_names, read_label_map)
+from fcclip_segmentation.data.registry import CLASSNAMES, find_dataset
+
+MEAN = STD = (0.5, 0.5, 0.5)
+
+
+def test_assign_class_names_by_id_or_by_order():
+    names = {0: "wall", 5: "cat,kitty"}
+    assert assign_class_names(names, [5, 0], "f") == ["cat,kitty", "wall"]  # by id
+    assert assign_class_names({1: "a", 2: "b", 3: "c"}, [0, 1, 2], "f") == ["a", "b", "c"]  # ADE: index = id + 1
+    with pytest.raises(ValueError, match="f: 2 class names for 3 dataset classes.*id 7"):
+        assign_class_names(names, [0, 5, 7], "f")
+
+
+def test_read_class_names_rejects_duplicates_and_bad_index(tmp_path):
+    f = tmp_path / "n.txt"
+    f.write_text("0:invalid_class_id\n1:cat, kitty\n2:dog")
+    assert read_class_names(f) == {1: "cat,kitty", 2: "dog"}
+    f.write_text("1:cat\n1:dog")
+    with pytest.raises(ValueError, match="n.txt:2: index 1 appears twice"):
+        read_class_names(f)
+    f.write_text("one:cat")
+    with pytest.raises(ValueError, match="n.txt:1: index 'one' is not an integer"):
+        read_class_names(f)
+
+
+def test_read_label_map_uint16_tiff_and_palette_png(tmp_path):
+    a = np.array([[0, 300], [65535, 846]], np.uint16)
+    Image.fromarray(a).save(tmp_path / "a.tif")
+    got = read_label_map(tmp_path / "a.tif")
+    assert got.dtype == np.int64 and got.tolist() == a.tolist()
+    p = Image.fromarray(np.array([[1, 2], [255, 0]], np.uint8)).convert("P")
+    p.save(tmp_path / "p.png")
+    assert read_label_map(tmp_path / "p.png").tolist() == [[1, 2], [255, 0]]
+    Image.new("RGB", (2, 2)).save(tmp_path / "rgb.png")
+    with pytest.raises(ValueError, match="rgb.png: label maps must be single-channel"):
+        read_label_map(tmp_path / "rgb.png")
+
+
+def test_semantic_dataset_reads_tiff_labels_at_original_size(fcclip_world, tmp_path):
+    labels = write_semantic_labels(fcclip_world, tmp_path / "tif", ".tif", 65535)
+    ds = SemanticSegDataset(fcclip_world.images / "val", labels, fcclip_world.classnames_panoptic, 64, MEAN, STD,
+                            ignore_label=65535, label_suffix=".tif")
+    s = ds[0]
+    gt = read_label_map(sorted(labels.glob("*.tif"))[0])
+    assert s["image"].shape == (3, 64, 64) and max(s["image_size"]) == 64
+    assert s["orig_size"] == gt.shape and np.array_equal(s["sem_gt"], gt) and (gt == 65535).any()
+    assert len(ds.class_names) == len(read_class_names(fcclip_world.classnames_panoptic))
+
+
+def test_semantic_dataset_bad_inputs(fcclip_world, tmp_path):
+    w = fcclip_world
+    labels = write_semantic_labels(w, tmp_path / "png")
+    first = sorted(labels.glob("*.png"))[0]
+    gt = read_label_map(first)
+
+    def ds():
+        return SemanticSegDataset(w.images / "val", labels, w.classnames_panoptic, 64, MEAN, STD)
+
+    Image.fromarray(gt[:-1].astype(np.uint8)).save(first)  # one row short
+    with pytest.raises(ValueError, match=rf"{first.name}: label map is {gt.shape[0] - 1}×{gt.shape[1]} but"):
+        ds()[0]
+    bad = gt.astype(np.uint8)
+    bad[0, 0] = 200
+    Image.fromarray(bad).save(first)
+    with pytest.raises(ValueError, match=rf"{first.name}: label 200 is neither a class .* nor the ignore label 255"):
+        ds()[0]
+    first.rename(labels / "000000_missing.png")
+    with pytest.raises(FileNotFoundError, match="no image for label map 000000_missing"):
+        ds()[0]
+    with pytest.raises(FileNotFoundError, match="label folder not found"):
+        SemanticSegDataset(w.images / "val", tmp_path / "nothing", w.classnames_panoptic, 64, MEAN, STD)
+    with pytest.raises(ValueError, match="no label maps ending in '.tif'"):
+        SemanticSegDataset(w.images / "val", labels, w.classnames_panoptic, 64, MEAN, STD, label_suffix=".tif")
+
+
+def test_registry_resolves_paths_aliases_and_reports_missing_files(tmp_path):
+    ds = find_dataset("openvocab_pascal_ctx459_sem_seg_val")
+    assert ds is EVAL_DATASETS["pascal_context_459"] and ds.task == "semantic"
+    with pytest.raises(FileNotFoundError, match=r"'pascal_context_459' under data root .*pascal_ctx_d2/images/validation"):
+        dataset_overrides("pascal_context_459", tmp_path)
+    (tmp_path / ds.images).mkdir(parents=True)
+    (tmp_path / ds.sem_seg).mkdir(parents=True)
+    o = dict(x.split("=", 1) for x in dataset_overrides("pascal_context_459", tmp_path))
+    assert o["data.val_task"] == "semantic" and o["data.val_label_suffix"] == ".tif"
+    assert o["data.val_ignore_label"] == "65535" and o["data.val_sem_seg"] == str(tmp_path / ds.sem_seg)
+    assert Path(o["data.val_class_names"]).parent == CLASSNAMES
+    with pytest.raises(ValueError, match="unknown dataset 'ade'; known: ade20k_150, coco"):
+        find_dataset("ade")
+
+
+@pytest.mark.parametrize("name", sorted(EVAL_DATASETS))
+def test_registered_class_name_files_are_shipped(name):
+    ds = EVAL_DATASETS[name]
+    assert len(read_class_names(CLASSNAMES / ds.class_names)) > 0
