@@ -17,7 +17,7 @@ sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 import torch  # noqa: E402
 
-from benchmarks.timing import device_name, timed  # noqa: E402
+from benchmarks.timing import device_name, step_functions, timed  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from backbone import build_backbone  # noqa: E402
@@ -65,23 +65,7 @@ def main() -> None:
             m[k, (k * s) // 6:((k + 1) * s) // 6] = 1
         targets.append({"masks": m, "labels": torch.randint(0, args.classes, (6,), device=device)})
     batch = {"images": images, "image_sizes": [(s, s)] * args.batch, "targets": targets}
-    opt = torch.optim.AdamW([q for q in model.parameters() if q.requires_grad], lr=1e-4)
-
-    def autocast():
-        return torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)
-
-    def train_step():
-        model.train()
-        with autocast():
-            loss = sum(v for k, v in model(batch).items() if k.startswith("loss"))
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-
-    def infer():
-        model.eval()
-        with torch.no_grad(), autocast():
-            model({"images": images, "image_sizes": [(s, s)] * args.batch})
+    train_step, infer = step_functions(model, batch, dtype, device)
 
     encoder = model.pixel_decoder.encoder
     spent = []

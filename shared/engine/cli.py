@@ -7,6 +7,7 @@ from typing import Callable, Sequence
 
 from .config import ConfigError, load_config
 from .distributed import cleanup
+from .trainer import TrainingInterrupted
 
 
 def train_main(schema: type, train: Callable, prog: str, description: str | None,
@@ -24,6 +25,9 @@ def train_main(schema: type, train: Callable, prog: str, description: str | None
         return 2
     try:
         train(cfg)
+    except TrainingInterrupted as e:
+        print(f"interrupted: {e}", file=sys.stderr)
+        return 143  # 128 + SIGTERM, what a scheduler expects of a preempted job
     finally:
         cleanup()  # under torchrun, gloo may abort at interpreter exit otherwise
     return 0

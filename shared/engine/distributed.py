@@ -44,12 +44,13 @@ def barrier() -> None:
         dist.barrier()
 
 
-def all_reduce_mean(t: torch.Tensor) -> torch.Tensor:
+def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
+    """Sum over ranks (a copy; ``t`` itself when not distributed)."""
     if not is_distributed():
         return t
     t = t.clone()
     dist.all_reduce(t)
-    return t / dist.get_world_size()
+    return t
 
 
 def all_gather_objects(obj) -> list:

@@ -1,5 +1,6 @@
 """The training loop shared by detection and segmentation: DDP, AMP, grad clip, schedule, atomic checkpoints,
-exact resume, TensorBoard, progress bar, periodic evaluation.
+exact resume, TensorBoard, progress bar, periodic evaluation, checkpoint-and-stop on SIGTERM / SIGUSR1 (cluster
+preemption: the step in flight finishes, every rank agrees, ``last.pt`` is written, ``TrainingInterrupted`` raised).
 
 Contract with an adapter: ``model(batch)`` in train mode returns a dict of scalar tensors; keys starting with
 ``loss`` are summed into the objective, all are logged. The dataset's ``__getitem__`` receives
@@ -11,7 +12,9 @@ from __future__ import annotations
 import json
 import math
 import random
+import signal
 import sys
+import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -21,7 +24,7 @@ import torch
 from torch import nn
 
 from .checkpoint import load_checkpoint, save_checkpoint
-from .distributed import DistInfo, all_gather_objects, all_reduce_mean, init_distributed
+from .distributed import DistInfo, all_gather_objects, all_reduce_sum, barrier, init_distributed
 from .sampler import ResumableBatchSampler
 from .schedule import build_scheduler, scale_lr
 
@@ -80,6 +83,26 @@ def _set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+class TrainingInterrupted(RuntimeError):
+    """Training stopped on a signal after writing ``last.pt``; rerunning the same command resumes."""
+
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
+
+
+def _truncate_log(path: Path, step: int) -> None:
+    """Drop the records a killed run wrote after its last checkpoint, so a resumed run logs each step once."""
+    if not path.is_file():
+        return
+    lines = path.read_text().splitlines(keepends=True)
+    keep = [x for x in lines if x.strip() and json.loads(x).get("step", 0) <= step]
+    if len(keep) != len(lines):
+        from shared.io import atomic_path
+
+        with atomic_path(path) as tmp:
+            Path(tmp).write_text("".join(keep))
+
+
 class Trainer:
     def __init__(self, cfg: TrainConfig, model: nn.Module, train_dataset, collate_fn: Callable,
                  evaluate: Callable[[nn.Module, int], dict] | None = None,
@@ -90,6 +113,15 @@ class Trainer:
         self.evaluate, self.param_groups = evaluate, param_groups
         self.metadata = metadata or {}  # stored in every checkpoint (e.g. the adapter's full config)
         self.out_dir = Path(cfg.out_dir)
+        self._stop_signal: int | None = None
+
+    def _on_signal(self, signum, frame) -> None:
+        self._stop_signal = signum
+
+    def _install_signal_handlers(self) -> dict:
+        if threading.current_thread() is not threading.main_thread():
+            return {}  # signals can only be caught on the main thread
+        return {s: signal.signal(s, self._on_signal) for s in STOP_SIGNALS}
 
     # --- pieces --------------------------------------------------------------------------------
     def _model_state(self, model: nn.Module) -> dict:
@@ -111,6 +143,7 @@ class Trainer:
                 "model": self._model_state(model), "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "step": step, "rng": rng,
                 "config": json.loads(json.dumps(asdict(self.cfg))), "metadata": self.metadata})
+        barrier()  # no rank leaves (or exits, which makes torchrun stop the others) before the file is complete
 
     # --- loop ----------------------------------------------------------------------------------
     def train(self) -> list[dict]:
@@ -138,6 +171,7 @@ class Trainer:
             _set_rng_state(state["rng"][dist.rank] if dist.rank < len(state["rng"]) else state["rng"][0])
             start = state["step"]
             if dist.is_main:
+                _truncate_log(self.out_dir / "metrics.jsonl", start)
                 print(f"resumed from {ckpt} at step {start}", flush=True)
         ddp = model
         if dist.world_size > 1:
@@ -163,6 +197,7 @@ class Trainer:
         amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.amp)
         history: list[dict] = []
         model.train()
+        previous_handlers = self._install_signal_handlers()
         try:
             for step, batch in enumerate(loader, start=start):
                 batch = _to_device(batch, dist.device)
@@ -180,8 +215,14 @@ class Trainer:
                 scaler.step(optimizer)
                 scaler.update()
                 scheduler.step()
-                record = {"step": step + 1, "lr": optimizer.param_groups[0]["lr"], "loss": float(all_reduce_mean(loss.detach()))}
-                record.update({k: float(all_reduce_mean(v.detach().float())) for k, v in out.items()})
+                # one collective per step: the loss terms (averaged) and the stop flag (any rank caught a signal)
+                keys = list(out)
+                summed = all_reduce_sum(torch.stack([loss.detach().float()] + [out[k].detach().float() for k in keys]
+                                                    + [torch.tensor(float(self._stop_signal is not None),
+                                                                    device=loss.device)]))
+                values = (summed[:-1] / dist.world_size).tolist()
+                record = {"step": step + 1, "lr": optimizer.param_groups[0]["lr"], "loss": values[0],
+                          **dict(zip(keys, values[1:]))}
                 history.append(record)
                 if dist.is_main:
                     bar.update(1)
@@ -192,6 +233,10 @@ class Trainer:
                                 writer.add_scalar(f"train/{k}", v, step + 1)
                         log_file.write(json.dumps(record) + "\n")
                         log_file.flush()
+                if summed[-1] > 0 and step + 1 < cfg.max_steps:
+                    self._save(dist, model, optimizer, scheduler, scaler, step + 1)
+                    raise TrainingInterrupted(f"stopped by a signal after step {step + 1}; {ckpt} written — run the "
+                                              f"same command again to resume")
                 if cfg.ckpt_every and (step + 1) % cfg.ckpt_every == 0 and step + 1 < cfg.max_steps:
                     self._save(dist, model, optimizer, scheduler, scaler, step + 1)
                 if self.evaluate and cfg.eval_every and (step + 1) % cfg.eval_every == 0 and step + 1 < cfg.max_steps:
@@ -205,6 +250,8 @@ class Trainer:
             if start < cfg.max_steps:
                 self._save(dist, model, optimizer, scheduler, scaler, cfg.max_steps)
         finally:
+            for sig, handler in previous_handlers.items():
+                signal.signal(sig, handler)
             if dist.is_main:
                 bar.close()
                 writer.close()

@@ -14,10 +14,11 @@ from fcclip_segmentation.data import PanopticDataset, read_class_names
 from fcclip_segmentation.train import train
 
 REPO = Path(__file__).parents[2]
-# 150 steps on 32 images with a random-init frozen ViTamin-Tiny reached PQ 0.18 (stuff 0.63, things 0.03) and
-# mIoU 0.19 in our runs (PQ 0.11 after 50 steps); an untrained model's queries score ≈ 0. 0.08 sits well below
-# the trained numbers (room for CPU numeric drift) and far above chance.
-PQ_BAR = MIOU_BAR = 0.08
+# 300 steps on 32 images with a random-init frozen ViTamin-Tiny reached PQ 0.34 (things 0.14, stuff 0.96) and mIoU
+# 0.28 in our runs (150 steps: PQ 0.17, things 0.02); an untrained model's queries score ≈ 0. The bars sit at about
+# 60 % of the trained numbers (room for CPU numeric drift) and far above chance; things get their own bar so that
+# instance separation, not only stuff, is learned.
+PQ_BAR, PQ_THINGS_BAR, MIOU_BAR = 0.2, 0.06, 0.15
 
 
 def _losses(path):
@@ -28,7 +29,7 @@ def _losses(path):
 @pytest.mark.slow
 def test_training_reaches_pq_above_zero(fcclip_world, tmp_path):
     metrics = train(make_config(fcclip_world, tmp_path))
-    assert metrics["PQ_all"] > PQ_BAR and metrics["mIoU"] > MIOU_BAR
+    assert metrics["PQ_all"] > PQ_BAR and metrics["PQ_things"] > PQ_THINGS_BAR and metrics["mIoU"] > MIOU_BAR
     losses = _losses(tmp_path)
     assert sum(v for _, v in losses[-10:]) < sum(v for _, v in losses[:10])
     _semantic_only_eval_matches_panoptic_miou(fcclip_world, tmp_path, metrics)

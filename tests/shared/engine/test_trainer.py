@@ -1,6 +1,7 @@
 """The shared engine: schedule, configs, resume, atomic checkpoints, DDP sync."""
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -10,8 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from shared.engine import (CheckpointError, ConfigError, TrainConfig, Trainer, load_checkpoint, load_config,
-                           save_checkpoint, save_config, scale_lr, warmup_step_lambda)
+from shared.engine import (CheckpointError, ConfigError, TrainConfig, Trainer, TrainingInterrupted, load_checkpoint,
+                           load_config, save_checkpoint, save_config, scale_lr, warmup_step_lambda)
 
 sys.path.insert(0, str(Path(__file__).parent))
 from toy import ToyDataset, ToyModel, collate  # noqa: E402
@@ -72,6 +73,8 @@ def test_loss_decreases_and_kill_resume_is_exact(tmp_path):
     assert full[-1]["loss_mse"] < full[0]["loss_mse"] / 2
     # "killed" after step 5 (its checkpoint is the last thing it wrote), then resumed to 12 by a new process state
     Trainer(_cfg(tmp_path / "cut", max_steps=5), ToyModel(), ToyDataset(), collate).train()
+    with open(tmp_path / "cut" / "metrics.jsonl", "a") as f:  # steps a killed run logged after its checkpoint
+        f.write(json.dumps({"step": 6, "loss": 9.0}) + "\n" + json.dumps({"step": 7, "loss": 9.0}) + "\n")
     torch.manual_seed(1234)  # whatever the new process does first must not matter
     resumed = Trainer(_cfg(tmp_path / "cut", max_steps=12), ToyModel(), ToyDataset(), collate).train()
     assert [r["step"] for r in resumed] == list(range(6, 13))
@@ -79,6 +82,29 @@ def test_loss_decreases_and_kill_resume_is_exact(tmp_path):
     assert [r["lr"] for r in resumed] == [r["lr"] for r in full[5:]]
     lines = [json.loads(x) for x in (tmp_path / "cut" / "metrics.jsonl").read_text().splitlines()]
     assert [x["step"] for x in lines] == list(range(1, 13))
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGUSR1])
+def test_signal_checkpoints_after_the_step_and_resume_is_exact(tmp_path, sig):
+    """Preemption: a signal during step 4 lets step 4 finish, writes last.pt at 4 and stops; rerunning resumes."""
+    full = Trainer(_cfg(tmp_path / "full"), ToyModel(), ToyDataset(), collate).train()
+    model, calls = ToyModel(), []
+    forward = model.forward
+
+    def forward_then_signal(batch):
+        calls.append(1)
+        if len(calls) == 4:
+            os.kill(os.getpid(), sig)
+        return forward(batch)
+
+    model.forward = forward_then_signal
+    previous = signal.getsignal(sig)
+    with pytest.raises(TrainingInterrupted, match="after step 4"):
+        Trainer(_cfg(tmp_path / "cut"), model, ToyDataset(), collate).train()
+    assert signal.getsignal(sig) == previous and len(calls) == 4  # handler restored, no step after the signal
+    assert load_checkpoint(tmp_path / "cut" / "last.pt")["step"] == 4
+    resumed = Trainer(_cfg(tmp_path / "cut"), ToyModel(), ToyDataset(), collate).train()
+    assert [r["loss_mse"] for r in resumed] == [r["loss_mse"] for r in full[4:]]
 
 
 def test_atomic_checkpoint_survives_crash(tmp_path, monkeypatch):
@@ -115,19 +141,22 @@ def test_non_finite_loss_names_step(tmp_path):
 
 
 DDP_SCRIPT = r"""
-import hashlib, json, os, sys
+import hashlib, json, os, signal, sys
 import torch
 sys.path.insert(0, {toy_dir!r})
 from toy import ToyDataset, ToyModel, collate
-from shared.engine import TrainConfig, Trainer
+from shared.engine import TrainConfig, Trainer, TrainingInterrupted
 import shared.engine.trainer as tr
 
 rank = int(os.environ["RANK"])
 model = ToyModel()
 seen, digests = [], []
 orig = model.forward
+signal_at = int(os.environ.get("SIGNAL_RANK1_AT", "0"))  # preemption seen by rank 1 only
 def forward(batch):
     seen.append(batch["x"][:, 0].tolist())
+    if rank == 1 and len(seen) == signal_at:
+        os.kill(os.getpid(), signal.SIGTERM)
     return orig(batch)
 model.forward = forward
 cfg = TrainConfig(out_dir={out!r}, max_steps=6, batch_size=4, lr=0.05, warmup_steps=0, ckpt_every=0,
@@ -138,23 +167,38 @@ def step(self, *a, **k):
     digests.append(hashlib.sha256(b"".join(p.detach().numpy().tobytes() for p in model.parameters())).hexdigest())
     return r
 torch.optim.AdamW.step = step
-hist = Trainer(cfg, model, ToyDataset(), collate).train()
-json.dump({{"digests": digests, "seen": seen, "loss": [h["loss_mse"] for h in hist]}},
+try:
+    hist, status = Trainer(cfg, model, ToyDataset(), collate).train(), "done"
+except TrainingInterrupted as e:
+    hist, status = [], str(e)
+json.dump({{"digests": digests, "seen": seen, "loss": [h["loss_mse"] for h in hist], "status": status}},
           open({out!r} + f"/rank{{rank}}.json", "w"))
 """
 
 
-@pytest.mark.dist
-def test_two_process_gloo_keeps_parameters_in_sync(tmp_path):
+def _torchrun(tmp_path, **env):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     script = tmp_path / "run.py"
     script.write_text(DDP_SCRIPT.format(toy_dir=str(Path(__file__).parent), out=str(tmp_path)))
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", **env}
     subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
                     str(port), str(script)], check=True, timeout=300, env=env, cwd=Path(__file__).parents[3])
-    r0, r1 = (json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1))
+    return [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+
+
+@pytest.mark.dist
+def test_two_process_gloo_keeps_parameters_in_sync(tmp_path):
+    r0, r1 = _torchrun(tmp_path)
     assert len(r0["digests"]) == 6 and r0["digests"] == r1["digests"]  # identical after every step
     assert r0["seen"] != r1["seen"]  # different shards
     assert r0["loss"] == r1["loss"] and r0["loss"][-1] < r0["loss"][0]
+
+
+@pytest.mark.dist
+def test_signal_on_one_rank_stops_every_rank_after_the_same_step(tmp_path):
+    r0, r1 = _torchrun(tmp_path, SIGNAL_RANK1_AT="3")
+    assert "after step 3" in r0["status"] and "after step 3" in r1["status"]
+    assert len(r0["digests"]) == len(r1["digests"]) == 3 and r0["digests"] == r1["digests"]
+    assert load_checkpoint(tmp_path / "last.pt")["step"] == 3
