@@ -226,7 +226,7 @@ class Trainer:
                 history.append(record)
                 if dist.is_main:
                     bar.update(1)
-                    bar.set_postfix(loss=f"{record['loss']:.3f}", lr=f"{record['lr']:.2e}")
+                    bar.set_postfix(loss=f"{record['loss']:.3f}", lr=f"{record['lr']:.2e}", refresh=False)
                     if (step + 1) % cfg.log_every == 0 or step + 1 == cfg.max_steps:
                         for k, v in record.items():
                             if k != "step":
