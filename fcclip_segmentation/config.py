@@ -32,6 +32,7 @@ class DataConfig:
     val_sem_seg: str | None = None
     val_label_suffix: str = ".png"
     val_ignore_label: int = 255
+    test_pad: Literal["mean", "black"] = "mean"  # "black": the reference ViTamin path (pads before normalising)
     image_size: int = 1344
     scale_range: tuple[float, float] = (0.1, 2.0)
 

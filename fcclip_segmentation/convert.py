@@ -7,9 +7,8 @@ q | k | v) are split into / joined from ``q_proj``/``k_proj``/``v_proj``. The fr
 (``backbone.clip_model.*``) is not carried over: it is rebuilt from its open_clip source (``model.pretrained``).
 
 To evaluate a converted ViTamin checkpoint as the reference ran it, use the ViTamin-L-336 config with
-``model.reference_skip_pos_embed=true model.window_placement=reference`` (test stride 112, α 0.45, β 0.7 are the
-config's values). Remaining difference: the reference pads test images to 1344² with black before normalising, we
-pad after (with the mean colour).
+``model.reference_skip_pos_embed=true model.window_placement=reference data.test_pad=black`` (test stride 112,
+α 0.45, β 0.7 are the config's values).
 """
 from __future__ import annotations
 

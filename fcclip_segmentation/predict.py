@@ -17,10 +17,10 @@ from PIL import Image, ImageDraw
 from backbone.preprocess import load_image
 from shared.engine import CheckpointError, ConfigError, load_config
 from shared.io import atomic_path
-from shared.transforms import Instances, normalize_and_pad, resize_long_side
 
 from .builder import set_vocabulary
 from .config import FCCLIPConfig
+from .data.dataset import eval_input
 from .eval import load_trained
 from .modeling.postprocess import panoptic_inference
 
@@ -74,11 +74,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     rgb = np.asarray(pil)
-    inst, _ = resize_long_side(Instances(rgb, np.zeros((0, 4), np.float32), np.zeros(0, np.int64)), cfg.data.image_size)
     spec = model.backbone.spec
-    x = normalize_and_pad(inst.image, spec.mean, spec.std, cfg.data.image_size)[None]
+    x, size = eval_input(rgb, cfg.data.image_size, spec.mean, spec.std, cfg.data.test_pad)
     with torch.no_grad():
-        out = model({"images": x, "image_sizes": [inst.image.shape[:2]]})[0]
+        out = model({"images": x[None], "image_sizes": [size]})[0]
     masks = F.interpolate(out["mask_logits"][None], size=rgb.shape[:2], mode="bilinear", align_corners=False)[0]
     pan, segments = panoptic_inference(out["probs"], masks, model.is_thing, model.cfg.object_mask_threshold,
                                        model.cfg.overlap_threshold)

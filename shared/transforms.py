@@ -75,11 +75,17 @@ def large_scale_jitter(inst: Instances, rng: np.random.Generator, size: int, sca
     return out
 
 
-def normalize_and_pad(image: np.ndarray, mean, std, size: int) -> torch.Tensor:
-    """(h, w, 3) uint8 → (3, size, size) float: (x/255 − mean) / std, zero-padded bottom/right (= mean colour)."""
+def normalize_and_pad(image: np.ndarray, mean, std, size: int, pad: str = "mean") -> torch.Tensor:
+    """(h, w, 3) uint8 → (3, size, size) float: (x/255 − mean) / std, padded bottom/right with 0 after normalising
+    (``pad="mean"``: the mean colour; detectron2's ImageList) or with black before it (``pad="black"``: the
+    reference Sliding FC-CLIP's fixed 1344² canvas)."""
     h, w = image.shape[:2]
     if h > size or w > size:
         raise ValueError(f"image {h}×{w} larger than the pad size {size}")
+    if pad not in ("mean", "black"):
+        raise ValueError(f"pad={pad!r}: expected 'mean' or 'black'")
     x = torch.from_numpy(np.array(image, dtype=np.uint8)).permute(2, 0, 1).float().div(255)
+    if pad == "black":
+        x = torch.nn.functional.pad(x, (0, size - w, 0, size - h))
     x = (x - torch.tensor(mean)[:, None, None]) / torch.tensor(std)[:, None, None]
-    return torch.nn.functional.pad(x, (0, size - w, 0, size - h))
+    return torch.nn.functional.pad(x, (0, size - x.shape[-1], 0, size - x.shape[-2]))

@@ -87,9 +87,10 @@ class _ImageIndex:
         return self._by_name[Path(file_name).name]
 
 
-def _test_sample(image: np.ndarray, size: int, mean, std) -> tuple[torch.Tensor, tuple[int, int]]:
+def eval_input(image: np.ndarray, size: int, mean, std, pad: str = "mean") -> tuple[torch.Tensor, tuple[int, int]]:
+    """Evaluation input: long side resized to ``size``, normalised, padded to size × size → (tensor, content (h, w))."""
     inst, _ = resize_long_side(Instances(image, np.zeros((0, 4), np.float32), np.zeros(0, np.int64)), size)
-    return normalize_and_pad(inst.image, mean, std, size), inst.image.shape[:2]
+    return normalize_and_pad(inst.image, mean, std, size, pad), inst.image.shape[:2]
 
 
 class PanopticDataset(torch.utils.data.Dataset):
@@ -103,8 +104,9 @@ class PanopticDataset(torch.utils.data.Dataset):
 
     def __init__(self, json_file: str | Path, png_folder: str | Path, image_root: str | Path, train: bool,
                  size: int, mean, std, scale_range=(0.1, 2.0), class_names_file: str | Path | None = None,
-                 sem_seg_root: str | Path | None = None, ignore_label: int = 255):
+                 sem_seg_root: str | Path | None = None, ignore_label: int = 255, test_pad: str = "mean"):
         data = load_panoptic_json(json_file, png_folder)
+        self.test_pad = test_pad
         self.json_file, self.images = Path(json_file), _ImageIndex(image_root)
         self.train, self.size, self.mean, self.std, self.scale_range = train, size, mean, std, tuple(scale_range)
         self.sem_seg_root, self.ignore_label = Path(sem_seg_root) if sem_seg_root else None, ignore_label
@@ -126,7 +128,7 @@ class PanopticDataset(torch.utils.data.Dataset):
         ids = read_segment_ids(rec["png"], rec["segments"], image.shape[:2])
         common = {"image_id": rec["image"]["id"], "orig_size": tuple(ids.shape), "file_name": rec["image"]["file_name"]}
         if not self.train:
-            x, size = _test_sample(image, self.size, self.mean, self.std)
+            x, size = eval_input(image, self.size, self.mean, self.std, self.test_pad)
             return {"image": x, "image_size": size, "sem_gt": self._semantic(rec, ids), **common}
         segs = [s for s in rec["segments"] if not s.get("iscrowd", 0)]  # FC-CLIP drops crowd from the targets
         masks = np.stack([ids == s["id"] for s in segs]) if segs else np.zeros((0, *ids.shape), bool)
@@ -159,8 +161,9 @@ class SemanticSegDataset(torch.utils.data.Dataset):
     (255 for PNG sets, 65535 for the uint16 TIFF sets A-847 / PC-459). Test-time resize as for panoptic."""
 
     def __init__(self, image_root: str | Path, label_root: str | Path, class_names_file: str | Path, size: int,
-                 mean, std, ignore_label: int = 255, label_suffix: str = ".png"):
+                 mean, std, ignore_label: int = 255, label_suffix: str = ".png", test_pad: str = "mean"):
         self.image_root, self.label_root = Path(image_root), Path(label_root)
+        self.test_pad = test_pad
         for what, folder in (("image", self.image_root), ("label", self.label_root)):
             if not folder.is_dir():
                 raise FileNotFoundError(f"{what} folder not found: {folder}")
@@ -194,7 +197,7 @@ class SemanticSegDataset(torch.utils.data.Dataset):
         if bad.any():
             raise ValueError(f"{label_path}: label {int(gt[bad][0])} is neither a class (0..{k - 1}, from the "
                              f"class-name file) nor the ignore label {self.ignore_label}")
-        x, size = _test_sample(image, self.size, self.mean, self.std)
+        x, size = eval_input(image, self.size, self.mean, self.std, self.test_pad)
         return {"image": x, "image_size": size, "sem_gt": gt, "image_id": stem, "orig_size": gt.shape,
                 "file_name": image_path.name}
 

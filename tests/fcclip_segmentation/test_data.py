@@ -8,6 +8,7 @@ from PIL import Image
 from fcclip_helpers import write_semantic_labels
 from fcclip_segmentation.data import (EVAL_DATASETS, SemanticSegDataset, assign_class_names, dataset_overrides,
                                       read_class_names, read_label_map)
+from fcclip_segmentation.data.dataset import eval_input
 from fcclip_segmentation.data.registry import CLASSNAMES, find_dataset
 
 MEAN = STD = (0.5, 0.5, 0.5)
@@ -55,6 +56,14 @@ def test_semantic_dataset_reads_tiff_labels_at_original_size(fcclip_world, tmp_p
     assert s["image"].shape == (3, 64, 64) and max(s["image_size"]) == 64
     assert s["orig_size"] == gt.shape and np.array_equal(s["sem_gt"], gt) and (gt == 65535).any()
     assert len(ds.class_names) == len(read_class_names(fcclip_world.classnames_panoptic))
+
+
+def test_eval_input_resizes_long_side_and_pads_mean_or_black():
+    image = np.full((30, 60, 3), 255, np.uint8)
+    x, size = eval_input(image, 80, MEAN, STD)
+    assert size == (40, 80) and x.shape == (3, 80, 80) and (x[:, :40] == 1.0).all() and (x[:, 40:] == 0).all()
+    x, _ = eval_input(image, 80, MEAN, STD, pad="black")
+    assert (x[:, :40] == 1.0).all() and (x[:, 40:] == -1.0).all()  # (0 − 0.5) / 0.5: the reference's canvas
 
 
 def test_semantic_dataset_bad_inputs(fcclip_world, tmp_path):
