@@ -3,7 +3,7 @@
     python -m llava_lmm.train --config llava_lmm/configs/stage1_vitamin_l_336_vicuna7b.yaml [--flag value ...]
     torchrun --nproc_per_node 8 -m llava_lmm.train --config ... --deepspeed llava_lmm/configs/zero2.json
 
-Any HF ``TrainingArguments`` flag works (bf16, gradient_checkpointing, deepspeed, fsdp, report_to tensorboard,
+Any HF ``TrainingArguments`` flag works (bf16, activation_checkpointing, deepspeed, fsdp, report_to tensorboard,
 resume_from_checkpoint, …). An existing ``checkpoint-*`` in ``output_dir`` is resumed automatically.
 Outputs: stage1 → ``<out>/mm_projector.bin`` (reference keys) + ``<out>/base_lm`` when the LM is ``tiny``;
 full/lora → a complete model dir in ``<out>`` (LoRA: merged; adapter in ``<out>/adapter``).
@@ -186,7 +186,7 @@ def train(m: ModelArguments, d: DataArguments, t: LlavaTrainingArguments) -> dic
     set_trainable(model, m.stage)
     if m.stage == "lora":
         model = apply_lora(model, m.lora_r, m.lora_alpha, m.lora_dropout)
-    if t.gradient_checkpointing and m.stage != "stage1":
+    if t.activation_checkpointing and m.stage != "stage1":
         _unwrap_llava(model).enable_input_require_grads()
 
     ds = LazySupervisedDataset(d.data_path, tok, processor, d.image_folder, d.template, d.image_aspect_ratio,
