@@ -127,8 +127,9 @@ def evaluate(model: FCCLIP, cfg: FCCLIPConfig, train_names: list[str], out_dir: 
         semantic.confusion = sum(confusions)
         sem = semantic.compute()
         metrics.update({k: sem[k] for k in ("mIoU", "fwIoU", "mACC", "pACC")})
-        metrics["IoU_per_class"] = {name.split(",")[0]: None if np.isnan(iou) else iou
-                                    for name, iou in zip(ds.class_names, sem["IoU"])}
+        # a list in label order: first synonyms repeat in A-847 ("bag", "pot", …)
+        metrics["IoU_per_class"] = [{"label": i, "name": name.split(",")[0], "IoU": None if np.isnan(iou) else iou}
+                                    for i, (name, iou) in enumerate(zip(ds.class_names, sem["IoU"]))]
     if instances:
         metrics.update(_instance_ap(cfg.data.val_instances, instances))
     return metrics

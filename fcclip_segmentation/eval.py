@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     if dist.is_main:
         atomic_write_json(out / "metrics.json", metrics)
         for k, v in metrics.items():
-            if not isinstance(v, dict):
+            if not isinstance(v, (dict, list)):
                 print(f"{k:>10s}: {v:.4f}" if isinstance(v, float) else f"{k:>10s}: {v}")
         print(f"metrics -> {out / 'metrics.json'}")
     return 0

@@ -46,7 +46,7 @@ def train(cfg: FCCLIPConfig) -> dict:
     if dist.is_main:
         atomic_write_json(out / "eval_final.json", metrics)
         print(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items()
-                       if not isinstance(v, dict)))
+                       if not isinstance(v, (dict, list))))
     return metrics
 
 
