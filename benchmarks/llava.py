@@ -61,7 +61,7 @@ def bench_llava_gpu(batch: int, text_tokens: int, steps: int, layers: int) -> No
         with torch.device(dev):
             model = LlavaForConditionalGeneration(cfg).to(torch.bfloat16)
         model.model.vision_tower.requires_grad_(False)
-        model.gradient_checkpointing_enable()
+        model.activation_checkpointing_enable()
         model.train()
         opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5, foreach=False)
         ids = torch.randint(3, 32000, (batch, text_tokens + n), device=dev)

@@ -1,7 +1,11 @@
+import sys
 import warnings
+from pathlib import Path
 
 import pytest
 import torch
+
+sys.path.insert(0, str(Path(__file__).parent))  # torchrun_helpers
 
 
 @pytest.fixture(autouse=True)

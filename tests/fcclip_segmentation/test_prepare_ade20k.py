@@ -10,7 +10,7 @@ from fcclip_segmentation.data.prepare_ade20k import image_ids, load_categories, 
 from fcclip_segmentation.metrics import panoptic_quality
 from shared.formats.panoptic import load_panoptic_json, read_segment_ids, rgb_to_id
 
-from ade_tree import CAR, FLOOR, GRASS, H, PERSON, SKY, WALL, W, _inst, _png, build_tree  # noqa: F401
+from ade_tree import CAR, H, PERSON, W, _inst, _png, build_tree
 
 
 def _jsons(root, name):

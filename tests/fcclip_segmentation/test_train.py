@@ -1,19 +1,15 @@
 """End-to-end FC-CLIP on the synthetic world: learning, exact resume, DDP sync, bad inputs, eval/predict."""
 import json
-import os
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from ade_tree import build_tree
 from fcclip_helpers import make_config, write_semantic_labels
+from torchrun_helpers import RECORD_ADAMW_DIGESTS, torchrun
 from fcclip_segmentation.data import PanopticDataset, read_class_names
 from fcclip_segmentation.train import train
 
-REPO = Path(__file__).parents[2]
 # 300 steps on 32 images with a random-init frozen ViTamin-Tiny reached PQ 0.34 (things 0.14, stuff 0.96) and mIoU
 # 0.28 in our runs (150 steps: PQ 0.17, things 0.02); an untrained model's queries score ≈ 0. The bars sit at about
 # 60 % of the trained numbers (room for CPU numeric drift) and far above chance; things get their own bar so that
@@ -91,26 +87,12 @@ def test_kill_and_resume_reproduces_losses(fcclip_world, tmp_path):
     assert [s for s, _ in cut] == [1, 2, 3, 4] and cut[2:] == full[2:]
 
 
-DDP_SCRIPT = r"""
-import hashlib, json, os, sys
-import torch
+DDP_SCRIPT = RECORD_ADAMW_DIGESTS + r"""
+import json, os, sys
 sys.path.insert(0, {tests!r})
-from ade_tree import build_tree
-from fcclip_helpers import make_config, write_semantic_labels
+from fcclip_helpers import make_config
 from shared.synthetic import WorldPaths
 from fcclip_segmentation.train import train
-
-digests = []
-orig = torch.optim.AdamW.step
-def step(self, *a, **k):
-    r = orig(self, *a, **k)
-    h = hashlib.sha256()
-    for g in self.param_groups:
-        for p in g["params"]:
-            h.update(p.detach().numpy().tobytes())
-    digests.append(h.hexdigest())
-    return r
-torch.optim.AdamW.step = step
 train(make_config(WorldPaths.from_dir({world!r}), {out!r}, "train.max_steps=2", "train.batch_size=1",
                   "eval.max_images=2", "eval.tasks=[semantic]"))
 json.dump(digests, open({out!r} + "/digests" + os.environ["RANK"] + ".json", "w"))
@@ -119,14 +101,8 @@ json.dump(digests, open({out!r} + "/digests" + os.environ["RANK"] + ".json", "w"
 
 @pytest.mark.dist
 def test_two_process_gloo_parameters_identical(fcclip_world, tmp_path):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    script = tmp_path / "run.py"
-    script.write_text(DDP_SCRIPT.format(tests=str(Path(__file__).parent), world=str(fcclip_world.root),
-                                        out=str(tmp_path)))
-    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(port),
-                    str(script)], check=True, timeout=600, cwd=REPO, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    torchrun(DDP_SCRIPT.format(tests=str(Path(__file__).parent), world=str(fcclip_world.root), out=str(tmp_path)),
+             tmp_path)
     d0, d1 = (json.loads((tmp_path / f"digests{r}.json").read_text()) for r in (0, 1))
     assert len(d0) == 2 and d0 == d1
 

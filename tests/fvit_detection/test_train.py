@@ -1,21 +1,15 @@
 """End-to-end F-ViT on the synthetic world: learning, exact resume, DDP sync, eval/predict entry points."""
-import hashlib
 import json
-import os
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-import torch
 
 from fvit_helpers import make_config
+from torchrun_helpers import RECORD_ADAMW_DIGESTS, torchrun
 from fvit_detection.builder import build_model, evaluate
 from fvit_detection.train import train
 from shared.engine import seed_everything
 
-REPO = Path(__file__).parents[2]
 
 
 @pytest.mark.slow
@@ -62,25 +56,12 @@ def test_kill_and_resume_reproduces_losses(fvit_world, tmp_path):
     assert cut[3:] == full[3:]
 
 
-DDP_SCRIPT = r"""
-import hashlib, json, os, sys
-import torch
+DDP_SCRIPT = RECORD_ADAMW_DIGESTS + r"""
+import json, os, sys
 sys.path.insert(0, {tests!r})
 from fvit_helpers import make_config
 from shared.synthetic import WorldPaths
 from fvit_detection.train import train
-
-digests = []
-orig = torch.optim.AdamW.step
-def step(self, *a, **k):
-    r = orig(self, *a, **k)
-    h = hashlib.sha256()
-    for g in self.param_groups:
-        for p in g["params"]:
-            h.update(p.detach().numpy().tobytes())
-    digests.append(h.hexdigest())
-    return r
-torch.optim.AdamW.step = step
 cfg = make_config(WorldPaths.from_dir({world!r}), {out!r}, "train.max_steps=3", "train.batch_size=2",
                   "train.sync_bn=false", "eval.max_images=2", "train.log_every=1")
 train(cfg)
@@ -90,12 +71,7 @@ json.dump(digests, open({out!r} + "/digests" + os.environ["RANK"] + ".json", "w"
 
 @pytest.mark.dist
 def test_two_process_gloo_parameters_identical(fvit_world, tmp_path):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    script = tmp_path / "run.py"
-    script.write_text(DDP_SCRIPT.format(tests=str(Path(__file__).parent), world=str(fvit_world.root), out=str(tmp_path)))
-    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(port),
-                    str(script)], check=True, timeout=600, cwd=REPO, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    torchrun(DDP_SCRIPT.format(tests=str(Path(__file__).parent), world=str(fvit_world.root), out=str(tmp_path)),
+             tmp_path)
     d0, d1 = (json.loads((tmp_path / f"digests{r}.json").read_text()) for r in (0, 1))
     assert len(d0) == 3 and d0 == d1

@@ -5,8 +5,6 @@ import sys
 import warnings
 from pathlib import Path
 
-import torch
-
 warnings.filterwarnings("ignore")
 
 

@@ -6,7 +6,7 @@ import torch
 
 import llava_lmm  # noqa: F401
 from llava_lmm.data.image import expand2square, make_image_processor, process_images
-from llava_lmm.modeling.builder import (LORA_TARGET_REGEX, apply_lora, convert_reference_state_dict,
+from llava_lmm.modeling.builder import (apply_lora, convert_reference_state_dict,
                                         load_projector, load_tower_weights, make_llava_config,
                                         projector_state_to_reference, set_trainable, tiny_text_config,
                                         vision_config_for)

@@ -2,8 +2,6 @@
 import json
 import os
 import signal
-import socket
-import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +14,7 @@ from shared.engine import (CheckpointError, ConfigError, TrainConfig, Trainer, T
 
 sys.path.insert(0, str(Path(__file__).parent))
 from toy import ToyDataset, ToyModel, collate  # noqa: E402
+from torchrun_helpers import RECORD_ADAMW_DIGESTS, torchrun  # noqa: E402
 
 
 def test_warmup_step_schedule_hand_values():
@@ -140,9 +139,8 @@ def test_non_finite_loss_names_step(tmp_path):
         Trainer(_cfg(tmp_path, max_steps=2), model, ToyDataset(), collate).train()
 
 
-DDP_SCRIPT = r"""
-import hashlib, json, os, signal, sys
-import torch
+DDP_SCRIPT = RECORD_ADAMW_DIGESTS + r"""
+import json, os, signal, sys
 sys.path.insert(0, {toy_dir!r})
 from toy import ToyDataset, ToyModel, collate
 from shared.engine import TrainConfig, Trainer, TrainingInterrupted
@@ -150,7 +148,7 @@ import shared.engine.trainer as tr
 
 rank = int(os.environ["RANK"])
 model = ToyModel()
-seen, digests = [], []
+seen = []
 orig = model.forward
 signal_at = int(os.environ.get("SIGNAL_RANK1_AT", "0"))  # preemption seen by rank 1 only
 def forward(batch):
@@ -161,12 +159,6 @@ def forward(batch):
 model.forward = forward
 cfg = TrainConfig(out_dir={out!r}, max_steps=6, batch_size=4, lr=0.05, warmup_steps=0, ckpt_every=0,
                   progress=False, log_every=1)
-orig_step = torch.optim.AdamW.step
-def step(self, *a, **k):
-    r = orig_step(self, *a, **k)
-    digests.append(hashlib.sha256(b"".join(p.detach().numpy().tobytes() for p in model.parameters())).hexdigest())
-    return r
-torch.optim.AdamW.step = step
 try:
     hist, status = Trainer(cfg, model, ToyDataset(), collate).train(), "done"
 except TrainingInterrupted as e:
@@ -177,14 +169,7 @@ json.dump({{"digests": digests, "seen": seen, "loss": [h["loss_mse"] for h in hi
 
 
 def _torchrun(tmp_path, **env):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    script = tmp_path / "run.py"
-    script.write_text(DDP_SCRIPT.format(toy_dir=str(Path(__file__).parent), out=str(tmp_path)))
-    env = {**os.environ, "OMP_NUM_THREADS": "1", **env}
-    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
-                    str(port), str(script)], check=True, timeout=300, env=env, cwd=Path(__file__).parents[3])
+    torchrun(DDP_SCRIPT.format(toy_dir=str(Path(__file__).parent), out=str(tmp_path)), tmp_path, timeout=300, **env)
     return [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
 
 
