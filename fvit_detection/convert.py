@@ -1,0 +1,436 @@
+"""``python -m fvit_detection.convert --reference REF.pth --out OURS.pt`` (and ``--to-reference CKPT --out REF.pth``)
+
+Checkpoints of the reference Sliding F-ViT (mmdetection 2.x state dicts of ViTamin's ``vitamin_fvit/F-ViT`` =
+CLIPSelf's ``F-ViT``: detector ``FViT``, backbone ``CLIPViTamin``, neck ``FPN``, ``CustomRPNHead`` / ``RPNHead``,
+``FViTRoIHead`` with ``FViTBBoxHead`` and ``FCNMaskHead``) ⇄ this repo's ``FViT`` (torchvision FPN and RPN head, our
+RoI head). The frozen CLIP (``backbone.visual.*``) is not carried over: it is rebuilt from its open_clip source
+(``model.pretrained``).
+
+Key map (reference ↔ ours; ``{i}`` a layer index, ``{3i}`` / ``{3i+1}`` / ``{2i+1}`` the index in our
+``nn.Sequential`` where conv, norm and ReLU are separate entries; ``{p}`` weight|bias, ``{bn}`` the five
+BatchNorm entries weight|bias|running_mean|running_var|num_batches_tracked; shapes for ViTamin-L OV-LVIS)::
+
+    backbone.interpolate1.0.{p}                 adapters.adapt2.0.{p}            3×3 conv 160→160 (stride 4)
+    backbone.interpolate1.1.{bn}                adapters.adapt2.1.{bn}           SyncBN(160)  (then GELU)
+    backbone.interpolate1.3.{p}                 adapters.adapt2.3.{p}            3×3 conv 160→160
+    backbone.interpolate2.0.{p}                 adapters.adapt3.{p}              3×3 conv 320→320 (stride 8)
+      (interpolate3 = Identity on the block-15 tap = our c4_block 14; interpolate4 = 2×2 max-pool = our res5)
+    neck.lateral_convs.{i}.conv.weight          fpn.inner_blocks.{i}.0.weight    1×1, no bias (norm follows)
+    neck.lateral_convs.{i}.bn.{bn}              fpn.inner_blocks.{i}.1.{bn}
+    neck.fpn_convs.{i}.conv.weight              fpn.layer_blocks.{i}.0.weight    3×3, no bias
+    neck.fpn_convs.{i}.bn.{bn}                  fpn.layer_blocks.{i}.1.{bn}
+    rpn_head.rpn_conv.{i}.conv.{p}              rpn.head.conv.{i}.0.{p}          3×3 256→256 (+ReLU)
+    rpn_head.rpn_conv.{p}                       rpn.head.conv.0.0.{p}            (num_convs=1 heads)
+    rpn_head.rpn_cls.{p}                        rpn.head.cls_logits.{p}          A=3 sigmoid logits / location
+    rpn_head.rpn_reg.{p}                        rpn.head.bbox_pred.{p}           4A deltas / location
+    roi_head.bbox_head.shared_convs.{i}.conv.weight  roi_heads.box_convs.{3i}.weight
+    roi_head.bbox_head.shared_convs.{i}.bn.{bn}      roi_heads.box_convs.{3i+1}.{bn}
+    roi_head.bbox_head.shared_fcs.{i}.{p}       roi_heads.box_fcs.{2i+1}.{p}     256·7·7→768, 768→768
+    roi_head.bbox_head.cls_fcs.0.{p}            roi_heads.cls_fc.0.{p}           768→768 (+ReLU)
+    roi_head.bbox_head.reg_fcs.0.{p}            roi_heads.reg_fc.0.{p}           768→768 (+ReLU)
+    roi_head.bbox_head.fc_reg.{p}               roi_heads.reg_fc.2.{p}           768→4, class-agnostic
+    roi_head.bbox_head.detect_temperature       roi_heads.temperature            scalar (init 50)
+    roi_head.mask_head.convs.{i}.conv.weight    roi_heads.mask_head.{3i}.weight
+    roi_head.mask_head.convs.{i}.bn.{bn}        roi_heads.mask_head.{3i+1}.{bn}
+    roi_head.mask_head.upsample.{p}             roi_heads.mask_head.12.{p}       2×2 s2 ConvTranspose
+    roi_head.mask_head.conv_logits.{p}          roi_heads.mask_head.14.{p}       1×1 → 1 channel (class-agnostic)
+
+Same semantics, checked against the mmdet / mmcv sources: conv+norm modules have no conv bias in both
+(``ConvModule`` bias='auto', torchvision ``Conv2dNormActivation`` / our RoI convs); nearest upsampling to the lower
+level's size and P6 = max-pool(k=1, s=2) in both FPNs; RPN anchors in the same order (location-major, then the
+ratios 0.5, 1, 2, ratio = h/w, one scale) so ``rpn_cls`` channel a and ``rpn_reg`` channels 4a..4a+3 = (dx, dy,
+dw, dh) of anchor a are torchvision's layout too (no permutation), one sigmoid logit per anchor, positive =
+object, deltas with stds (1, 1, 1, 1) in both; RoI head: flatten C×7×7, ReLU after every fc including the cls fc,
+cosine × temperature against text embeddings with the background LAST in both (ref buffer [D, C+1], ours
+(C+1, D)), class-agnostic deltas (stds .1/.1/.2/.2 = our weights 10/10/5/5), class-agnostic 1-channel mask.
+
+Not converted (printed by the CLI):
+
+* ``rpn_head.rpn_conv.{i}.bn.*`` — the OV-LVIS config's ``CustomRPNHead`` puts an MMSyncBN after each RPN conv;
+  torchvision's RPN head has none. Reference → ours folds it into the conv (W·γ/√(σ²+ε), (b−μ)·γ/√(σ²+ε)+β,
+  ε = 1e-5, mmcv's default, not stored in the file): identical at inference, but fine-tuning from the result trains
+  without that norm. Ours → reference writes the layout the target config expects (``--rpn-layout``): ``plain``
+  (``RPNHead`` num_convs=2 of the OV-COCO config, or ``CustomRPNHead`` with ``norm_cfg=None``) is exact; ``syncbn``
+  (the unmodified OV-LVIS config) adds BNs with running mean 0, var 1, γ = √(1+ε), β = our conv bias — the identity
+  plus bias at inference (up to float rounding), not during training. ``auto`` = ``syncbn`` when the model has a mask
+  head (OV-LVIS), else ``plain``. mmcv loads checkpoints with strict=False, so a wrong layout would only be a logged
+  warning there (MMSyncBN γ initialised uniform at random) — pick the layout of the config you load into.
+* ``roi_head.bbox_head.fc_cls.*`` — built by mmdet's ``ConvFCBBoxHead`` but never used by ``FViTBBoxHead``; dropped,
+  and left at the reference's init on export.
+* ``roi_head.bbox_head.all_embeddings`` — the class-embedding buffer [D, C+1] loaded from the config's
+  ``class_embed`` file; ours is the vocabulary set at eval/predict time from the class names (F-ViT prompts,
+  "background" last). Dropped; on export the reference keeps the one it loaded from its file.
+* ``backbone.visual.*`` — the frozen CLIP (from ``model.pretrained``; counted, not copied).
+
+Refused with an explanation (no counterpart in our model): a learned background (``bg_embedding``, learn_bg=True);
+the transposed-conv adapters of the ViT / EVA backbones (``CLIPViT`` / ``EvaCLIPViT``, 2×2 kernels — our ViT
+baseline uses 3×3 conv adapters on upsampled tokens instead); class-specific ``fc_reg`` or mask ``conv_logits``;
+a softmax RPN (2 logits per anchor). Ours → reference refuses models without a reference layout: ``model.norm`` gn /
+none (no running statistics, conv biases), ``roi_fc_dim`` ≠ the CLIP embedding dim, and ``model.cls_relu=false``
+(read from the checkpoint's ``metadata.fvit_config``; a bare state dict cannot show it).
+
+Outside the weights (documented, not converted): torchvision rounds the base anchors to integers (≤ 0.5 px from
+mmdet's), clamps only large log-size deltas (mmdet also clamps below −log(1000/16)) and its Matcher has no
+``min_pos_iou``. To evaluate a converted ViTamin-L checkpoint as the reference ran it, use
+``fvit_detection/configs/ov_lvis_vitamin_l_336.yaml`` (or ``ov_coco_vitamin_l_336.yaml``) with
+``model.window_placement=reference``; ``--reference`` prints the ``model.*`` settings the file's shapes imply.
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from shared.engine import CheckpointError, load_checkpoint, save_checkpoint
+
+BH, MH = "roi_head.bbox_head.", "roi_head.mask_head."
+# (reference key pattern, our key pattern), applied in both directions; the first matching entry wins.
+KEY_MAP: list[tuple[str, str]] = [
+    ("backbone.interpolate1.0.{p}", "adapters.adapt2.0.{p}"),
+    ("backbone.interpolate1.1.{bn}", "adapters.adapt2.1.{bn}"),
+    ("backbone.interpolate1.3.{p}", "adapters.adapt2.3.{p}"),
+    ("backbone.interpolate2.0.{p}", "adapters.adapt3.{p}"),
+    ("neck.lateral_convs.{i}.conv.weight", "fpn.inner_blocks.{i}.0.weight"),
+    ("neck.lateral_convs.{i}.bn.{bn}", "fpn.inner_blocks.{i}.1.{bn}"),
+    ("neck.fpn_convs.{i}.conv.weight", "fpn.layer_blocks.{i}.0.weight"),
+    ("neck.fpn_convs.{i}.bn.{bn}", "fpn.layer_blocks.{i}.1.{bn}"),
+    ("rpn_head.rpn_conv.{i}.conv.{p}", "rpn.head.conv.{i}.0.{p}"),
+    ("rpn_head.rpn_conv.{p}", "rpn.head.conv.0.0.{p}"),  # num_convs=1 (export: see _single_rpn_conv)
+    ("rpn_head.rpn_cls.{p}", "rpn.head.cls_logits.{p}"),
+    ("rpn_head.rpn_reg.{p}", "rpn.head.bbox_pred.{p}"),
+    (BH + "shared_convs.{i}.conv.weight", "roi_heads.box_convs.{3i}.weight"),
+    (BH + "shared_convs.{i}.bn.{bn}", "roi_heads.box_convs.{3i+1}.{bn}"),
+    (BH + "shared_fcs.{i}.{p}", "roi_heads.box_fcs.{2i+1}.{p}"),
+    (BH + "cls_fcs.0.{p}", "roi_heads.cls_fc.0.{p}"),
+    (BH + "reg_fcs.0.{p}", "roi_heads.reg_fc.0.{p}"),
+    (BH + "fc_reg.{p}", "roi_heads.reg_fc.2.{p}"),
+    (BH + "detect_temperature", "roi_heads.temperature"),
+    (MH + "upsample.{p}", "roi_heads.mask_head.12.{p}"),  # before the generic conv rows: 12 = 3·4
+    (MH + "conv_logits.{p}", "roi_heads.mask_head.14.{p}"),
+    (MH + "convs.{i}.conv.weight", "roi_heads.mask_head.{3i}.weight"),
+    (MH + "convs.{i}.bn.{bn}", "roi_heads.mask_head.{3i+1}.{bn}"),
+]
+REFERENCE_CLIP = "backbone.visual."
+# reference keys with no counterpart in our model that are safe to drop (the why is printed)
+DROPPED = {
+    BH + "fc_cls.weight": "built by mmdet's ConvFCBBoxHead, never used by FViTBBoxHead.forward",
+    BH + "fc_cls.bias": "built by mmdet's ConvFCBBoxHead, never used by FViTBBoxHead.forward",
+    BH + "all_embeddings": "class-embedding buffer from the config's class_embed file; ours is the vocabulary set "
+                           "from the class names at eval/predict time (fvit_detection.builder.set_vocabulary)",
+}
+# reference keys the exported file does not set: the reference model keeps its own init / file for them
+LEFT_AT_REFERENCE_INIT = {
+    BH + "fc_cls.{weight,bias}": "unused by FViTBBoxHead (shape (C+1, 768) depends on the class list)",
+    BH + "all_embeddings": "loaded by FViTBBoxHead.__init__ from the config's class_embed file",
+    REFERENCE_CLIP + "*": "the frozen CLIP, loaded from the config's pretrained file",
+}
+REFUSED = {
+    BH + "bg_embedding": "learned background embedding (learn_bg=True); our head classifies against the fixed text "
+                         "embedding of 'background' and has no such parameter",
+}
+BN_ENTRIES = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
+RPN_BN = re.compile(r"rpn_head\.rpn_conv\.(?P<i>\d+)\.bn\.(?P<bn>" + "|".join(BN_ENTRIES) + ")$")
+BN_EPS = 1e-5  # mmcv / torch default; the reference configs do not change it and it is not in the state dict
+FIELDS = {"i": r"\d+", "p": "weight|bias", "bn": "|".join(BN_ENTRIES)}
+_PLACEHOLDER = re.compile(r"\{(\d*)([a-z]+)(?:\+(\d+))?\}")
+
+
+class _Pattern:
+    """A key pattern with placeholders ``{p}``, ``{i}`` or affine indices ``{3i+1}``."""
+
+    def __init__(self, text: str):
+        self.text, self.slots, rx, pos = text, [], [], 0
+        for k, m in enumerate(_PLACEHOLDER.finditer(text)):
+            rx += [re.escape(text[pos:m.start()]), f"(?P<g{k}>{FIELDS[m[2]]})"]
+            self.slots.append((m[2], int(m[1] or 1), int(m[3] or 0)))
+            pos = m.end()
+        self.regex = re.compile("".join(rx) + re.escape(text[pos:]) + "$")
+
+    def match(self, key: str) -> dict | None:
+        m = self.regex.match(key)
+        if not m:
+            return None
+        values: dict = {}
+        for k, (name, a, b) in enumerate(self.slots):
+            v = m[f"g{k}"]
+            if name == "i":
+                n = int(v) - b
+                if n < 0 or n % a:
+                    return None
+                v = n // a
+            if values.setdefault(name, v) != v:
+                return None
+        return values
+
+    def format(self, values: dict) -> str:
+        out = iter(str(a * values[n] + b) if n == "i" else values[n] for n, a, b in self.slots)
+        return _PLACEHOLDER.sub(lambda _: next(out), self.text)
+
+    def module(self, values: dict) -> str:
+        """The key without its last entry (the norm module a ``{bn}`` key belongs to)."""
+        return self.format(values).rsplit(".", 1)[0]
+
+
+RULES = [(_Pattern(ref), _Pattern(ours)) for ref, ours in KEY_MAP]
+
+
+@dataclass
+class ConversionReport:
+    """What a conversion left out or changed; ``lines()`` is what the CLI prints."""
+
+    clip_tensors: int = 0
+    dropped: dict[str, str] = field(default_factory=dict)         # key in the source → why it is not carried
+    left_at_init: dict[str, str] = field(default_factory=dict)    # key of the target model the file does not set
+    changed: list[str] = field(default_factory=list)              # exact-at-inference rewrites (BN folding)
+    config: list[str] = field(default_factory=list)               # our model settings the source's shapes imply
+
+    def lines(self) -> list[str]:
+        out = []
+        if self.clip_tensors:
+            out.append(f"{self.clip_tensors} frozen CLIP tensors (backbone.visual.*) left out: they come from "
+                       "model.pretrained")
+        if self.changed:
+            out.append("changed (same output at inference, not in training):")
+            out += [f"  - {c}" for c in self.changed]
+        if self.dropped:
+            out.append("not carried over:")
+            out += [f"  - {k}: {why}" for k, why in self.dropped.items()]
+        if self.left_at_init:
+            out.append("not in the file, so left as the reference model initialises them:")
+            out += [f"  - {k}: {why}" for k, why in self.left_at_init.items()]
+        if self.config:
+            out.append("load with: " + " ".join(self.config))
+        return out
+
+
+def _rename(key: str, forward: bool) -> tuple[str, str | None] | None:
+    """(new key, norm module of the new key or None) for the first rule matching ``key``."""
+    for ref, ours in RULES:
+        src, dst = (ref, ours) if forward else (ours, ref)
+        values = src.match(key)
+        if values is not None:
+            return dst.format(values), (dst.module(values) if "bn" in values else None)
+    return None
+
+
+def _check_norms(norm_keys: dict[str, set[str]], source: str, target: str) -> None:
+    bad = {m: sorted(e) for m, e in norm_keys.items() if not {"weight", "bias", "running_mean", "running_var"} <= e}
+    if bad:
+        m, e = next(iter(bad.items()))
+        raise ValueError(f"{source}: {len(bad)} norm layers without BatchNorm running statistics (e.g. {m} has only "
+                         f"{e}); {target} uses (Sync)BatchNorm there — a GroupNorm model (model.norm=gn) has no "
+                         "counterpart")
+
+
+def _fold_bn(w: torch.Tensor, b: torch.Tensor | None, bn: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """conv (w, b) followed by an eval-mode BatchNorm → one conv with bias (float32 arithmetic, so that the identity
+    BatchNorm written by ``ours_to_reference(rpn_layout="syncbn")`` folds back to exactly the same tensors)."""
+    f = {k: v.float() for k, v in bn.items()}
+    scale = f["weight"] / torch.sqrt(f["running_var"] + BN_EPS)
+    bias = b.float() if b is not None else torch.zeros_like(scale)
+    return ((w.float() * scale[:, None, None, None]).to(w.dtype),
+            ((bias - f["running_mean"]) * scale + f["bias"]).to(w.dtype))
+
+
+def _check_reference_layout(sd: dict[str, torch.Tensor], source: str) -> None:
+    for key, why in REFUSED.items():
+        if key in sd:
+            raise ValueError(f"{source}: {key}: {why}")
+    for key in ("backbone.interpolate1.0.weight", "backbone.interpolate1.3.weight", "backbone.interpolate2.0.weight"):
+        if key in sd and tuple(sd[key].shape[-2:]) != (3, 3):
+            raise ValueError(
+                f"{source}: {key} has a {tuple(sd[key].shape[-2:])} kernel: the transposed-conv adapters of the "
+                "reference's ViT / EVA backbones (CLIPViT / EvaCLIPViT). Our adapters are 3×3 convs on the backbone's "
+                "res2 / res3 (the ViTamin layout): no counterpart")
+    reg = sd.get(BH + "fc_reg.weight")
+    if reg is not None and reg.shape[0] != 4:
+        raise ValueError(f"{source}: {BH}fc_reg.weight has {reg.shape[0]} outputs: class-specific regression "
+                         "(reg_class_agnostic=False); our RoI head regresses one class-agnostic box")
+    logits = sd.get(MH + "conv_logits.weight")
+    if logits is not None and logits.shape[0] != 1:
+        raise ValueError(f"{source}: {MH}conv_logits.weight has {logits.shape[0]} outputs: a class-specific mask "
+                         "head (class_agnostic=False); our mask head predicts one class-agnostic mask")
+    cls, box = sd.get("rpn_head.rpn_cls.weight"), sd.get("rpn_head.rpn_reg.weight")
+    if cls is not None and box is not None and 4 * cls.shape[0] != box.shape[0]:
+        raise ValueError(f"{source}: rpn_head.rpn_cls has {cls.shape[0]} outputs for {box.shape[0] // 4} anchors: a "
+                         "softmax RPN (use_sigmoid=False, 2 logits per anchor); torchvision's RPN head has one "
+                         "sigmoid logit per anchor")
+
+
+def reference_to_ours(sd: dict[str, torch.Tensor], source: str = "checkpoint") -> tuple[dict, ConversionReport]:
+    """A reference state dict → (our state dict without the CLIP, report of what was left out or folded)."""
+    _check_reference_layout(sd, source)
+    out, unknown, report = {}, [], ConversionReport()
+    norms: dict[str, set[str]] = {}
+    rpn_bn: dict[str, dict[str, torch.Tensor]] = {}
+    for key, value in sd.items():
+        if key.startswith(REFERENCE_CLIP):
+            report.clip_tensors += 1
+            continue
+        if key in DROPPED:
+            report.dropped[key] = DROPPED[key]
+            continue
+        m = RPN_BN.match(key)
+        if m:
+            rpn_bn.setdefault(m["i"], {})[m["bn"]] = value
+            continue
+        renamed = _rename(key, forward=True)
+        if renamed is None:
+            unknown.append(key)
+            continue
+        new, norm = renamed
+        if new in out:
+            raise ValueError(f"{source}: {key} and another key both map to {new} (a layer count our model lacks)")
+        out[new] = value
+        if norm:
+            norms.setdefault(norm, set()).add(new.rsplit(".", 1)[1])
+    if unknown:
+        raise ValueError(f"{source}: {len(unknown)} keys are not F-ViT reference keys, e.g. {unknown[:5]}")
+    _check_norms(norms, source, "our model")
+    for i, bn in sorted(rpn_bn.items()):
+        w_key, b_key = f"rpn.head.conv.{i}.0.weight", f"rpn.head.conv.{i}.0.bias"
+        if w_key not in out or not {"weight", "bias", "running_mean", "running_var"} <= bn.keys():
+            raise ValueError(f"{source}: rpn_head.rpn_conv.{i}: a BatchNorm without its conv or running statistics")
+        out[w_key], out[b_key] = _fold_bn(out[w_key], out.get(b_key), bn)
+        report.changed.append(f"rpn_head.rpn_conv.{i}.conv + .bn (MMSyncBN) folded into rpn.head.conv.{i}.0 "
+                              f"(torchvision's RPN head has no norm; ε = {BN_EPS})")
+    report.config = _implied_config(sd, out)
+    return out, report
+
+
+def _implied_config(ref: dict, ours: dict) -> list[str]:
+    """Our ``model.*`` settings a reference checkpoint's shapes imply (printed, so the right config is used)."""
+    mask = any(k.startswith("roi_heads.mask_head.") for k in ours)
+    rpn_convs = sum(bool(re.fullmatch(r"rpn\.head\.conv\.\d+\.0\.weight", k)) for k in ours)
+    cfg = [f"model.with_mask={str(mask).lower()}", f"model.rpn_convs={rpn_convs}"]
+    if "fpn.inner_blocks.0.0.weight" in ours:
+        cfg.append(f"model.fpn_channels={ours['fpn.inner_blocks.0.0.weight'].shape[0]}")
+    if "roi_heads.box_convs.0.weight" in ours:
+        cfg.append(f"model.roi_conv_channels={ours['roi_heads.box_convs.0.weight'].shape[0]}")
+    blocks = {int(m[1]) for k in ref if (m := re.match(re.escape(REFERENCE_CLIP) + r"trunk\.blocks\.(\d+)\.", k))}
+    if blocks:  # the reference taps C4 after blocks[:len(blocks) // 2]
+        cfg.append(f"model.c4_block={(max(blocks) + 1) // 2 - 1}")
+    return cfg
+
+
+def _single_rpn_conv(ref: dict) -> None:
+    """mmdet's RPNHead with num_convs=1 names its conv ``rpn_conv`` (a plain Conv2d, not a Sequential)."""
+    if not any(k.startswith("rpn_head.rpn_conv.1.") for k in ref):
+        for p in ("weight", "bias"):
+            if f"rpn_head.rpn_conv.0.conv.{p}" in ref:
+                ref[f"rpn_head.rpn_conv.{p}"] = ref.pop(f"rpn_head.rpn_conv.0.conv.{p}")
+
+
+def ours_to_reference(sd: dict[str, torch.Tensor], source: str = "checkpoint", rpn_layout: str = "auto",
+                      model_cfg: dict | None = None) -> tuple[dict, ConversionReport]:
+    """Our state dict (trained parts) → (the reference layout without the CLIP, report).
+
+    rpn_layout: ``plain`` (RPNHead / CustomRPNHead norm_cfg=None), ``syncbn`` (the OV-LVIS CustomRPNHead with
+    MMSyncBN), ``auto`` (syncbn when there is a mask head). model_cfg: our ``model`` config (from the checkpoint's
+    metadata) — checked for settings the reference cannot express.
+    """
+    if rpn_layout not in ("auto", "plain", "syncbn"):
+        raise ValueError(f"rpn_layout={rpn_layout!r}: expected auto, plain or syncbn")
+    if model_cfg:
+        if model_cfg.get("cls_relu", True) is not True:
+            raise ValueError(f"{source}: trained with model.cls_relu=false; the reference's FViTBBoxHead always "
+                             "applies a ReLU after the classification fc (no counterpart)")
+        if model_cfg.get("norm", "bn") != "bn":
+            raise ValueError(f"{source}: trained with model.norm={model_cfg['norm']!r}; the reference uses SyncBN in "
+                             "the adapters, FPN and RoI heads (no counterpart)")
+    cls_fc = sd.get("roi_heads.cls_fc.0.weight")
+    if cls_fc is not None and cls_fc.shape[0] != cls_fc.shape[1]:
+        raise ValueError(f"{source}: roi_heads.cls_fc.0.weight is {tuple(cls_fc.shape)}: model.roi_fc_dim differs "
+                         "from the CLIP embedding dim; the reference's cls fc is fc_out_channels → fc_out_channels "
+                         "with fc_out_channels = the embedding dim (no counterpart)")
+    out, unknown, report = {}, [], ConversionReport()
+    norms: dict[str, set[str]] = {}
+    for key, value in sd.items():
+        if key.startswith("backbone."):
+            continue
+        renamed = _rename(key, forward=False)
+        if renamed is None:
+            unknown.append(key)
+            continue
+        new, norm = renamed
+        out[new] = value
+        if norm:
+            norms.setdefault(norm, set()).add(new.rsplit(".", 1)[1])
+    if unknown:
+        hint = ""
+        if any(re.search(r"(inner_blocks|layer_blocks)\.\d+\.0\.bias$|box_convs\.\d+\.bias$|mask_head\.\d+\.bias$", k)
+               for k in unknown):
+            hint = (" (conv biases where the reference has conv + SyncBN without bias: a model.norm=gn/none model "
+                    "has no reference layout)")
+        raise ValueError(f"{source}: {len(unknown)} keys have no reference name, e.g. {unknown[:5]}{hint}")
+    _check_norms(norms, source, "the reference")
+    if rpn_layout == "auto":
+        rpn_layout = "syncbn" if any(k.startswith(MH) for k in out) else "plain"
+    if rpn_layout == "syncbn":
+        if not any(k.startswith("rpn_head.rpn_conv.1.") for k in out):
+            raise ValueError(f"{source}: one RPN conv: mmdet's num_convs=1 RPN head is a plain conv without norm; "
+                             "use rpn_layout=plain")
+        for key in [k for k in out if re.fullmatch(r"rpn_head\.rpn_conv\.\d+\.conv\.bias", k)]:
+            prefix, bias = key[: -len("conv.bias")], out.pop(key)
+            ones = torch.ones_like(bias)
+            out.update({prefix + "bn.weight": torch.sqrt(ones + BN_EPS), prefix + "bn.bias": bias,
+                        prefix + "bn.running_mean": torch.zeros_like(bias), prefix + "bn.running_var": ones,
+                        prefix + "bn.num_batches_tracked": torch.tensor(0)})
+            report.changed.append(f"{key[:-5]} bias → {prefix}bn with running mean 0, var 1, γ = √(1+ε), β = bias "
+                                  "(the OV-LVIS CustomRPNHead's MMSyncBN; identity + bias at inference)")
+    else:
+        _single_rpn_conv(out)
+    report.left_at_init = dict(LEFT_AT_REFERENCE_INIT)
+    if not any(k.startswith(MH) for k in out):
+        report.left_at_init[MH + "*"] = "no mask head in this model (the OV-COCO config has none)"
+    return out, report
+
+
+def load_reference(path: str | Path) -> dict[str, torch.Tensor]:
+    """An mmdet checkpoint (``{"state_dict": …, "meta": …}``) or a bare state dict, loaded with weights_only."""
+    state = load_checkpoint(path)
+    sd = next((state[k] for k in ("state_dict", "model") if isinstance(state.get(k), dict)), state)
+    bad = [k for k, v in sd.items() if not isinstance(v, torch.Tensor)]
+    if bad:
+        raise CheckpointError(f"{path}: not a state dict of tensors (e.g. {bad[:3]})")
+    return sd
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m fvit_detection.convert", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--reference", help="reference (mmdet) checkpoint .pth → our checkpoint")
+    src.add_argument("--to-reference", metavar="CKPT", help="our checkpoint → reference (mmdet) layout")
+    p.add_argument("--rpn-layout", choices=("auto", "plain", "syncbn"), default="auto",
+                   help="--to-reference only: RPN conv layout of the target config (default: syncbn with a mask head "
+                        "= OV-LVIS CustomRPNHead, else plain = OV-COCO RPNHead)")
+    p.add_argument("--out", required=True)
+    args = p.parse_args(argv)
+    try:
+        if args.reference:
+            ours, report = reference_to_ours(load_reference(args.reference), args.reference)
+            save_checkpoint(args.out, {"model": ours, "step": 0, "metadata": {"converted_from": str(args.reference)}})
+            print(f"{len(ours)} tensors -> {args.out}")
+        else:
+            state = load_checkpoint(args.to_reference)
+            if "model" not in state:
+                raise CheckpointError(f"{args.to_reference}: no 'model' entry (not a checkpoint of this repo)")
+            model_cfg = ((state.get("metadata") or {}).get("fvit_config") or {}).get("model")
+            ref, report = ours_to_reference(state["model"], args.to_reference, args.rpn_layout, model_cfg)
+            save_checkpoint(args.out, {"state_dict": ref, "meta": {"converted_from": str(args.to_reference)}})
+            print(f"{len(ref)} tensors -> {args.out} (mmdet layout under 'state_dict', without the CLIP)")
+        for line in report.lines():
+            print(line)
+    except (CheckpointError, FileNotFoundError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
