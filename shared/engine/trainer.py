@@ -46,6 +46,7 @@ class TrainConfig:
     amp: str = "none"  # none | bf16 | fp16
     log_every: int = 10
     ckpt_every: int = 500
+    keep_every: int = 0  # also keep step_<N>.pt every N steps (a multiple of ckpt_every); 0 = only last.pt
     eval_every: int = 0
     seed: int = 0
     num_workers: int = 0
@@ -109,6 +110,9 @@ class Trainer:
                  param_groups: Callable[[nn.Module], list[dict]] | None = None, metadata: dict | None = None):
         if cfg.amp not in ("none", "bf16", "fp16"):
             raise ValueError(f"train.amp={cfg.amp!r}: expected none, bf16 or fp16")
+        if cfg.keep_every and (not cfg.ckpt_every or cfg.keep_every % cfg.ckpt_every):
+            raise ValueError(f"train.keep_every={cfg.keep_every} must be a multiple of train.ckpt_every="
+                             f"{cfg.ckpt_every} (snapshots are taken when a checkpoint is written)")
         self.cfg, self.model, self.dataset, self.collate = cfg, model, train_dataset, collate_fn
         self.evaluate, self.param_groups = evaluate, param_groups
         self.metadata = metadata or {}  # stored in every checkpoint (e.g. the adapter's full config)
@@ -139,10 +143,12 @@ class Trainer:
     def _save(self, dist: DistInfo, model, optimizer, scheduler, scaler, step: int) -> None:
         rng = all_gather_objects(_rng_state())  # every rank resumes its own random streams
         if dist.is_main:
-            save_checkpoint(self.out_dir / "last.pt", {
-                "model": self._model_state(model), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "step": step, "rng": rng,
-                "config": json.loads(json.dumps(asdict(self.cfg))), "metadata": self.metadata})
+            state = {"model": self._model_state(model), "optimizer": optimizer.state_dict(),
+                     "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "step": step, "rng": rng,
+                     "config": json.loads(json.dumps(asdict(self.cfg))), "metadata": self.metadata}
+            save_checkpoint(self.out_dir / "last.pt", state)
+            if self.cfg.keep_every and step % self.cfg.keep_every == 0:
+                save_checkpoint(self.out_dir / f"step_{step:07d}.pt", state)
         barrier()  # no rank leaves (or exits, which makes torchrun stop the others) before the file is complete
 
     # --- loop ----------------------------------------------------------------------------------

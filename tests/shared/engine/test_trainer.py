@@ -106,6 +106,14 @@ def test_signal_checkpoints_after_the_step_and_resume_is_exact(tmp_path, sig):
     assert [r["loss_mse"] for r in resumed] == [r["loss_mse"] for r in full[4:]]
 
 
+def test_keep_every_keeps_step_snapshots(tmp_path):
+    Trainer(_cfg(tmp_path, max_steps=8, ckpt_every=2, keep_every=4), ToyModel(), ToyDataset(), collate).train()
+    assert sorted(p.name for p in tmp_path.glob("*.pt")) == ["last.pt", "step_0000004.pt", "step_0000008.pt"]
+    assert load_checkpoint(tmp_path / "step_0000004.pt")["step"] == 4 and load_checkpoint(tmp_path / "last.pt")["step"] == 8
+    with pytest.raises(ValueError, match="keep_every=3 must be a multiple of train.ckpt_every=2"):
+        Trainer(_cfg(tmp_path, ckpt_every=2, keep_every=3), ToyModel(), ToyDataset(), collate)
+
+
 def test_atomic_checkpoint_survives_crash(tmp_path, monkeypatch):
     path = tmp_path / "last.pt"
     save_checkpoint(path, {"step": 1, "w": torch.ones(2)})
