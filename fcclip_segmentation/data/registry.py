@@ -28,12 +28,17 @@ class EvalDataset:
     aliases: tuple[str, ...] = ()
 
     def overrides(self, root: str | Path) -> list[str]:
+        """Config overrides; the optional files (a panoptic set's label maps, the instances json) only when present
+        (without label maps mIoU is painted from the panoptic PNGs; without instances no AP)."""
         root = Path(root)
+
+        def optional(rel: str | None) -> str:
+            return str(root / rel) if rel and (root / rel).exists() else "null"
+
         out = [f"data.val_task={self.task}", f"data.val_images={root / self.images}",
                f"data.val_class_names={CLASSNAMES / self.class_names}", f"data.val_ignore_label={self.ignore_label}",
-               f"data.val_label_suffix={self.label_suffix}",
-               f"data.val_sem_seg={root / self.sem_seg if self.sem_seg else 'null'}",
-               f"data.val_instances={root / self.instances_json if self.instances_json else 'null'}"]
+               f"data.val_label_suffix={self.label_suffix}", f"data.val_sem_seg={optional(self.sem_seg)}",
+               f"data.val_instances={optional(self.instances_json)}"]
         if self.task == "panoptic":
             out += [f"data.val_json={root / self.panoptic_json}", f"data.val_png={root / self.panoptic_png}"]
         return out

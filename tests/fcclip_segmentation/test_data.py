@@ -103,6 +103,15 @@ def test_registry_resolves_paths_aliases_and_reports_missing_files(tmp_path):
     assert o["data.val_task"] == "semantic" and o["data.val_label_suffix"] == ".tif"
     assert o["data.val_ignore_label"] == "65535" and o["data.val_sem_seg"] == str(tmp_path / ds.sem_seg)
     assert Path(o["data.val_class_names"]).parent == CLASSNAMES
+    ade = EVAL_DATASETS["ade20k_150"]
+    for rel in (ade.images, ade.panoptic_png):
+        (tmp_path / rel).mkdir(parents=True)
+    (tmp_path / ade.panoptic_json).write_text("{}")
+    o = dict(x.split("=", 1) for x in dataset_overrides("ade20k_150", tmp_path))
+    assert o["data.val_sem_seg"] == o["data.val_instances"] == "null"  # optional, absent
+    (tmp_path / ade.sem_seg).mkdir(parents=True)
+    assert dict(x.split("=", 1) for x in dataset_overrides("ade20k_150", tmp_path))["data.val_sem_seg"] == \
+        str(tmp_path / ade.sem_seg)
     with pytest.raises(ValueError, match="unknown dataset 'ade'; known: ade20k_150, coco"):
         find_dataset("ade")
 
