@@ -15,11 +15,10 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-from pathlib import Path
 
 import torch
 
-from shared.engine import CheckpointError, load_checkpoint, save_checkpoint
+from shared.engine import CheckpointError, load_checkpoint, load_state_dict_file, save_checkpoint
 
 PD, PRED = "sem_seg_head.pixel_decoder.", "sem_seg_head.predictor."
 # (reference key pattern, our key pattern); {i} / {j} are layer indices. Applied in both directions.
@@ -138,16 +137,6 @@ def ours_to_reference(sd: dict[str, torch.Tensor], source: str = "checkpoint") -
     return out
 
 
-def load_reference(path: str | Path) -> dict[str, torch.Tensor]:
-    """A detectron2 checkpoint (``{"model": state_dict, ...}``) or a bare state dict, loaded with weights_only."""
-    state = load_checkpoint(path)
-    sd = state["model"] if isinstance(state.get("model"), dict) else state
-    bad = [k for k, v in sd.items() if not isinstance(v, torch.Tensor)]
-    if bad:
-        raise CheckpointError(f"{path}: not a state dict of tensors (e.g. {bad[:3]})")
-    return sd
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m fcclip_segmentation.convert", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -158,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     try:
         if args.reference:
-            ours, clip = reference_to_ours(load_reference(args.reference), args.reference)
+            ours, clip = reference_to_ours(load_state_dict_file(args.reference), args.reference)
             save_checkpoint(args.out, {"model": ours, "step": 0, "metadata": {"converted_from": str(args.reference)}})
             print(f"{len(ours)} tensors -> {args.out} ({clip} frozen CLIP tensors left out: they come from "
                   f"model.pretrained)")

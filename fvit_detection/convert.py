@@ -81,11 +81,10 @@ import argparse
 import re
 import sys
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import torch
 
-from shared.engine import CheckpointError, load_checkpoint, save_checkpoint
+from shared.engine import CheckpointError, load_checkpoint, load_state_dict_file, save_checkpoint
 
 BH, MH = "roi_head.bbox_head.", "roi_head.mask_head."
 # (reference key pattern, our key pattern), applied in both directions; the first matching entry wins.
@@ -390,16 +389,6 @@ def ours_to_reference(sd: dict[str, torch.Tensor], source: str = "checkpoint", r
     return out, report
 
 
-def load_reference(path: str | Path) -> dict[str, torch.Tensor]:
-    """An mmdet checkpoint (``{"state_dict": …, "meta": …}``) or a bare state dict, loaded with weights_only."""
-    state = load_checkpoint(path)
-    sd = next((state[k] for k in ("state_dict", "model") if isinstance(state.get(k), dict)), state)
-    bad = [k for k, v in sd.items() if not isinstance(v, torch.Tensor)]
-    if bad:
-        raise CheckpointError(f"{path}: not a state dict of tensors (e.g. {bad[:3]})")
-    return sd
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m fvit_detection.convert", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -413,7 +402,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     try:
         if args.reference:
-            ours, report = reference_to_ours(load_reference(args.reference), args.reference)
+            ours, report = reference_to_ours(load_state_dict_file(args.reference), args.reference)
             save_checkpoint(args.out, {"model": ours, "step": 0, "metadata": {"converted_from": str(args.reference)}})
             print(f"{len(ours)} tensors -> {args.out}")
         else:

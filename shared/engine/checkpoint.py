@@ -33,6 +33,17 @@ def load_checkpoint(path: str | Path) -> dict:
         raise CheckpointError(f"cannot read checkpoint {path}: {type(e).__name__}: {e}") from None
 
 
+def load_state_dict_file(path: str | Path) -> dict[str, torch.Tensor]:
+    """A state dict from a checkpoint file of another code base (weights_only): under ``state_dict`` (mmdet),
+    ``model`` (detectron2, ours) or bare."""
+    state = load_checkpoint(path)
+    sd = next((state[k] for k in ("state_dict", "model") if isinstance(state.get(k), dict)), state)
+    bad = [k for k, v in sd.items() if not isinstance(v, torch.Tensor)]
+    if bad:
+        raise CheckpointError(f"{path}: not a state dict of tensors (e.g. {bad[:3]})")
+    return sd
+
+
 def check_state_dict_compatible(model: nn.Module | dict, state_dict: dict, source: str) -> None:
     """Raise naming ``source`` and the first mismatching keys/shapes when ``state_dict`` does not fit ``model``
     (a module, or the state dict it expects)."""
