@@ -1,5 +1,6 @@
 """The LLaVA demo step: stage 1 + stage 2 on the synthetic world (random-init ViTamin-Tiny, tiny random Llama),
-then held-out short-answer accuracy against the majority-answer baselines.
+then held-out short-answer accuracy against the majority-answer baselines and against the same model shown a blank
+(mean-colour) image instead of each picture: the model reads the image only where real images beat blank ones.
 
 The shared world (32 train images) is too small for a language model to learn the answer format and the
 visual facts, so this step generates its own larger LLaVA world (same generator, same seed) in its folder.
@@ -23,6 +24,15 @@ def qa_pairs(records: list[dict]) -> list[tuple[str, str, str]]:
         for k in range(0, len(c), 2):
             out.append((r["image"], c[k]["value"].replace("<image>", "").strip(), c[k + 1]["value"]))
     return out
+
+
+def write_blank_image(folder: Path, processor, size: int) -> str:
+    """A uniform image of the processor's mean colour (zero after normalisation); returns its file name."""
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", (size, size), tuple(int(round(255 * m)) for m in processor.image_mean)).save(folder / "blank.png")
+    return "blank.png"
 
 
 def run_pipeline(world, out_dir: Path, seed: int = 0, stage1_steps: int = 20, stage2_steps: int = 150,
@@ -54,9 +64,16 @@ def run_pipeline(world, out_dir: Path, seed: int = 0, stage1_steps: int = 20, st
     answers = generate_answers(model, tok, proc, questions, world.images, meta["template"],
                                meta["image_aspect_ratio"], batch_size=32, max_new_tokens=8)
     write_jsonl(out_dir / "val_answers.jsonl", answers)
-    acc = exact_match_score(answers, {i: a for i, (_, _, a) in enumerate(val)})
+    gt = {i: a for i, (_, _, a) in enumerate(val)}
+    acc = exact_match_score(answers, gt)
+    blank_dir = out_dir / "blank_image"  # image ablation: the same questions about a blank image
+    blank = write_blank_image(blank_dir, proc, model.config.vision_config.image_size)
+    blank_answers = generate_answers(model, tok, proc, [dict(q, image=blank) for q in questions], blank_dir,
+                                     meta["template"], meta["image_aspect_ratio"], batch_size=32, max_new_tokens=8)
+    blank_acc = exact_match_score(blank_answers, gt)
     base = majority_baselines([(q, a) for _, q, a in train_qa], [(q, a) for _, q, a in val])
-    metrics = {"val_accuracy": acc["accuracy"], "num_val_questions": acc["num"], **base,
+    metrics = {"val_accuracy": acc["accuracy"], "blank_image_accuracy": blank_acc["accuracy"],
+               "num_val_questions": acc["num"], **base,
                "stage1_loss_first_last": [m1["losses"][0], m1["losses"][-1]] if m1["losses"] else None,
                "stage2_loss_first_last": [m2["losses"][0], m2["losses"][-1]] if m2["losses"] else None,
                "stage1_steps": m1["steps"], "stage2_steps": m2["steps"], "train_seconds": round(t_train, 1),

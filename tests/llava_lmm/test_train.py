@@ -63,6 +63,9 @@ def test_synthetic_world_beats_majority(world, tmp_path):
     # yet reach the per-type text prior (53 %) at this budget — see the report.
 
     assert m["val_accuracy"] >= m["majority_accuracy"] + 0.10, m
+    # the image ablation runs (same questions, blank image); at this budget the model ignores the image, so it scores
+    # the same as with real images — recorded, not asserted (see the demo's summary and the README)
+    assert 0.0 <= m["blank_image_accuracy"] <= 1.0
 
 
 def test_resume_continues_same_loss_curve(world, stage1, tmp_path):
