@@ -21,7 +21,7 @@ from .data import PanopticDataset, SemanticSegDataset, collate
 from .metrics import SemanticSegEvaluator, panoptic_quality
 from .modeling.ensemble import seen_classes
 from .modeling.fcclip import FCCLIP
-from .modeling.postprocess import instance_inference, panoptic_inference, semantic_inference
+from .modeling.postprocess import instance_inference, panoptic_inference, semantic_labels
 
 
 def build_dataset(cfg: FCCLIPConfig, train: bool, spec) -> PanopticDataset | SemanticSegDataset:
@@ -97,7 +97,7 @@ def evaluate(model: FCCLIP, cfg: FCCLIPConfig, train_names: list[str], out_dir: 
                          "iscrowd": 0, "area": int((pan == s["id"]).sum())} for s in segs]})
                 if "semantic" in tasks:
                     try:
-                        semantic.update(semantic_inference(probs, masks).argmax(0).cpu().numpy(), sem_gt)
+                        semantic.update(semantic_labels(probs, masks).cpu().numpy(), sem_gt)
                     except ValueError as e:
                         raise ValueError(f"semantic ground truth of {fname}: {e}") from None
                 if "instance" in tasks and cfg.data.val_instances:

@@ -48,6 +48,23 @@ def semantic_inference(probs: torch.Tensor, mask_logits: torch.Tensor) -> torch.
     return torch.einsum("qc,qhw->chw", probs[:, :-1], mask_logits.sigmoid())
 
 
+def semantic_labels(probs: torch.Tensor, mask_logits: torch.Tensor, chunk: int = 64) -> torch.Tensor:
+    """(H, W) argmax over classes of ``semantic_inference`` without holding all K score maps: A-847 at 512×683 would
+    need 1.2 GB of fp32 scores per image; chunks of ``chunk`` classes keep it at K/chunk of that. Ties go to the
+    lower class, as in a single argmax."""
+    masks = mask_logits.sigmoid()
+    k = probs.shape[1] - 1
+    best = labels = None
+    for c0 in range(0, k, chunk):
+        value, index = torch.einsum("qc,qhw->chw", probs[:, c0:min(c0 + chunk, k)], masks).max(0)
+        if best is None:
+            best, labels = value, index
+        else:
+            better = value > best
+            best, labels = torch.where(better, value, best), torch.where(better, index + c0, labels)
+    return labels
+
+
 def instance_inference(probs: torch.Tensor, mask_logits: torch.Tensor, is_thing: torch.Tensor, topk: int = 100,
                        things_only: bool = True) -> dict:
     """Top-k (query, class) pairs over Q·K; score = class probability × mean sigmoid inside the binary mask.

@@ -6,7 +6,8 @@ import torch
 
 from fcclip_segmentation.modeling.ensemble import geometric_ensemble, seen_classes
 from fcclip_segmentation.modeling.pooling import mask_pool
-from fcclip_segmentation.modeling.postprocess import instance_inference, panoptic_inference, semantic_inference
+from fcclip_segmentation.modeling.postprocess import (instance_inference, panoptic_inference, semantic_inference,
+                                                      semantic_labels)
 
 
 def test_seen_by_synonym_overlap():
@@ -60,6 +61,15 @@ def test_panoptic_inference_overlap_and_stuff_merge():
     assert len(segs2) == 1 and (pan2 == 1).sum() == 8
 
 
+def test_chunked_semantic_labels_equal_the_full_argmax():
+    torch.manual_seed(0)
+    probs = torch.randn(7, 151).softmax(-1)  # 150 classes + void
+    masks = torch.randn(7, 9, 11) * 3
+    full = semantic_inference(probs, masks).argmax(0)
+    for chunk in (1, 13, 64, 150, 500):
+        assert torch.equal(semantic_labels(probs, masks, chunk), full), chunk
+
+
 def test_semantic_and_instance_inference():
     probs = torch.tensor([[0.7, 0.2, 0.1], [0.1, 0.6, 0.3]])
     m = torch.full((2, 3, 3), -10.0)
@@ -67,6 +77,7 @@ def test_semantic_and_instance_inference():
     m[1, 2, :] = 10
     sem = semantic_inference(probs, m)
     assert sem.shape == (2, 3, 3) and sem.argmax(0)[0, 0] == 0 and sem.argmax(0)[2, 1] == 1
+    assert torch.equal(semantic_labels(probs, m, chunk=1), sem.argmax(0))
     # top-3 of the 2×2 (query, class) scores are (q0,c0) .7, (q1,c1) .6, (q0,c1) .2: only one is a thing
     assert instance_inference(probs, m, torch.tensor([True, False]), topk=3)["labels"].tolist() == [0]
     inst = instance_inference(probs, m, torch.tensor([True, False]), topk=4)
