@@ -5,9 +5,10 @@ AP when ``data.val_instances`` is set. Semantic-only sets: mIoU (+ fwIoU, mACC, 
 vocabulary: the val class-name file (``data.val_class_names``) defines it; classes sharing a synonym with the
 training vocabulary are "seen" (α), the others "unseen" (β).
 
-``--dataset NAME`` picks a registered set (``--list-datasets``) under ``--data-root`` (default
-``$DETECTRON2_DATASETS`` or ``data``), laid out as the reference's datasets folder; without it the config's
-``data.val_*`` fields are used. Overrides given after it still win.
+``--dataset NAME[,NAME…]`` picks registered sets (``--list-datasets``) under ``--data-root`` (default
+``$DETECTRON2_DATASETS`` or ``data``), laid out as the reference's datasets folder, evaluated one after the other with
+one model (results in ``<out>/eval_<name>/``); without it the config's ``data.val_*`` fields are used. Overrides
+given after it still win.
 """
 from __future__ import annotations
 
@@ -38,12 +39,26 @@ def _list_datasets() -> str:
                      for name, ds in EVAL_DATASETS.items())
 
 
+def _out_dir(out: str | None, train_out: str, name: str | None, many: bool) -> Path:
+    """--out as given for one set; else (or for several) a subfolder eval_<name> (eval without a dataset)."""
+    if out and not many:
+        return Path(out)
+    return Path(out or train_out) / (f"eval_{name}" if name else "eval")
+
+
+def _print(metrics: dict) -> None:
+    for k, v in metrics.items():
+        if not isinstance(v, (dict, list)):
+            print(f"{k:>10s}: {v:.4f}" if isinstance(v, float) else f"{k:>10s}: {v}")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m fcclip_segmentation.eval", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config")
     p.add_argument("--checkpoint")
-    p.add_argument("--dataset", help="a registered evaluation set (see --list-datasets)")
+    p.add_argument("--dataset", help="registered evaluation set(s), comma-separated: the model is built once "
+                                     "(see --list-datasets)")
     p.add_argument("--data-root", help="root of the datasets (default: $DETECTRON2_DATASETS or data)")
     p.add_argument("--list-datasets", action="store_true", help="print the registered sets and exit")
     p.add_argument("--out", help="output folder (default: <train.out_dir>/eval[_<dataset>])")
@@ -54,22 +69,32 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if not args.config or not args.checkpoint:
         p.error("--config and --checkpoint are required")
+    names = [n.strip() for n in args.dataset.split(",") if n.strip()] if args.dataset else [None]
     try:
-        registered = dataset_overrides(args.dataset, args.data_root) if args.dataset else []
-        cfg = load_config(FCCLIPConfig, args.config, registered + list(args.overrides))
+        # every set is checked before the (slow) model is built
+        configs = [load_config(FCCLIPConfig, args.config, (dataset_overrides(n, args.data_root) if n else [])
+                               + list(args.overrides)) for n in names]
         dist = init_distributed()
-        model, train_names = load_trained(cfg, args.checkpoint)
-        out = Path(args.out or Path(cfg.train.out_dir) / (f"eval_{args.dataset}" if args.dataset else "eval"))
-        metrics = evaluate(model.to(dist.device), cfg, train_names, out, dist.rank, dist.world_size)
+        model, train_names = load_trained(configs[0], args.checkpoint)
+        model = model.to(dist.device)
+        results = {}
+        for name, cfg in zip(names, configs):
+            out = _out_dir(args.out, cfg.train.out_dir, name, many=len(names) > 1)
+            metrics = evaluate(model, cfg, train_names, out, dist.rank, dist.world_size)
+            if dist.is_main:
+                atomic_write_json(out / "metrics.json", metrics)
+                print(f"== {name or 'data.val_*'} ==")
+                _print(metrics)
+                print(f"metrics -> {out / 'metrics.json'}")
+                results[name or "val"] = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
     except (ConfigError, CheckpointError, FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    if dist.is_main:
-        atomic_write_json(out / "metrics.json", metrics)
-        for k, v in metrics.items():
-            if not isinstance(v, (dict, list)):
-                print(f"{k:>10s}: {v:.4f}" if isinstance(v, float) else f"{k:>10s}: {v}")
-        print(f"metrics -> {out / 'metrics.json'}")
+    if dist.is_main and len(names) > 1:
+        keys = ("PQ_all", "mIoU", "segm_AP")
+        print(f"{'dataset':22s}" + "".join(f"{k:>10s}" for k in keys))
+        for name, m in results.items():
+            print(f"{name:22s}" + "".join(f"{m[k]:10.4f}" if k in m else f"{'-':>10s}" for k in keys))
     return 0
 
 

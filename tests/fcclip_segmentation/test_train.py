@@ -67,8 +67,8 @@ def _registered_ade20k_eval(run_dir):
     assert prepare_main(["--root", str(root), "--splits", "validation"]) == 0
     base = ["--config", str(run_dir / "config.yaml"), "--checkpoint", str(run_dir / "last.pt"),
             "--data-root", str(root.parent)]
+    assert eval_main(base + ["--dataset", "ade20k_150,ade20k_150_semantic"]) == 0  # one model, two sets
     for name in ("ade20k_150", "ade20k_150_semantic"):
-        assert eval_main(base + ["--dataset", name]) == 0
         got = json.loads((run_dir / f"eval_{name}" / "metrics.json").read_text())
         assert got["num_images"] == 1 and 0.0 <= got["mIoU"] <= 1.0
         assert [c["name"] for c in got["IoU_per_class"][:3]] == ["wall", "building", "sky"]  # ADE-150, id order
