@@ -1,6 +1,5 @@
 """Launch a Python script under ``torch.distributed.run`` on CPU (gloo) for the multi-process tests."""
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -25,14 +24,15 @@ torch.optim.AdamW.step = _recording_step
 '''
 
 
-def torchrun(script: str, workdir: Path, nproc: int = 2, timeout: int = 600, **env: str) -> None:
-    """Write ``script`` to ``workdir/run.py`` and run it on ``nproc`` processes from the repo root (free port,
-    one thread per process); a failing rank fails the call."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    path = Path(workdir) / "run.py"
-    path.write_text(script)
-    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(nproc), "--master_port",
-                    str(port), str(path)], check=True, timeout=timeout, cwd=REPO,
-                   env={**os.environ, "OMP_NUM_THREADS": "1", **env})
+def torchrun(script: str | Path, workdir: Path, *args: str, nproc: int = 2, timeout: int = 600, **env: str) -> None:
+    """Run a script on ``nproc`` processes from the repo root: ``script`` is a file, or source text written to
+    ``workdir/run.py``. ``--standalone``: torchrun picks a free rendezvous port itself; one thread per process.
+    A failing rank fails the call with the tail of its output."""
+    if not isinstance(script, Path):
+        path = Path(workdir) / "run.py"
+        path.write_text(script)
+        script = path
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc),
+                        str(script), *args], cwd=REPO, capture_output=True, text=True, timeout=timeout,
+                       env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO), **env})
+    assert r.returncode == 0, f"torchrun exited {r.returncode}:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"

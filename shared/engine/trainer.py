@@ -153,6 +153,8 @@ class Trainer:
 
     # --- loop ----------------------------------------------------------------------------------
     def train(self) -> list[dict]:
+        """Train to ``max_steps`` (resuming from ``last.pt``); returns this run's logged records (every ``log_every``
+        steps and the last, as in ``metrics.jsonl``)."""
         cfg = self.cfg
         dist = init_distributed()
         model = self.model.to(dist.device)
@@ -229,11 +231,13 @@ class Trainer:
                 values = (summed[:-1] / dist.world_size).tolist()
                 record = {"step": step + 1, "lr": optimizer.param_groups[0]["lr"], "loss": values[0],
                           **dict(zip(keys, values[1:]))}
-                history.append(record)
+                logged = (step + 1) % cfg.log_every == 0 or step + 1 == cfg.max_steps
+                if logged:  # not every step: 368k FC-CLIP steps × 30 loss terms would hold GBs
+                    history.append(record)
                 if dist.is_main:
                     bar.update(1)
                     bar.set_postfix(loss=f"{record['loss']:.3f}", lr=f"{record['lr']:.2e}", refresh=False)
-                    if (step + 1) % cfg.log_every == 0 or step + 1 == cfg.max_steps:
+                    if logged:
                         for k, v in record.items():
                             if k != "step":
                                 writer.add_scalar(f"train/{k}", v, step + 1)

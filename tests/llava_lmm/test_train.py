@@ -1,13 +1,12 @@
 """Test 4 (synthetic world beats the majority answer), test 5 (resume, 2-process gloo), test 6 (bad data)."""
 import json
-import os
-import subprocess
-import sys
 import warnings
 from pathlib import Path
 
 import pytest
 import torch
+
+from torchrun_helpers import torchrun
 
 warnings.filterwarnings("ignore", message="No pretrained configuration")
 ROOT = Path(__file__).resolve().parents[2]
@@ -87,11 +86,8 @@ def test_resume_continues_same_loss_curve(world, stage1, tmp_path):
 
 @pytest.mark.dist
 def test_two_process_gloo_keeps_weights_in_sync(world, stage1, tmp_path):
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29531",
-           str(Path(__file__).with_name("dist_worker.py")), str(world.root), str(stage1 / "base_lm"), str(tmp_path)]
-    r = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    torchrun(Path(__file__).with_name("dist_worker.py"), tmp_path, str(world.root), str(stage1 / "base_lm"),
+             str(tmp_path), timeout=300)
     h0 = json.loads((tmp_path / "rank0.json").read_text())
     h1 = json.loads((tmp_path / "rank1.json").read_text())
     assert h0["steps"] == h1["steps"] == 3 and h0["world_size"] == 2

@@ -106,6 +106,13 @@ def test_signal_checkpoints_after_the_step_and_resume_is_exact(tmp_path, sig):
     assert [r["loss_mse"] for r in resumed] == [r["loss_mse"] for r in full[4:]]
 
 
+def test_history_holds_the_logged_records_only(tmp_path):
+    hist = Trainer(_cfg(tmp_path, max_steps=7, log_every=3), ToyModel(), ToyDataset(), collate).train()
+    assert [r["step"] for r in hist] == [3, 6, 7]
+    lines = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert lines == hist
+
+
 def test_keep_every_keeps_step_snapshots(tmp_path):
     Trainer(_cfg(tmp_path, max_steps=8, ckpt_every=2, keep_every=4), ToyModel(), ToyDataset(), collate).train()
     assert sorted(p.name for p in tmp_path.glob("*.pt")) == ["last.pt", "step_0000004.pt", "step_0000008.pt"]
