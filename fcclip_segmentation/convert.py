@@ -65,6 +65,7 @@ SELF_ATTN = PRED + "transformer_self_attention_layers.{i}.self_attn.in_proj_{p}"
 OURS_QKV = "transformer.decoder.layers.{i}.self_attn.{x}_proj.{p}"
 REFERENCE_CLIP = "backbone.clip_model."
 FIELDS = {"i": r"(?P<i>\d+)", "j": r"(?P<j>\d+)", "p": r"(?P<p>weight|bias)",
+          "x": r"(?P<x>[qkv])",
           "m": r"(?P<m>sampling_offsets|attention_weights|value_proj|output_proj)", "lvl": r"(?P<lvl>res[2-5])"}
 
 
@@ -114,7 +115,7 @@ def reference_to_ours(sd: dict[str, torch.Tensor], source: str = "checkpoint") -
 def ours_to_reference(sd: dict[str, torch.Tensor], source: str = "checkpoint") -> dict:
     """Our state dict (trained parts) → the reference layout (the CLIP is not included)."""
     out, unknown = {}, []
-    qkv = re.compile(r"transformer\.decoder\.layers\.(?P<i>\d+)\.self_attn\.(?P<x>[qkv])_proj\.(?P<p>weight|bias)$")
+    qkv = _regex(OURS_QKV)
     parts: dict[tuple[str, str], dict[str, torch.Tensor]] = {}
     for key, value in sd.items():
         if key.startswith("backbone."):

@@ -30,10 +30,11 @@ def panoptic_quality(gt_json: str | Path, pred_json: str | Path, gt_folder: str 
 
 
 def _integer_image_ids(gt_json: Path, pred_json: Path, tmp: Path) -> tuple[Path, Path]:
-    gt, pred = load_json(gt_json, "panoptic json"), load_json(pred_json, "panoptic prediction json")
+    gt = load_json(gt_json, "panoptic json")
     ids = [im["id"] for im in gt.get("images", [])]
     if all(isinstance(i, int) and i >= 0 for i in ids):
         return gt_json, pred_json
+    pred = load_json(pred_json, "panoptic prediction json")
     number = {i: n for n, i in enumerate(sorted(ids, key=str), 1)}
     out = []
     for data, path, name in ((gt, gt_json, "gt.json"), (pred, pred_json, "pred.json")):

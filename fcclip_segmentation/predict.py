@@ -17,10 +17,10 @@ from PIL import Image, ImageDraw
 from backbone.preprocess import load_image
 from shared.engine import CheckpointError, ConfigError, load_config
 from shared.io import atomic_path
+from shared.transforms import eval_input
 
 from .builder import set_vocabulary
 from .config import FCCLIPConfig
-from .data.dataset import eval_input
 from .eval import load_trained
 from .modeling.postprocess import panoptic_inference
 

@@ -16,7 +16,7 @@ from PIL import Image, ImageDraw
 from backbone.preprocess import load_image
 from shared.engine import CheckpointError, ConfigError, load_config
 from shared.io import atomic_path, load_json
-from shared.transforms import Instances, normalize_and_pad, resize_long_side
+from shared.transforms import eval_input
 
 from .builder import set_vocabulary
 from .config import FViTConfig
@@ -78,13 +78,11 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, CheckpointError, FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    inst, scale = resize_long_side(Instances(np.asarray(pil), np.zeros((0, 4), np.float32), np.zeros(0, np.int64)),
-                                   cfg.data.image_size)
     spec = model.backbone.spec
-    x = normalize_and_pad(inst.image, spec.mean, spec.std, cfg.data.image_size)[None]
+    x, (h, w) = eval_input(np.asarray(pil), cfg.data.image_size, spec.mean, spec.std)
+    scale = cfg.data.image_size / max(pil.size)
     with torch.no_grad():
-        det = model({"images": x, "image_sizes": [inst.image.shape[:2]]})[0]
-    h, w = inst.image.shape[:2]
+        det = model({"images": x[None], "image_sizes": [(h, w)]})[0]
     det = {"boxes": det["boxes"] / scale, "scores": det["scores"], "labels": det["labels"]} | (
         {"masks": (torch.nn.functional.interpolate(det["masks"][:, :, :h, :w].float(), size=pil.size[::-1],
                                                    mode="bilinear")[:, 0] > 0.5).numpy()} if "masks" in det else {})

@@ -75,6 +75,13 @@ def large_scale_jitter(inst: Instances, rng: np.random.Generator, size: int, sca
     return out
 
 
+def eval_input(image: np.ndarray, size: int, mean, std, pad: str = "mean") -> tuple[torch.Tensor, tuple[int, int]]:
+    """Test-time input of a (H, W, 3) uint8 image: long side resized to ``size``, normalised, padded to size × size
+    → (tensor (3, size, size), content (h, w)); the resize factor is size / max(H, W)."""
+    inst, _ = resize_long_side(Instances(image, np.zeros((0, 4), np.float32), np.zeros(0, np.int64)), size)
+    return normalize_and_pad(inst.image, mean, std, size, pad), inst.image.shape[:2]
+
+
 def normalize_and_pad(image: np.ndarray, mean, std, size: int, pad: str = "mean") -> torch.Tensor:
     """(h, w, 3) uint8 → (3, size, size) float: (x/255 − mean) / std, padded bottom/right with 0 after normalising
     (``pad="mean"``: the mean colour; detectron2's ImageList) or with black before it (``pad="black"``: the

@@ -10,7 +10,7 @@ from PIL import Image, UnidentifiedImageError
 
 from backbone.preprocess import load_image
 from shared.formats.panoptic import load_panoptic_json, read_segment_ids
-from shared.transforms import Instances, large_scale_jitter, normalize_and_pad, resize_long_side
+from shared.transforms import Instances, eval_input, large_scale_jitter, normalize_and_pad
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
@@ -85,12 +85,6 @@ class _ImageIndex:
         if Path(file_name).name not in self._by_name:
             raise FileNotFoundError(f"image not found: {path} (nor anywhere below {self.root})")
         return self._by_name[Path(file_name).name]
-
-
-def eval_input(image: np.ndarray, size: int, mean, std, pad: str = "mean") -> tuple[torch.Tensor, tuple[int, int]]:
-    """Evaluation input: long side resized to ``size``, normalised, padded to size × size → (tensor, content (h, w))."""
-    inst, _ = resize_long_side(Instances(image, np.zeros((0, 4), np.float32), np.zeros(0, np.int64)), size)
-    return normalize_and_pad(inst.image, mean, std, size, pad), inst.image.shape[:2]
 
 
 class PanopticDataset(torch.utils.data.Dataset):

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import random
+import shutil
 import signal
 import sys
 import threading
@@ -22,6 +24,8 @@ from typing import Callable
 import numpy as np
 import torch
 from torch import nn
+
+from shared.io import atomic_path
 
 from .checkpoint import load_checkpoint, save_checkpoint
 from .distributed import DistInfo, all_gather_objects, all_reduce_sum, barrier, init_distributed
@@ -98,10 +102,19 @@ def _truncate_log(path: Path, step: int) -> None:
     lines = path.read_text().splitlines(keepends=True)
     keep = [x for x in lines if x.strip() and json.loads(x).get("step", 0) <= step]
     if len(keep) != len(lines):
-        from shared.io import atomic_path
-
         with atomic_path(path) as tmp:
             Path(tmp).write_text("".join(keep))
+
+
+def _snapshot(src: Path, dst: Path) -> None:
+    """``dst`` = the file ``src`` now is, without serialising the state again: a hard link (``last.pt`` is later
+    replaced by a rename, which leaves the link intact), or a copy where links are not supported."""
+    dst.unlink(missing_ok=True)
+    try:
+        os.link(src, dst)
+    except OSError:
+        with atomic_path(dst) as tmp:
+            shutil.copyfile(src, tmp)
 
 
 class Trainer:
@@ -148,7 +161,7 @@ class Trainer:
                      "config": json.loads(json.dumps(asdict(self.cfg))), "metadata": self.metadata}
             save_checkpoint(self.out_dir / "last.pt", state)
             if self.cfg.keep_every and step % self.cfg.keep_every == 0:
-                save_checkpoint(self.out_dir / f"step_{step:07d}.pt", state)
+                _snapshot(self.out_dir / "last.pt", self.out_dir / f"step_{step:07d}.pt")
         barrier()  # no rank leaves (or exits, which makes torchrun stop the others) before the file is complete
 
     # --- loop ----------------------------------------------------------------------------------
