@@ -10,9 +10,11 @@ def panoptic_inference(probs: torch.Tensor, mask_logits: torch.Tensor, is_thing:
                        object_mask_threshold: float = 0.0, overlap_threshold: float = 0.8):
     """probs (Q, K+1) void last, mask_logits (Q, H, W), is_thing (K,) → (segment ids (H, W) int32, segments).
 
-    Keep queries whose best class is not void and scores above ``object_mask_threshold``; each pixel goes to the
-    kept query with the highest score·sigmoid(mask); a query keeps its pixels if they are ≥ ``overlap_threshold``
-    of its own mask (sigmoid ≥ 0.5); stuff classes merge into one segment per class. Ids start at 1, 0 = void.
+    FC-CLIP's ``panoptic_inference``: keep queries whose best class is not void and scores above
+    ``object_mask_threshold``; each pixel goes to the kept query with the highest score·sigmoid(mask). A query is
+    kept when (pixels it owns) / (pixels with sigmoid ≥ 0.5) ≥ ``overlap_threshold`` — the owned count includes
+    owned pixels below 0.5, so the ratio can exceed 1 — and it paints the pixels it owns that are also ≥ 0.5 (none:
+    dropped). Stuff classes merge into one segment per class. Ids start at 1, 0 = void.
     """
     k = probs.shape[-1] - 1
     scores, labels = probs.max(-1)
@@ -27,9 +29,10 @@ def panoptic_inference(probs: torch.Tensor, mask_logits: torch.Tensor, is_thing:
     stuff_ids: dict[int, int] = {}
     for q in range(len(scores)):
         cls = int(labels[q])
-        own = (owner == q) & (masks[q] >= 0.5)
-        area, original = int(own.sum()), int((masks[q] >= 0.5).sum())
-        if area == 0 or original == 0 or area / original < overlap_threshold:
+        owned, above = owner == q, masks[q] >= 0.5
+        own = owned & above
+        area, original = int(owned.sum()), int(above.sum())
+        if area == 0 or original == 0 or not own.any() or area / original < overlap_threshold:
             continue
         thing = bool(is_thing[cls])
         if not thing and cls in stuff_ids:

@@ -61,6 +61,28 @@ def test_panoptic_inference_overlap_and_stuff_merge():
     assert len(segs2) == 1 and (pan2 == 1).sum() == 8
 
 
+def test_panoptic_overlap_counts_owned_pixels_below_half_as_the_reference():
+    """FC-CLIP divides all the pixels a query owns (also those with sigmoid < 0.5) by its sigmoid ≥ 0.5 area and
+    paints only the owned ≥ 0.5 ones. Here q0 loses 2 of its 5 confident pixels to q1 but owns 3 weak ones: the
+    reference keeps it (6 / 5 ≥ 0.8); dividing the painted count instead (3 / 5) would drop it."""
+    def logit(p):
+        return math.log(p / (1 - p))
+
+    probs = torch.tensor([[0.9, 0.05, 0.05], [0.05, 0.9, 0.05]])  # q0 thing 0, q1 thing 1, both scored 0.9
+    m = torch.full((2, 1, 10), logit(0.01))
+    m[0, 0, :5], m[0, 0, 5:8] = logit(0.9), logit(0.4)  # q0: ≥ 0.5 on pixels 0-4, 0.4 on 5-7
+    m[1, 0, 3:5], m[1, 0, 8:] = logit(0.95), logit(0.95)  # q1 wins pixels 3, 4 (0.855 > 0.81) and 8, 9
+    pan, segs = panoptic_inference(probs, m, torch.tensor([True, True]))
+    assert [(s["id"], s["category"]) for s in segs] == [(1, 0), (2, 1)]
+    assert pan[0].tolist() == [1, 1, 1, 2, 2, 0, 0, 0, 2, 2]  # q0's owned weak pixels 5-7 stay void
+    # a ratio equal to the threshold is kept (q1: 4 / 4 at 1.0); above it q1 goes and its pixels stay void
+    pan, segs = panoptic_inference(probs, m, torch.tensor([True, True]), overlap_threshold=1.0)
+    assert len(segs) == 2
+    pan, segs = panoptic_inference(probs, m, torch.tensor([True, True]), overlap_threshold=1.1)
+    assert [(s["id"], s["category"]) for s in segs] == [(1, 0)]
+    assert pan[0].tolist() == [1, 1, 1, 0, 0, 0, 0, 0, 0, 0]
+
+
 def test_chunked_semantic_labels_equal_the_full_argmax():
     torch.manual_seed(0)
     probs = torch.randn(7, 151).softmax(-1)  # 150 classes + void
