@@ -121,8 +121,11 @@ def evaluate(model: FCCLIP, cfg: FCCLIPConfig, train_names: list[str], out_dir: 
         gt_json = cfg.data.val_json if n == len(ds) else _subset_json(cfg.data.val_json, images, out_dir)
         pq = panoptic_quality(gt_json, pred_json, cfg.data.val_png, pred_dir)
         for group in ("All", "Things", "Stuff"):
-            for k in ("pq", "sq", "rq"):
-                metrics[f"{k.upper()}_{group.lower()}"] = float(pq[group][k])
+            for k in ("pq", "sq", "rq"):  # None (json null) for a group without classes, with the reason
+                v = pq[group][k]
+                metrics[f"{k.upper()}_{group.lower()}"] = None if v is None else float(v)
+            if "reason" in pq[group]:
+                metrics[f"PQ_{group.lower()}_reason"] = pq[group]["reason"]
     if "semantic" in tasks:
         semantic.confusion = sum(confusions)
         sem = semantic.compute()

@@ -17,6 +17,8 @@ def panoptic_quality(gt_json: str | Path, pred_json: str | Path, gt_folder: str 
     """PQ, SQ, RQ for All / Things / Stuff (+ ``per_class``), exactly panopticapi's ``pq_compute``: a match needs
     IoU > 0.5 with the prediction's overlap with void left out of the union; crowd ground truth is not matched,
     and unmatched predictions that are more than half void or same-class crowd are not false positives.
+    A group that averages over no class (no stuff classes, or none with a segment) has pq/sq/rq None and a
+    ``reason`` (panopticapi would divide by zero).
 
     String image ids (Cityscapes, Mapillary Vistas, the reference's ADE20K) are renumbered consistently in both
     files first: hotcoco accepts integer ids only.
@@ -26,7 +28,22 @@ def panoptic_quality(gt_json: str | Path, pred_json: str | Path, gt_folder: str 
     with tempfile.TemporaryDirectory() as tmp:
         gt_json, pred_json = _integer_image_ids(Path(gt_json), Path(pred_json), Path(tmp))
         with contextlib.redirect_stdout(io.StringIO()):
-            return pq_compute(str(gt_json), str(pred_json), gt_folder=str(gt_folder), pred_folder=str(pred_folder))
+            result = pq_compute(str(gt_json), str(pred_json), gt_folder=str(gt_folder), pred_folder=str(pred_folder))
+        categories = None  # read only when a group is empty (the COCO json is large)
+        for group, isthing in (("All", None), ("Things", True), ("Stuff", False)):
+            if result[group]["n"] == 0:
+                categories = categories or load_json(gt_json, "panoptic json")["categories"]
+                result[group] = {"pq": None, "sq": None, "rq": None, "n": 0,
+                                 "reason": _empty_group_reason(categories, isthing)}
+    return result
+
+
+def _empty_group_reason(categories: list[dict], isthing: bool | None) -> str:
+    """Why a PQ group averages over no class: panopticapi divides by zero there, hotcoco reports −1; we say why."""
+    kind = {None: "", True: "thing ", False: "stuff "}[isthing]
+    if not any(isthing is None or bool(c.get("isthing", 0)) == isthing for c in categories):
+        return f"the categories have no {kind}class"
+    return f"no {kind}class has a ground-truth or predicted segment"
 
 
 def _integer_image_ids(gt_json: Path, pred_json: Path, tmp: Path) -> tuple[Path, Path]:
@@ -51,8 +68,9 @@ def _integer_image_ids(gt_json: Path, pred_json: Path, tmp: Path) -> tuple[Path,
 
 
 class SemanticSegEvaluator:
-    """Confusion-matrix mIoU: pixels labelled ``ignore_label`` in the ground truth are left out; a class enters
-    the mean when it has ground-truth pixels (detectron2's ``acc_valid``)."""
+    """Confusion-matrix mIoU as detectron2's ``SemSegEvaluator``: pixels labelled ``ignore_label`` in the ground
+    truth are left out; a class without ground-truth pixels has IoU (and accuracy) NaN, also when it is predicted,
+    and stays out of mIoU / fwIoU / mACC."""
 
     def __init__(self, num_classes: int, ignore_label: int = 255):
         self.num_classes, self.ignore_label = num_classes, ignore_label
@@ -75,9 +93,9 @@ class SemanticSegEvaluator:
         c = self.confusion.astype(np.float64)
         tp, pos_gt, pos_pred = np.diag(c), c.sum(1), c.sum(0)
         union = pos_gt + pos_pred - tp
-        iou = np.divide(tp, union, out=np.full_like(tp, np.nan), where=union > 0)
-        acc = np.divide(tp, pos_gt, out=np.full_like(tp, np.nan), where=pos_gt > 0)
-        has_gt = pos_gt > 0
+        has_gt = pos_gt > 0  # detectron2: iou_valid = acc_valid & (union > 0) = acc_valid
+        iou = np.divide(tp, union, out=np.full_like(tp, np.nan), where=has_gt)
+        acc = np.divide(tp, pos_gt, out=np.full_like(tp, np.nan), where=has_gt)
         total = pos_gt.sum()
         return {
             "mIoU": float(np.mean(iou[has_gt])) if has_gt.any() else float("nan"),

@@ -12,12 +12,12 @@ CATS = [{"id": 1, "name": "a", "isthing": 1}, {"id": 2, "name": "b", "isthing": 
         {"id": 3, "name": "s", "isthing": 0}]
 
 
-def _write(root, name, ids, segments):
+def _write(root, name, ids, segments, cats=CATS):
     folder = root / name
     folder.mkdir()
     Image.fromarray(id_to_rgb(ids)).save(folder / "1.png")
     data = {"images": [{"id": 1, "file_name": "1.jpg", "height": ids.shape[0], "width": ids.shape[1]}],
-            "annotations": [{"image_id": 1, "file_name": "1.png", "segments_info": segments}], "categories": CATS}
+            "annotations": [{"image_id": 1, "file_name": "1.png", "segments_info": segments}], "categories": cats}
     (root / f"{name}.json").write_text(json.dumps(data))
     return root / f"{name}.json", folder
 
@@ -62,6 +62,34 @@ def test_pq_partial_overlap_unmatched_void_crowd_things_and_stuff(tmp_path):
     assert r["All"]["pq"] == pytest.approx((0.8 + 0 + 1) / 3)
     assert r["All"]["rq"] == pytest.approx((1 + 0 + 1) / 3)
     assert r["Things"]["pq"] == pytest.approx(0.4) and r["Stuff"]["pq"] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("stuff_class", [False, True])
+def test_pq_of_an_empty_group_is_none_with_a_reason(tmp_path, stuff_class):
+    """Things only: panopticapi divides by zero for Stuff and hotcoco says −1; we report None and why — with no
+    stuff class at all, or with one that no ground-truth or predicted segment has. All and Things are unchanged."""
+    ids = np.zeros((4, 4), np.int64)
+    ids[:2] = 1
+    cats = CATS if stuff_class else CATS[:2]
+    gj, gf = _write(tmp_path, "gt", ids, [_seg(1, 1, ids)], cats)
+    pj, pf = _write(tmp_path, "pred", ids, [_seg(1, 1, ids)], cats)
+    r = panoptic_quality(gj, pj, gf, pf)
+    assert r["All"]["pq"] == 1.0 and r["Things"]["pq"] == 1.0 and r["Things"]["n"] == 1
+    assert {k: r["Stuff"][k] for k in ("pq", "sq", "rq", "n")} == {"pq": None, "sq": None, "rq": None, "n": 0}
+    assert r["Stuff"]["reason"] == ("no stuff class has a ground-truth or predicted segment" if stuff_class
+                                    else "the categories have no stuff class")
+    assert json.loads(json.dumps(r["Stuff"]))["pq"] is None  # json null, not -1 or NaN
+
+
+def test_iou_of_a_class_without_ground_truth_is_nan_as_detectron2():
+    """Class 2 is predicted on one pixel but has no ground truth: detectron2's IoU is NaN there (not 0), and it
+    stays out of mIoU / fwIoU / mACC."""
+    ev = SemanticSegEvaluator(num_classes=3)
+    ev.update(np.array([[0, 2], [1, 1]]), np.array([[0, 0], [1, 1]]))
+    r = ev.compute()
+    assert r["IoU"][:2] == pytest.approx([0.5, 1.0]) and np.isnan(r["IoU"][2])
+    assert r["mIoU"] == pytest.approx(0.75) and r["fwIoU"] == pytest.approx((0.5 * 2 + 1.0 * 2) / 4)
+    assert r["mACC"] == pytest.approx(0.75) and r["pACC"] == pytest.approx(3 / 4)
 
 
 def test_miou_with_ignore_label_hand_computed():
