@@ -45,9 +45,25 @@ class EvalConfig:
 
 
 @dataclass
+class OptimizerConfig:
+    """Parameter groups of FC-CLIP's ``build_optimizer`` with detectron2's defaults: every trainable parameter gets
+    ``train.weight_decay`` and ``train.lr``, except parameters of normalisation layers (``weight_decay_norm``) and of
+    ``nn.Embedding`` modules (``weight_decay_embed``: queries, the decoder's level embedding, the void embedding),
+    and parameters of modules named ``*backbone*`` (lr × ``backbone_lr_multiplier``). ``no_weight_decay``: further
+    parameter names without weight decay — the reference has none (its learned ``logit_scale`` and the position
+    compensation maps are decayed); e.g. ``[logit_scale]``."""
+
+    backbone_lr_multiplier: float = 0.1  # SOLVER.BACKBONE_MULTIPLIER
+    weight_decay_norm: float = 0.0  # SOLVER.WEIGHT_DECAY_NORM
+    weight_decay_embed: float = 0.0  # SOLVER.WEIGHT_DECAY_EMBED
+    no_weight_decay: list[str] = field(default_factory=list)
+
+
+@dataclass
 class FCCLIPConfig:
     model: FCCLIPModelConfig = field(default_factory=FCCLIPModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     text_cache: str | None = "outputs/text_cache"
