@@ -89,6 +89,8 @@ class _ImageIndex:
 
 class PanopticDataset(torch.utils.data.Dataset):
     """Images with one binary mask per (non-crowd, for training) segment; labels are positions in category-id order.
+    Training targets keep the json's segment order and every non-crowd segment, also those the LSJ crop leaves
+    empty (all-zero masks, as the reference mapper does).
 
     Class names come from the json, or from an FC-CLIP class-name file (synonyms) when given. At test time a sample
     also carries its semantic ground truth (``sem_gt``, original size, ``ignore_label`` = unlabelled): read from
@@ -128,7 +130,10 @@ class PanopticDataset(torch.utils.data.Dataset):
         masks = np.stack([ids == s["id"] for s in segs]) if segs else np.zeros((0, *ids.shape), bool)
         inst = Instances(image, np.zeros((len(segs), 4), np.float32),
                          np.array([self.cat_to_label[s["category_id"]] for s in segs], np.int64), masks)
-        inst = large_scale_jitter(inst, np.random.default_rng(seed), self.size, self.scale_range)
+        # every non-crowd segment stays a target, also one the resize or crop empties (an all-zero mask), as in
+        # the reference mapper: no minimum box size
+        inst = large_scale_jitter(inst, np.random.default_rng(seed), self.size, self.scale_range,
+                                  min_box_size=-np.inf)
         h, w = inst.image.shape[:2]
         m = torch.zeros((len(inst.labels), self.size, self.size), dtype=torch.uint8)
         m[:, :h, :w] = torch.from_numpy(inst.masks.astype(np.uint8))

@@ -1,4 +1,5 @@
 """FC-CLIP data: class-name assignment, label maps (PNG / uint16 TIFF), the semantic-only dataset, the registry."""
+import json
 from pathlib import Path
 
 import numpy as np
@@ -6,10 +7,11 @@ import pytest
 from PIL import Image
 
 from fcclip_helpers import write_semantic_labels
-from fcclip_segmentation.data import (EVAL_DATASETS, SemanticSegDataset, assign_class_names, dataset_overrides,
-                                      read_class_names, read_label_map)
+from fcclip_segmentation.data import (EVAL_DATASETS, PanopticDataset, SemanticSegDataset, assign_class_names,
+                                      dataset_overrides, read_class_names, read_label_map)
 from fcclip_segmentation.data.dataset import eval_input
 from fcclip_segmentation.data.registry import CLASSNAMES, find_dataset
+from shared.formats.panoptic import id_to_rgb
 
 MEAN = STD = (0.5, 0.5, 0.5)
 
@@ -120,3 +122,31 @@ def test_registry_resolves_paths_aliases_and_reports_missing_files(tmp_path):
 def test_registered_class_name_files_are_shipped(name):
     ds = EVAL_DATASETS[name]
     assert len(read_class_names(CLASSNAMES / ds.class_names)) > 0
+
+
+def test_training_crop_keeps_segments_it_empties_as_all_zero_masks(tmp_path):
+    """A 20×40 image with a thing at columns 0-4, a crowd segment and a stuff segment at columns 35-39, fitted into
+    40 px and cropped to 20×20: no crop holds both ends, yet both non-crowd segments stay targets (json order,
+    labels = category positions) — the emptied one as an all-zero mask, as the reference mapper keeps it."""
+    ids = np.zeros((20, 40), np.int64)
+    ids[:, :5], ids[:10, 20:25], ids[:, 35:] = 1, 2, 3
+    (tmp_path / "png").mkdir()
+    (tmp_path / "images").mkdir()
+    Image.fromarray(id_to_rgb(ids)).save(tmp_path / "png" / "1.png")
+    Image.new("RGB", (40, 20), (90, 120, 150)).save(tmp_path / "images" / "1.jpg")
+    cats = [{"id": 7, "name": "thing", "isthing": 1}, {"id": 9, "name": "stuff", "isthing": 0}]
+    segs = [{"id": 1, "category_id": 7, "iscrowd": 0}, {"id": 2, "category_id": 7, "iscrowd": 1},
+            {"id": 3, "category_id": 9, "iscrowd": 0}]
+    (tmp_path / "pan.json").write_text(json.dumps({
+        "images": [{"id": 1, "file_name": "1.jpg", "height": 20, "width": 40}], "categories": cats,
+        "annotations": [{"image_id": 1, "file_name": "1.png", "segments_info": segs}]}))
+    ds = PanopticDataset(tmp_path / "pan.json", tmp_path / "png", tmp_path / "images", True, 20, MEAN, STD,
+                         scale_range=(2.0, 2.0))
+    empties = 0
+    for seed in range(6):
+        t = ds[0, seed]["target"]
+        assert t["labels"].tolist() == [0, 1] and t["masks"].shape == (2, 20, 20)
+        area = t["masks"].flatten(1).sum(1).tolist()
+        assert all(a % 20 == 0 and a <= 20 * 5 for a in area)  # full-height columns of the 5-column segments
+        empties += area.count(0)
+    assert empties >= 6  # at least one of the two is outside every crop
