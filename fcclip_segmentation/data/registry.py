@@ -54,7 +54,7 @@ EVAL_DATASETS: dict[str, EvalDataset] = {
         "panoptic", f"{ADE}/images/validation", "ade20k_150_with_prompt_eng.txt",
         panoptic_json=f"{ADE}/ade20k_panoptic_val.json", panoptic_png=f"{ADE}/ade20k_panoptic_val",
         instances_json=f"{ADE}/ade20k_instance_val.json", sem_seg=f"{ADE}/annotations_detectron2/validation",
-        aliases=("openvocab_ade20k_panoptic_val",)),
+        aliases=("openvocab_ade20k_panoptic_val", "ade20k_panoptic_val")),
     "coco": EvalDataset(
         "panoptic", "coco/val2017", "coco_panoptic_with_prompt_eng.txt",
         panoptic_json="coco/annotations/panoptic_val2017.json", panoptic_png="coco/panoptic_val2017",

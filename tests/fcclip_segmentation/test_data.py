@@ -95,6 +95,8 @@ def test_semantic_dataset_bad_inputs(fcclip_world, tmp_path):
 
 
 def test_registry_resolves_paths_aliases_and_reports_missing_files(tmp_path):
+    assert find_dataset("ade20k_panoptic_val") is find_dataset("openvocab_ade20k_panoptic_val") is \
+        EVAL_DATASETS["ade20k_150"]  # detectron2's / FC-CLIP's names
     ds = find_dataset("openvocab_pascal_ctx459_sem_seg_val")
     assert ds is EVAL_DATASETS["pascal_context_459"] and ds.task == "semantic"
     with pytest.raises(FileNotFoundError, match=r"'pascal_context_459' under data root .*pascal_ctx_d2/images/validation"):

@@ -1,0 +1,1 @@
+"""Command-line checks around the FC-CLIP adapter (run as ``python -m fcclip_segmentation.scripts.NAME``)."""
