@@ -31,3 +31,18 @@ def write_semantic_labels(world, out_dir, suffix=".png", ignore=255):
             gt[ids == s["id"]] = label[s["category_id"]]
         Image.fromarray(gt).save(out_dir / (Path(rec["image"]["file_name"]).stem + suffix))
     return out_dir
+
+
+def tiny_model(num_classes: int = 7):
+    """A small FC-CLIP on a random-init ViTamin-Tiny (32-d heads, 5 queries, 2 decoder layers, 128 px grids)."""
+    import warnings
+
+    from backbone import build_backbone
+    from fcclip_segmentation.modeling.fcclip import FCCLIP, FCCLIPModelConfig
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cfg = FCCLIPModelConfig(backbone="ViTamin-Tiny", hidden_dim=32, num_queries=5, encoder_layers=2,
+                                decoder_layers=3, num_heads=4, dim_feedforward=16, encoder_feedforward_dim=16,
+                                position_compensation_size=128)
+        return FCCLIP(cfg, build_backbone("ViTamin-Tiny"), num_classes)

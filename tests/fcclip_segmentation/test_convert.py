@@ -1,14 +1,12 @@
 """Reference FC-CLIP checkpoints ⇄ ours: key names of the fact sheet, the q|k|v split, exact round trips."""
-import warnings
-
 import pytest
 import torch
 from torch import nn
 from transformers.models.mask2former.modeling_mask2former import Mask2FormerAttention
 
-from backbone import build_backbone
+from fcclip_helpers import tiny_model
 from fcclip_segmentation.convert import main, ours_to_reference, reference_to_ours
-from fcclip_segmentation.modeling.fcclip import FCCLIP, FCCLIPModelConfig
+from fcclip_segmentation.modeling.fcclip import FCCLIP
 from shared.engine import load_checkpoint, save_checkpoint
 
 PRED = "sem_seg_head.predictor."
@@ -16,12 +14,7 @@ PRED = "sem_seg_head.predictor."
 
 @pytest.fixture(scope="module")
 def model():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        cfg = FCCLIPModelConfig(backbone="ViTamin-Tiny", hidden_dim=32, num_queries=5, encoder_layers=2,
-                                decoder_layers=3, num_heads=4, dim_feedforward=16, encoder_feedforward_dim=16,
-                                position_compensation_size=128)
-        return FCCLIP(cfg, build_backbone("ViTamin-Tiny"), 7)
+    return tiny_model()
 
 
 def _trained_parts(model):

@@ -1,13 +1,11 @@
 """Optimizer parameter groups as FC-CLIP's build_optimizer with detectron2's defaults, on a tiny built model."""
 import re
-import warnings
 
 import pytest
 import torch
 
-from backbone import build_backbone
+from fcclip_helpers import tiny_model
 from fcclip_segmentation.config import OptimizerConfig
-from fcclip_segmentation.modeling.fcclip import FCCLIP, FCCLIPModelConfig
 from fcclip_segmentation.train import param_groups
 
 LR, WD = 1e-4, 0.05
@@ -24,12 +22,7 @@ NO_DECAY = [r"pixel_decoder\.input_projections\.\d\.1\.(weight|bias)",  # GroupN
 
 @pytest.fixture(scope="module")
 def model():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        cfg = FCCLIPModelConfig(backbone="ViTamin-Tiny", hidden_dim=32, num_queries=5, encoder_layers=2,
-                                decoder_layers=3, num_heads=4, dim_feedforward=16, encoder_feedforward_dim=16,
-                                position_compensation_size=128)
-        return FCCLIP(cfg, build_backbone("ViTamin-Tiny"), 7)
+    return tiny_model()
 
 
 def _settings(groups):
