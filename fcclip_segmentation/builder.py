@@ -29,7 +29,7 @@ def build_dataset(cfg: FCCLIPConfig, train: bool, spec) -> PanopticDataset | Sem
     d = cfg.data
     if train:
         return PanopticDataset(d.train_json, d.train_png, d.train_images, True, d.image_size, spec.mean, spec.std,
-                               d.scale_range, d.train_class_names)
+                               d.scale_range, d.train_class_names, drop_emptied_segments=d.drop_emptied_segments)
     if d.val_task == "semantic":
         if not d.val_sem_seg or not d.val_class_names:
             raise ValueError("data.val_task=semantic needs data.val_sem_seg (label maps) and data.val_class_names")

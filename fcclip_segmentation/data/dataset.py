@@ -90,7 +90,7 @@ class _ImageIndex:
 class PanopticDataset(torch.utils.data.Dataset):
     """Images with one binary mask per (non-crowd, for training) segment; labels are positions in category-id order.
     Training targets keep the json's segment order and every non-crowd segment, also those the LSJ crop leaves
-    empty (all-zero masks, as the reference mapper does).
+    empty (all-zero masks, as the reference mapper does), unless ``drop_emptied_segments``.
 
     Class names come from the json, or from an FC-CLIP class-name file (synonyms) when given. At test time a sample
     also carries its semantic ground truth (``sem_gt``, original size, ``ignore_label`` = unlabelled): read from
@@ -100,8 +100,10 @@ class PanopticDataset(torch.utils.data.Dataset):
 
     def __init__(self, json_file: str | Path, png_folder: str | Path, image_root: str | Path, train: bool,
                  size: int, mean, std, scale_range=(0.1, 2.0), class_names_file: str | Path | None = None,
-                 sem_seg_root: str | Path | None = None, ignore_label: int = 255, test_pad: str = "mean"):
+                 sem_seg_root: str | Path | None = None, ignore_label: int = 255, test_pad: str = "mean",
+                 drop_emptied_segments: bool = False):
         data = load_panoptic_json(json_file, png_folder)
+        self.drop_emptied_segments = drop_emptied_segments
         self.test_pad = test_pad
         self.json_file, self.images = Path(json_file), _ImageIndex(image_root)
         self.train, self.size, self.mean, self.std, self.scale_range = train, size, mean, std, tuple(scale_range)
@@ -131,9 +133,9 @@ class PanopticDataset(torch.utils.data.Dataset):
         inst = Instances(image, np.zeros((len(segs), 4), np.float32),
                          np.array([self.cat_to_label[s["category_id"]] for s in segs], np.int64), masks)
         # every non-crowd segment stays a target, also one the resize or crop empties (an all-zero mask), as in
-        # the reference mapper: no minimum box size
+        # the reference mapper: no minimum box size (unless drop_emptied_segments)
         inst = large_scale_jitter(inst, np.random.default_rng(seed), self.size, self.scale_range,
-                                  min_box_size=-np.inf)
+                                  min_box_size=0.0 if self.drop_emptied_segments else -np.inf)
         h, w = inst.image.shape[:2]
         m = torch.zeros((len(inst.labels), self.size, self.size), dtype=torch.uint8)
         m[:, :h, :w] = torch.from_numpy(inst.masks.astype(np.uint8))

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from fcclip_helpers import write_semantic_labels
@@ -144,6 +145,8 @@ def test_training_crop_keeps_segments_it_empties_as_all_zero_masks(tmp_path):
         "annotations": [{"image_id": 1, "file_name": "1.png", "segments_info": segs}]}))
     ds = PanopticDataset(tmp_path / "pan.json", tmp_path / "png", tmp_path / "images", True, 20, MEAN, STD,
                          scale_range=(2.0, 2.0))
+    dropping = PanopticDataset(tmp_path / "pan.json", tmp_path / "png", tmp_path / "images", True, 20, MEAN, STD,
+                               scale_range=(2.0, 2.0), drop_emptied_segments=True)
     empties = 0
     for seed in range(6):
         t = ds[0, seed]["target"]
@@ -151,4 +154,7 @@ def test_training_crop_keeps_segments_it_empties_as_all_zero_masks(tmp_path):
         area = t["masks"].flatten(1).sum(1).tolist()
         assert all(a % 20 == 0 and a <= 20 * 5 for a in area)  # full-height columns of the 5-column segments
         empties += area.count(0)
+        # the option drops exactly the emptied ones (same seed, same crop)
+        d, kept = dropping[0, seed]["target"], [i for i, a in enumerate(area) if a]
+        assert d["labels"].tolist() == t["labels"][kept].tolist() and torch.equal(d["masks"], t["masks"][kept])
     assert empties >= 6  # at least one of the two is outside every crop
