@@ -228,24 +228,27 @@ def bench_llava(ctx: Context) -> dict:
     text_tokens = seq - max(n for _, _, n, _ in tw.values())
     out: dict = {"layers": text_config.num_hidden_layers, "hidden": text_config.hidden_size,
                  "text_tokens": text_tokens, "activation_checkpointing": True, "towers": {}}
-    for key, (name, (vcfg, _, n, select)) in zip(("vitamin", "clip"), tw.items()):
+    # CLIP (more image tokens, more memory) first: ViTamin then runs at the batch that fitted for CLIP
+    for key, (name, (vcfg, _, n, select)) in reversed(list(zip(("vitamin", "clip"), tw.items()))):
         with _default_dtype(dtype):
             model = build_llava(vcfg, n, select, text_config, ctx.device, dtype)
         model.activation_checkpointing_enable()
         b = batch
         while True:  # one H100 (80 GB) may not hold batch 16 of a 7B with AdamW states: halve and record
+            data = sample_batch(b, text_tokens, n, vcfg.image_size, ctx.device, dtype)
+            step = train_step_fn(model, data)
+            reset_peak_memory(ctx.device)
             try:
-                data = sample_batch(b, text_tokens, n, vcfg.image_size, ctx.device, dtype)
-                step = train_step_fn(model, data)
-                reset_peak_memory(ctx.device)
                 t = timed(step, ctx.repeats, ctx.device)
                 break
             except torch.OutOfMemoryError:
-                step = data = None
-                ctx.free()
                 if b == 1:
                     raise
-                b //= 2
+            # outside the except block: its traceback no longer pins the failed step's activations
+            step = data = None
+            model.zero_grad(set_to_none=True)
+            ctx.free()
+            b //= 2
         mem = peak_memory_gib(ctx.device)
         one = {k: v[:1] for k, v in data.items()}
         f_all = flops(lambda: model(**one))
@@ -257,6 +260,7 @@ def bench_llava(ctx: Context) -> dict:
         if key == "vitamin":
             rec["decode_tokens_s"] = _decode_tokens_s(ctx, model, one)
         out["towers"][key] = rec
+        batch = b
         del model, step, data, one
         ctx.free()
     v, c = out["towers"]["vitamin"], out["towers"]["clip"]
