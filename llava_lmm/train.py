@@ -195,6 +195,12 @@ def train(m: ModelArguments, d: DataArguments, t: LlavaTrainingArguments) -> dic
     trainer = LlavaTrainer(model=model, args=t, train_dataset=ds,
                            data_collator=DataCollator(tok.pad_token_id, t.model_max_length),
                            group_by_modality=d.group_by_modality_length, mm_projector_lr=m.mm_projector_lr)
+    if trainer.is_world_process_zero():  # LLaVA's recipe fixes the global batch; the LR is never rescaled
+        a = trainer.args
+        log.info("global batch %d (%d/device x %d accumulation x %d processes), lr %g, projector lr %s (not scaled "
+                 "with the batch)", a.per_device_train_batch_size * a.gradient_accumulation_steps * a.world_size,
+                 a.per_device_train_batch_size, a.gradient_accumulation_steps, a.world_size, a.learning_rate,
+                 m.mm_projector_lr or "= lr")
     resume = t.resume_from_checkpoint
     if resume is None and out.is_dir():
         resume = get_last_checkpoint(str(out))  # reference: resume automatically

@@ -55,11 +55,12 @@ def _free_port() -> int:
 
 
 def torchrun_nodes(script: str | Path, workdir: Path, *args: str, nnodes: int = 2, timeout: int = 600,
-                   **env: str) -> None:
+                   **env: str) -> list[str]:
     """Run a script as ``nnodes`` separate "nodes": one torchrun agent per node, one process each (so every process
     has LOCAL_RANK 0, as on a cluster), meeting through a c10d rendezvous on 127.0.0.1 — the multi-node launch
     line. The first agent hosts the rendezvous store; a port taken between choosing it and binding it is retried
-    with another. A failing node fails the call with the tail of every node's output."""
+    with another. Returns each node's output (stdout + stderr); a failing node fails the call with the tail of every
+    node's output."""
     script = _script_file(script, workdir)
     for attempt in range(3):
         port = _free_port()
@@ -78,7 +79,7 @@ def torchrun_nodes(script: str | Path, workdir: Path, *args: str, nnodes: int = 
                     p.wait()
         codes = [p.returncode for p in procs]
         if all(c == 0 for c in codes):
-            return
+            return outs
         if attempt < 2 and "address already in use" in outs[0].lower():
             continue
         break

@@ -178,6 +178,11 @@ class Trainer:
         if not any(p.requires_grad for g in groups for p in g["params"]):
             raise ValueError("the model has no trainable parameters")
         lr = scale_lr(cfg.lr, cfg.batch_size * dist.world_size, cfg.base_batch_size)
+        if dist.is_main:  # the scaling rule, stated once: a different node count changes the global batch
+            total = cfg.batch_size * dist.world_size
+            print(f"global batch {total} ({cfg.batch_size}/process x {dist.world_size}), lr {lr:g}" + (
+                f" = {cfg.lr:g} x {total}/{cfg.base_batch_size} (linear scaling from train.base_batch_size)"
+                if cfg.base_batch_size else " (not scaled: train.base_batch_size unset)"), flush=True)
         optimizer = torch.optim.AdamW(groups, lr=lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
         scheduler = build_scheduler(optimizer, cfg.warmup_steps, cfg.warmup_ratio, cfg.lr_steps, cfg.lr_gamma)
         scaler = torch.amp.GradScaler(dist.device.type, enabled=cfg.amp == "fp16")

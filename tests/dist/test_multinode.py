@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 from torchrun_helpers import REPO, _env, torchrun_nodes
 
@@ -20,8 +21,9 @@ OWN_FILES = {"llava": r"checkpoint-\d+/rng_state_{rank}\.pth"}
 def _run_nodes(task, world, tmp_path, batch, steps):
     run, rep = tmp_path / "run", tmp_path / "report"
     rep.mkdir(parents=True)
-    torchrun_nodes(WORKER, tmp_path, task, str(world.root), str(run), str(rep), str(batch), str(steps), timeout=400)
-    return run, [json.loads((rep / f"rank{r}.json").read_text()) for r in (0, 1)], rep
+    outs = torchrun_nodes(WORKER, tmp_path, task, str(world.root), str(run), str(rep), str(batch), str(steps),
+                          timeout=400)
+    return run, [json.loads((rep / f"rank{r}.json").read_text()) for r in (0, 1)], rep, outs
 
 
 def _check(task, run, reports, steps):
@@ -39,15 +41,19 @@ def _check(task, run, reports, steps):
 def test_engine_two_nodes(task, dist_world, tmp_path):
     """The shared engine. No single-process equality here: RPN/RoI and point sampling draw from each process's
     own random stream, so one process with the global batch draws other samples than two processes."""
-    run, reports, _ = _run_nodes(task, dist_world, tmp_path, 1, 2)
+    run, reports, _, outs = _run_nodes(task, dist_world, tmp_path, 1, 2)
+    pkg = {"fvit": "fvit_detection", "fcclip": "fcclip_segmentation"}[task]
+    lr = yaml.safe_load((REPO / pkg / "configs" / "synthetic_tiny.yaml").read_text())["train"]["lr"]
     written = _check(task, run, reports, 2)
+    rule = f"global batch 2 (1/process x 2), lr {lr:g} (not scaled: train.base_batch_size unset)"
+    assert sum(rule in o for o in outs) == 1  # printed once, by global rank 0 (either node may hold it)
     assert {"last.pt", "metrics.jsonl", "config.yaml", "eval_final.json"} <= set(written)
     assert any(f.startswith("tb/") for f in written)
 
 
 @pytest.mark.dist
 def test_llava_two_nodes_equal_one_process_with_the_global_batch(dist_world, tmp_path):
-    run, reports, rep = _run_nodes("llava", dist_world, tmp_path / "nodes", 2, 2)
+    run, reports, rep, _ = _run_nodes("llava", dist_world, tmp_path / "nodes", 2, 2)
     written = _check("llava", run, reports, 2)
     assert {"checkpoint-2/rng_state_0.pth", "checkpoint-2/optimizer.pt", "train_metrics.json", "config.json",
             "model.safetensors"} <= set(written)
