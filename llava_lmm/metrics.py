@@ -232,11 +232,11 @@ def load_sqa(base_dir: str | Path, split: str = "test") -> tuple[dict, list[str]
 def sqa_score(answers: list[dict], problems: dict, split_ids: list[str]) -> dict:
     """Over every problem of the split: parsed letter index == ``answer``; a missing prediction is wrong.
 
-    IMG accuracy: problems whose answer prompt holds ``<image>`` (as the reference). Deviation: an unanswered
-    problem with an image counts as a wrong IMG answer (the reference leaves it out of the IMG denominator)."""
+    IMG accuracy (the paper's SQA-IMG) as the reference: over the answers whose ``prompt`` holds ``<image>``, so
+    an unanswered image problem counts in ``accuracy`` but not in ``img_accuracy``; ``missing_img`` counts them."""
     _check_answers(answers)
     preds = {str(a["question_id"]): a for a in answers}
-    correct = total = img_correct = img_total = failed = 0
+    correct = total = img_correct = img_total = failed = missing_img = 0
     for pid in split_ids:
         if pid not in problems:
             raise ValueError(f"ScienceQA split id {pid!r} is not in problems.json")
@@ -249,13 +249,13 @@ def sqa_score(answers: list[dict], problems: dict, split_ids: list[str]) -> dict
         ok = idx == prob["answer"]
         correct += ok
         total += 1
-        multimodal = "<image>" in a.get("prompt", "") if a is not None else bool(prob.get("image"))
-        if multimodal:
+        missing_img += a is None and bool(prob.get("image"))
+        if a is not None and "<image>" in a.get("prompt", ""):
             img_correct += ok
             img_total += 1
     return {"accuracy": 100.0 * correct / max(total, 1), "img_accuracy": 100.0 * img_correct / max(img_total, 1),
             "num": total, "num_img": img_total, "correct": correct, "failed_parse": failed,
-            "missing": sum(pid not in preds for pid in split_ids)}
+            "missing": sum(pid not in preds for pid in split_ids), "missing_img": missing_img}
 
 
 # ----------------------------------------------------------------------------- GQA
