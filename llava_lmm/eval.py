@@ -411,7 +411,7 @@ def _positive_int(v: str) -> int:
     return int(v)
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m llava_lmm.eval", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -441,7 +441,11 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--submission", help="where to write the server / judge file (see below)")
     s.add_argument("--split", default="test", help="ScienceQA split in pid_splits.json")
     s.add_argument("--out", help="also write the scores here as json")
-    a = p.parse_args(argv)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = build_parser().parse_args(argv)
     try:
         return {"answer": cmd_answer, "merge": cmd_merge, "score": cmd_score}[a.cmd](a)
     except (ValueError, FileNotFoundError, ImportError) as e:  # bad input files: one clear line, no traceback

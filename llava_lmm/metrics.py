@@ -447,8 +447,10 @@ def mmbench_submission(answers: list[dict], tsv: str | Path, out_xlsx: str | Pat
             raise ValueError(f"MMBench answer for index {a['question_id']!r} is not in {tsv}")
         cur.loc[sel, "prediction"] = a["text"]
         filled += 1
-    Path(out_xlsx).parent.mkdir(parents=True, exist_ok=True)
-    cur.to_excel(out_xlsx, index=False, engine="openpyxl")
+    from shared.io import atomic_path
+
+    with atomic_path(out_xlsx) as tmp:
+        cur.to_excel(tmp, index=False, engine="openpyxl")
     return filled
 
 
