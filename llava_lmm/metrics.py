@@ -113,7 +113,7 @@ def textvqa_question(prompt: str) -> str:
     if prompt.startswith("OCR tokens: "):
         m = re.search(r"Question: (.*?) Short answer:", prompt, re.DOTALL)
         if m is None:
-            raise ValueError(f"TextVQA prompt starts with 'OCR tokens: ' but has no 'Question: … Short answer:'")
+            raise ValueError("TextVQA prompt starts with 'OCR tokens: ' but has no 'Question: … Short answer:'")
         q = m.group(1)
     elif "Reference OCR token: " in prompt and len(lines) == 3:
         q = lines[1] if prompt.startswith("Reference OCR token:") else lines[0]
