@@ -34,13 +34,16 @@ from .data.image import ImageError, open_image, process_images
 from .metrics import read_jsonl
 
 
-def load_model(model_dir: str | Path, dtype=torch.float32):
+def load_model(model_dir: str | Path, dtype=torch.float32, device: str | torch.device | None = None):
+    """Model (eval mode, on ``device`` if given), tokenizer, image processor and the run's template/aspect."""
     from transformers import AutoTokenizer, CLIPImageProcessor, LlavaForConditionalGeneration
 
     model_dir = Path(model_dir)
     if not (model_dir / "config.json").is_file():
         raise FileNotFoundError(f"no model (config.json) in {model_dir}")
     model = LlavaForConditionalGeneration.from_pretrained(model_dir, dtype=dtype).eval()
+    if device is not None:
+        model.to(device)
     tok = AutoTokenizer.from_pretrained(model_dir)
     proc = CLIPImageProcessor.from_pretrained(model_dir)
     meta = {}
@@ -166,6 +169,7 @@ def iter_answers(model, tok, proc, questions: list[dict], image_folder: str | Pa
     vcfg = model.config.vision_config
     n_img = vcfg.num_image_tokens if hasattr(vcfg, "num_image_tokens") else (vcfg.image_size // vcfg.patch_size) ** 2
     img_id = model.config.image_token_id
+    param = next(model.parameters())
     for start in range(0, len(questions), batch_size):
         chunk, encs, images = [], [], []
         for q in questions[start:start + batch_size]:
@@ -193,12 +197,13 @@ def iter_answers(model, tok, proc, questions: list[dict], image_folder: str | Pa
             mask[k, n - len(e):] = 1
         kw = {}
         if images:
-            kw["pixel_values"] = process_images(images, proc, aspect).to(next(model.parameters()).dtype)
-        gen = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens,
+            kw["pixel_values"] = process_images(images, proc, aspect).to(device=param.device, dtype=param.dtype)
+        gen = model.generate(input_ids=ids.to(param.device), attention_mask=mask.to(param.device),
+                             max_new_tokens=max_new_tokens,
                              do_sample=temperature > 0, temperature=temperature if temperature > 0 else None,
                              top_p=None, top_k=None, num_beams=1, pad_token_id=tok.pad_token_id,
                              eos_token_id=tok.eos_token_id, **kw)
-        for q, out in zip(chunk, gen[:, n:]):
+        for q, out in zip(chunk, gen[:, n:].cpu()):
             row = {"question_id": q["question_id"], "prompt": q.get("prompt", q["text"])}
             row.update(q.get("extra", {}))
             row.update({"text": tok.decode(out, skip_special_tokens=True).strip(), "answer_id": uuid.uuid4().hex,
@@ -277,6 +282,18 @@ def _part_path(out: Path, num_chunks: int, idx: int) -> Path:
     return out.with_name(f"{out.stem}.{num_chunks}_{idx}{out.suffix}")
 
 
+def _device_and_dtype(device: str, dtype: str) -> tuple[torch.device, torch.dtype]:
+    """``auto``: this rank's GPU (``LOCAL_RANK``) in float16 as the reference's eval, else the CPU in float32."""
+    if device == "auto":
+        device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else "cpu"
+    dev = torch.device(device)
+    if dev.type == "cuda" and dev.index is not None:
+        torch.cuda.set_device(dev)
+    if dtype == "auto":
+        return dev, torch.float16 if dev.type == "cuda" else torch.float32
+    return dev, getattr(torch, dtype)
+
+
 def cmd_answer(a) -> int:
     questions = load_questions(a.questions, a.question_format, a.single_pred_prompt, a.lang)
     world, rank = int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("RANK", 0))
@@ -287,7 +304,8 @@ def cmd_answer(a) -> int:
     target.parent.mkdir(parents=True, exist_ok=True)
     with open(target, "a", encoding="utf-8"):  # fail on an unwritable location before the model loads
         pass
-    model, tok, proc, meta = load_model(a.model)
+    device, dtype = _device_and_dtype(a.device, a.dtype)
+    model, tok, proc, meta = load_model(a.model, dtype, device)
     res = answer_to_file(model, tok, proc, mine, target, a.image_folder, template=a.conv_mode or meta["template"],
                          aspect=meta["image_aspect_ratio"], batch_size=a.batch_size, max_new_tokens=a.max_new_tokens,
                          temperature=a.temperature, model_id=Path(a.model).name)
@@ -424,6 +442,9 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--image-folder")
     q.add_argument("--out", required=True)
     q.add_argument("--conv-mode", default=None, help="template (default: the model's, v1)")
+    q.add_argument("--device", default="auto", help="auto (this rank's GPU, else cpu), cpu, cuda:0, ...")
+    q.add_argument("--dtype", default="auto", choices=["auto", "float32", "float16", "bfloat16"],
+                   help="auto: float16 on a GPU (as the reference), float32 on the CPU")
     q.add_argument("--batch-size", type=_positive_int, default=8)
     q.add_argument("--max-new-tokens", type=_positive_int, default=128)
     q.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")

@@ -120,6 +120,12 @@ def test_unreadable_images_are_skipped_and_counted(model_dir, images, tmp_path, 
     assert "3 answers written, 0 already there (resumed), 2 skipped (unreadable image)" in printed
     assert "skipped 20:" in printed and "broken.png" in printed and "skipped 21:" in printed
     assert [r["question_id"] for r in _lines(out)] == ["img0", "img0", 7]
+    from llava_lmm.data.image import ImageError
+    from llava_lmm.eval import generate_answers
+
+    model, tok, proc, _ = load_model(model_dir)
+    with pytest.raises(ImageError, match="broken.png"):  # the in-process API (demo) stays strict
+        generate_answers(model, tok, proc, load_questions(q), images, max_new_tokens=4)
 
 
 def test_sqa_and_mmbench_question_files(tmp_path):
