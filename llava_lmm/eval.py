@@ -317,9 +317,12 @@ def cmd_answer(a) -> int:
     if len(skipped) > 20:
         print(f"  ... and {len(skipped) - 20} more")
     if a.num_chunks <= 1 and world > 1:  # torchrun: rank 0 waits for the others and merges in question order
+        import datetime
+
         import torch.distributed as dist
 
-        dist.init_process_group("gloo")
+        # ranks finish their shards at different times; the default 30 min would time a slow one out
+        dist.init_process_group("gloo", timeout=datetime.timedelta(hours=24))
         dist.barrier()
         if rank == 0:
             rows = [r for i in range(num_chunks) for r in read_jsonl(_part_path(out, num_chunks, i), "answer file")]
