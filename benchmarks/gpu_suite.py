@@ -72,8 +72,10 @@ def peak_tflops_bf16(name: str) -> float | None:
 class Context:
     """Run-wide settings: device, autocast dtype, repeats, dry run, the MFU reference peak."""
 
-    def __init__(self, device: torch.device, dry: bool, repeats: int):
+    def __init__(self, device: torch.device, dry: bool, repeats: int, fused_adamw: bool = True,
+                 compile: bool = False, channels_last: bool = False):
         self.device, self.dry, self.repeats = device, dry, repeats
+        self.fused_adamw, self.compile, self.channels_last = fused_adamw, compile, channels_last
         self.dtype = None if dry else torch.bfloat16  # CPU bf16 autocast is emulated and slow: fp32 there
         self.peak_tflops: float | None = None
 
@@ -86,6 +88,19 @@ class Context:
 
     def mfu(self, step_flops: float, seconds: float) -> float | None:
         return step_flops / seconds / (self.peak_tflops * 1e12) if self.peak_tflops else None
+
+    def prepare(self, model: torch.nn.Module) -> None:
+        """Apply the fast-path switches to a detector / segmenter: channels-last weights; ``torch.compile`` of the
+        whole model (graph breaks at its data-dependent parts)."""
+        if self.channels_last:
+            model.to(memory_format=torch.channels_last)
+        if self.compile:
+            model.compile()
+
+    def layout(self, batch: dict) -> dict:
+        if not self.channels_last:
+            return batch
+        return {**batch, "images": batch["images"].contiguous(memory_format=torch.channels_last)}
 
     def free(self) -> None:
         gc.collect()
@@ -152,8 +167,10 @@ def bench_backbone(ctx: Context) -> dict:
 
 def _detector_numbers(ctx: Context, model, batch: dict, infer_batch: dict) -> dict:
     """Train step / inference timings, peak memory and MFU of a detector or segmenter of this repo."""
-    train_step, _ = step_functions(model, batch, ctx.dtype, ctx.device)
-    _, infer = step_functions(model, infer_batch, ctx.dtype, ctx.device)
+    ctx.prepare(model)
+    batch, infer_batch = ctx.layout(batch), ctx.layout(infer_batch)
+    train_step, _ = step_functions(model, batch, ctx.dtype, ctx.device, ctx.fused_adamw)
+    _, infer = step_functions(model, infer_batch, ctx.dtype, ctx.device, ctx.fused_adamw)
     n, n_infer = len(batch["images"]), len(infer_batch["images"])
     reset_peak_memory(ctx.device)
     t_train = timed(train_step, ctx.repeats, ctx.device)
@@ -344,6 +361,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dry-run", action="store_true", help="toy sizes on the CPU: checks that every section runs")
     p.add_argument("--repeats", type=int, default=None, help="timed calls per measurement (default 3; dry run 1)")
     p.add_argument("--no-tf32", action="store_true", help="leave fp32 matmuls in full fp32 (default: TF32 on CUDA)")
+    p.add_argument("--no-fused-adamw", action="store_true", help="F-ViT / FC-CLIP: the foreach AdamW, not the fused one")
+    p.add_argument("--compile", action="store_true", help="F-ViT / FC-CLIP: torch.compile the model (compilation "
+                   "happens in the warm-up call, outside the timings, but adds minutes to the run)")
+    p.add_argument("--channels-last", action="store_true", help="F-ViT / FC-CLIP: channels-last weights and images")
     a = p.parse_args(argv)
     only = [s.strip() for s in a.only.split(",") if s.strip()]
     unknown = sorted(set(only) - set(SECTIONS))
@@ -352,7 +373,8 @@ def main(argv: list[str] | None = None) -> int:
     if not a.dry_run and not torch.cuda.is_available():
         p.error("no CUDA device: the suite measures a GPU (use --dry-run to check it on the CPU)")
     device = torch.device("cpu" if a.dry_run else "cuda")
-    ctx = Context(device, a.dry_run, a.repeats or (1 if a.dry_run else 3))
+    ctx = Context(device, a.dry_run, a.repeats or (1 if a.dry_run else 3), fused_adamw=not a.no_fused_adamw,
+                  compile=a.compile, channels_last=a.channels_last)
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = not a.no_tf32
     torch.manual_seed(0)
@@ -360,6 +382,8 @@ def main(argv: list[str] | None = None) -> int:
     ctx.peak_tflops = peak_tflops_bf16(name) if device.type == "cuda" else None
     result = {"device": name, "torch": torch.__version__, "dry_run": a.dry_run,
               "dtype": "bf16" if ctx.dtype is torch.bfloat16 else "fp32", "tf32": device.type == "cuda" and not a.no_tf32,
+              "fused_adamw": device.type == "cuda" and ctx.fused_adamw, "compile": a.compile,
+              "channels_last": a.channels_last,
               "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
               "peak_tflops_bf16": ctx.peak_tflops, "matmul_tflops": matmul_tflops(ctx)}
     result["mfu_reference"] = "peak_tflops_bf16" if ctx.peak_tflops else "matmul_tflops"
