@@ -1,6 +1,7 @@
 """Config → model, vocabulary, datasets, evaluation; shared by train / eval / predict."""
 from __future__ import annotations
 
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -118,8 +119,9 @@ def evaluate(model: FCCLIP, cfg: FCCLIPConfig, train_names: list[str], out_dir: 
         images = [r["image"] for r in ds.records if r["image"]["id"] in {a["image_id"] for a in annotations}]
         pred_json = out_dir / "panoptic_pred.json"
         atomic_write_json(pred_json, {"images": images, "annotations": annotations, "categories": ds.categories})
-        gt_json = cfg.data.val_json if n == len(ds) else _subset_json(cfg.data.val_json, images, out_dir)
-        pq = panoptic_quality(gt_json, pred_json, cfg.data.val_png, pred_dir)
+        with tempfile.TemporaryDirectory(prefix="fcclip-eval-") as tmp:  # eval.max_images: no file left behind
+            gt_json = cfg.data.val_json if n == len(ds) else _subset_json(cfg.data.val_json, images, Path(tmp))
+            pq = panoptic_quality(gt_json, pred_json, cfg.data.val_png, pred_dir)
         for group in ("All", "Things", "Stuff"):
             for k in ("pq", "sq", "rq"):
                 metrics[f"{k.upper()}_{group.lower()}"] = float(pq[group][k])

@@ -76,11 +76,13 @@ def remove_stale_temporaries(folder: str | os.PathLike, pattern: str = "*") -> l
 
 
 def ensure_writable_dir(path: str | os.PathLike, what: str = "output folder") -> Path:
-    """Create ``path`` if needed and check a file can be created in it; raise ``PermissionError`` naming it.
+    """Check that files can be created in ``path`` (creating it if needed), without leaving anything behind:
+    folders the check created are removed again. Raise ``PermissionError`` naming the folder otherwise.
 
     Entry points call this before loading a model, so a bad output location fails in seconds, not after the run.
     """
     path = Path(path)
+    created = [p for p in (path, *path.parents) if not p.exists()]
     try:
         path.mkdir(parents=True, exist_ok=True)
         fd, probe = tempfile.mkstemp(prefix=".write-check.", dir=path)
@@ -88,6 +90,10 @@ def ensure_writable_dir(path: str | os.PathLike, what: str = "output folder") ->
         os.unlink(probe)
     except OSError as e:
         raise PermissionError(f"{what} {path} is not writable: {e.strerror or e}") from None
+    finally:
+        for p in created:  # deepest first
+            with contextlib.suppress(OSError):
+                p.rmdir()
     return path
 
 

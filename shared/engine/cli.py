@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+from pathlib import Path
 from typing import Callable, Sequence
 
 from shared.formats.validate import DatasetError
@@ -49,3 +50,8 @@ def train_main(schema: type, train: Callable, prog: str, description: str | None
     if dist.is_main:
         print(f"outputs in {train_section(cfg)[0].out_dir}", flush=True)
     return 0
+
+
+def eval_output_dir(out: str | None, checkpoint: str, dataset: str) -> Path:
+    """``--out`` when given, else ``<checkpoint's folder>/eval/<dataset>`` (results stay next to the weights)."""
+    return Path(out) if out else Path(checkpoint).parent / "eval" / dataset

@@ -69,11 +69,11 @@ def _registered_ade20k_eval(run_dir):
             "--data-root", str(root.parent)]
     assert eval_main(base + ["--dataset", "ade20k_150,ade20k_150_semantic"]) == 0  # one model, two sets
     for name in ("ade20k_150", "ade20k_150_semantic"):
-        got = json.loads((run_dir / f"eval_{name}" / "metrics.json").read_text())
+        got = json.loads((run_dir / "eval" / name / "metrics.json").read_text())
         assert got["num_images"] == 1 and 0.0 <= got["mIoU"] <= 1.0
         assert [c["name"] for c in got["IoU_per_class"][:3]] == ["wall", "building", "sky"]  # ADE-150, id order
         assert ("PQ_all" in got) == (name == "ade20k_150")
-    pred = json.loads((run_dir / "eval_ade20k_150" / "panoptic_pred.json").read_text())
+    pred = json.loads((run_dir / "eval" / "ade20k_150" / "panoptic_pred.json").read_text())
     assert {s["category_id"] for a in pred["annotations"] for s in a["segments_info"]} <= set(range(150))
 
 

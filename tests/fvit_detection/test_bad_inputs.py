@@ -71,3 +71,36 @@ def test_checkpoint_of_another_architecture_and_nothing_half_written(fvit_world,
     assert not out.exists()  # no results half-written
     assert eval_main(["--config", str(cfg_file), "--checkpoint", str(tmp_path / "missing.pt")]) == 2
     assert "missing.pt" in capsys.readouterr().err
+
+
+def _untrained_checkpoint(world, tmp_path):
+    from fvit_detection.builder import build_model
+    from shared.engine import save_checkpoint, save_config
+
+    cfg = make_config(world, tmp_path / "run", "eval.max_images=2", "eval.iou_types=[bbox]")
+    save_config(cfg, tmp_path / "cfg.yaml")
+    save_checkpoint(tmp_path / "run" / "last.pt", {"model": build_model(cfg).checkpoint_state_dict(), "step": 0})
+    return ["--config", str(tmp_path / "cfg.yaml"), "--checkpoint", str(tmp_path / "run" / "last.pt")]
+
+
+def test_eval_output_checked_before_the_model_default_next_to_checkpoint_no_temp_files(fvit_world, tmp_path,
+                                                                                        capsys, monkeypatch):
+    import tempfile
+
+    import fvit_detection.eval as ev
+
+    args = _untrained_checkpoint(fvit_world, tmp_path)
+    loaded = []
+    real_load = ev.load_trained
+    monkeypatch.setattr(ev, "load_trained", lambda *a: loaded.append(1) or real_load(*a))
+    (tmp_path / "a_file").write_text("x")
+    assert ev.main(args + ["--out", str(tmp_path / "a_file" / "ev")]) == 2  # a folder below a file
+    assert "a_file/ev is not writable" in capsys.readouterr().err and not loaded  # before the model
+    tmp = tmp_path / "tmpdir"
+    tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp))
+    assert ev.main(args) == 0  # eval.max_images=2, no --out
+    out = tmp_path / "run" / "eval" / fvit_world.lvis_val.stem
+    assert json.loads((out / "metrics.json").read_text())["num_images"] == 2
+    assert str(out / "metrics.json") in capsys.readouterr().out  # says where the outputs went
+    assert list(tmp.iterdir()) == []  # the max_images ground-truth subset was removed
