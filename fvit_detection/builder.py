@@ -52,7 +52,8 @@ def build_dataset(cfg: FViTConfig, train: bool, spec) -> DetectionDataset:
     d = cfg.data
     return DetectionDataset(d.train_ann if train else d.val_ann, d.train_images if train else d.val_images,
                             train=train, size=d.image_size, mean=spec.mean, std=spec.std,
-                            with_masks=cfg.model.with_mask and train, scale_range=d.scale_range)
+                            with_masks=cfg.model.with_mask and train, scale_range=d.scale_range,
+                            on_bad_record=d.on_bad_record)
 
 
 def evaluate(model: FViT, cfg: FViTConfig, rank: int = 0, world_size: int = 1, progress: bool = True):
