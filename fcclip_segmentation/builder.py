@@ -30,14 +30,15 @@ def build_dataset(cfg: FCCLIPConfig, train: bool, spec) -> PanopticDataset | Sem
     d = cfg.data
     if train:
         return PanopticDataset(d.train_json, d.train_png, d.train_images, True, d.image_size, spec.mean, spec.std,
-                               d.scale_range, d.train_class_names)
+                               d.scale_range, d.train_class_names, on_bad_record=d.on_bad_record)
     if d.val_task == "semantic":
         if not d.val_sem_seg or not d.val_class_names:
             raise ValueError("data.val_task=semantic needs data.val_sem_seg (label maps) and data.val_class_names")
         return SemanticSegDataset(d.val_images, d.val_sem_seg, d.val_class_names, d.image_size, spec.mean, spec.std,
-                                  d.val_ignore_label, d.val_label_suffix, d.test_pad)
+                                  d.val_ignore_label, d.val_label_suffix, d.test_pad, d.on_bad_record)
     return PanopticDataset(d.val_json, d.val_png, d.val_images, False, d.image_size, spec.mean, spec.std,
-                           d.scale_range, d.val_class_names, d.val_sem_seg, d.val_ignore_label, d.test_pad)
+                           d.scale_range, d.val_class_names, d.val_sem_seg, d.val_ignore_label, d.test_pad,
+                           d.on_bad_record)
 
 
 def build_model(cfg: FCCLIPConfig) -> tuple[FCCLIP, PanopticDataset]:

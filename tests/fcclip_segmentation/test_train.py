@@ -110,9 +110,8 @@ def test_two_process_gloo_parameters_identical(fcclip_world, tmp_path):
 def test_bad_inputs(fcclip_world, tmp_path):
     w = fcclip_world
     mean = std = (0.5, 0.5, 0.5)
-    ds = PanopticDataset(w.panoptic_val, w.panoptic_val_dir, tmp_path / "no_images", False, 128, mean, std)
-    with pytest.raises(FileNotFoundError, match="no_images"):
-        ds[0]
+    with pytest.raises(ValueError, match=r"annotations\[0\] \(image_id \d+\): image image folder not found: .*no_images"):
+        PanopticDataset(w.panoptic_val, w.panoptic_val_dir, tmp_path / "no_images", False, 128, mean, std)
     bad = tmp_path / "names.txt"
     bad.write_text("0:invalid_class_id\n1:red circle")
     with pytest.raises(ValueError, match=r"names.txt: 1 class names for \d+ dataset classes"):
