@@ -35,7 +35,7 @@ class RecordProblems:
         self.total += 1
         self._bad.add(key)
         if len(self.messages) < self.limit:
-            self.messages.append(f"{where}: {field} {message}")
+            self.messages.append(f"{where}: {field} {message}" if field else f"{where}: {message}")
 
     def bad(self, key: Hashable) -> bool:
         return key in self._bad
