@@ -92,7 +92,7 @@ def evaluate(model: FCCLIP, cfg: FCCLIPConfig, train_names: list[str], out_dir: 
                     pan, segs = panoptic_inference(probs, masks, model.is_thing, model.cfg.object_mask_threshold,
                                                    model.cfg.overlap_threshold)
                     png = Path(fname).stem + ".png"
-                    with atomic_path(pred_dir / png) as tmp:
+                    with atomic_path(pred_dir / png, durable=False) as tmp:  # one per image: no fsync each
                         Image.fromarray(id_to_rgb(pan.cpu().numpy())).save(tmp, format="PNG")
                     annotations.append({"image_id": image_id, "file_name": png, "segments_info": [
                         {"id": s["id"], "category_id": label_to_cat[s["category"]], "isthing": int(s["isthing"]),

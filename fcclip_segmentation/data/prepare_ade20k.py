@@ -156,7 +156,7 @@ def _read_png(path: Path, what: str, modes: tuple[str, ...], size: tuple[int, in
 
 
 def _save_png(array: np.ndarray, path: Path) -> None:
-    with atomic_path(path) as tmp:
+    with atomic_path(path, durable=False) as tmp:  # thousands of files a rerun rewrites: no fsync each
         Image.fromarray(array).save(tmp, format="PNG")
 
 

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from shared.io import current_umask, remove_stale_temporaries
+from shared.io import remove_stale_temporaries
 
 from .config import ConfigError, config_changes, config_to_dict, save_config
 from .distributed import all_gather_objects
@@ -78,7 +78,7 @@ class _Lock:
 
     def __init__(self, out_dir: Path):
         self.path = out_dir / LOCK_NAME
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666 & ~current_umask())
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
         try:
             fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as e:
