@@ -105,6 +105,7 @@ def test_cli_refuses_changed_model_key_with_exit_2_and_keeps_config_yaml(tmp_pat
 
 
 def _toy_yaml(tmp_path):
+    tmp_path.mkdir(parents=True, exist_ok=True)
     f = tmp_path / "toy.yaml"
     f.write_text(yaml.safe_dump({"train": {"max_steps": 3, "batch_size": 4, "lr": 0.05, "warmup_steps": 0,
                                            "ckpt_every": 1000, "progress": False}}))
@@ -122,7 +123,7 @@ time.sleep(120)
 """
 
 
-def test_second_process_is_refused_naming_the_holder_and_kill_9_leaves_no_stale_lock(tmp_path):
+def test_second_process_is_refused_naming_the_holder_and_kill_9_leaves_no_stale_lock(tmp_path, capsys):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(tmp_path)], stdout=subprocess.PIPE, text=True,
                               env=env, cwd=ROOT)
@@ -134,6 +135,10 @@ def test_second_process_is_refused_naming_the_holder_and_kill_9_leaves_no_stale_
         assert time.monotonic() - t0 < 5
         assert f"pid {holder.pid} on host {socket.gethostname()}" in str(e.value) and "started" in str(e.value)
         assert not (tmp_path / "last.pt").exists()
+        called = []  # the CLI refuses before building anything, exit 2
+        args = ["--config", str(_toy_yaml(tmp_path / "cfg")), f"train.out_dir={tmp_path}"]
+        assert train_main(ToyRun, lambda c: called.append(c), "toy", None, args) == 2 and not called
+        assert f"pid {holder.pid}" in capsys.readouterr().err
     finally:
         holder.kill()  # SIGKILL: no cleanup code runs in the holder
         holder.wait()
