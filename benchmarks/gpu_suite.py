@@ -11,7 +11,9 @@ and written as json. Sections (``--only`` picks a subset):
   stage-2 ``model_max_length``) with the ViTamin-L-336 and the CLIP ViT-L/14-336 tower, and greedy decoding.
 
 Sizes come from the shipped paper configs; ``--dry-run`` reads the synthetic-world configs instead and runs every
-section at toy sizes on the CPU (CI checks the keys). The full run is budgeted for ≤ 8 minutes on one H100/H200:
+section at toy sizes on the CPU (CI checks the keys). The full run is budgeted for ≤ 8 minutes on one H100/H200
+(estimates: start-up and matmul 30 s, backbone 60 s, fvit 60 s, fcclip 60 s, llava 150 s; each section's seconds
+are in the json as ``section_s``, the total as ``total_s``):
 
     python benchmarks/gpu_suite.py                        # → outputs/bench/gpu_suite.json
     python benchmarks/gpu_suite.py --only backbone,fvit --out /tmp/b.json
@@ -25,7 +27,6 @@ the table below; the measured ``matmul_tflops`` when the GPU is not in it).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import gc
 import json
 import sys
@@ -217,16 +218,6 @@ def bench_fcclip(ctx: Context) -> dict:
             **r, "deform_attn_share": share}
 
 
-@contextlib.contextmanager
-def _default_dtype(dtype: torch.dtype):
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(dtype)
-    try:
-        yield
-    finally:
-        torch.set_default_dtype(old)
-
-
 def bench_llava(ctx: Context) -> dict:
     import yaml
 
@@ -247,8 +238,7 @@ def bench_llava(ctx: Context) -> dict:
                  "text_tokens": text_tokens, "activation_checkpointing": True, "towers": {}}
     # CLIP (more image tokens, more memory) first: ViTamin then runs at the batch that fitted for CLIP
     for key, (name, (vcfg, _, n, select)) in reversed(list(zip(("vitamin", "clip"), tw.items()))):
-        with _default_dtype(dtype):
-            model = build_llava(vcfg, n, select, text_config, ctx.device, dtype)
+        model = build_llava(vcfg, n, select, text_config, ctx.device, dtype)
         model.activation_checkpointing_enable()
         b = batch
         while True:  # one H100 (80 GB) may not hold batch 16 of a 7B with AdamW states: halve and record
