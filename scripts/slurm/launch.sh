@@ -7,7 +7,13 @@ PYTHON=${PYTHON:-.venv/bin/python}
 GPUS_PER_NODE=${GPUS_PER_NODE:-8}
 NNODES=${SLURM_JOB_NUM_NODES:-1}
 WORLD_SIZE=$((NNODES * GPUS_PER_NODE))
-HEAD_NODE=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)
+# the whole list is read (`| head -n 1` would end scontrol with SIGPIPE, which pipefail turns into an exit)
+mapfile -t NODES < <(scontrol show hostnames "$SLURM_JOB_NODELIST")
+HEAD_NODE=${NODES[0]:-}
+if [[ -z "$HEAD_NODE" ]]; then
+    echo "scontrol gave no host names for SLURM_JOB_NODELIST='${SLURM_JOB_NODELIST:-}' (run this under sbatch)" >&2
+    exit 2
+fi
 RDZV_PORT=${RDZV_PORT:-29500}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-8}
 
