@@ -8,7 +8,7 @@ GPUS_PER_NODE=${GPUS_PER_NODE:-8}
 NNODES=${SLURM_JOB_NUM_NODES:-1}
 WORLD_SIZE=$((NNODES * GPUS_PER_NODE))
 # the whole list is read (`| head -n 1` would end scontrol with SIGPIPE, which pipefail turns into an exit)
-mapfile -t NODES < <(scontrol show hostnames "$SLURM_JOB_NODELIST")
+mapfile -t NODES < <(scontrol show hostnames "${SLURM_JOB_NODELIST:-}")
 HEAD_NODE=${NODES[0]:-}
 if [[ -z "$HEAD_NODE" ]]; then
     echo "scontrol gave no host names for SLURM_JOB_NODELIST='${SLURM_JOB_NODELIST:-}' (run this under sbatch)" >&2
