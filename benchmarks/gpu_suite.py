@@ -8,7 +8,8 @@ and written as json. Sections (``--only`` picks a subset):
 - ``fcclip``: the COCO training crop and per-GPU batch, ADE eval at the test size, the share of eval time spent
   in the pixel decoder's deformable attention;
 - ``llava``: one stage-2 step (Vicuna-7B-shaped random LM, activation checkpointing, per-GPU batch × the
-  stage-2 ``model_max_length``) with the ViTamin-L-336 and the CLIP ViT-L/14-336 tower, and greedy decoding.
+  stage-2 ``model_max_length``) with the ViTamin-L-336 and the CLIP ViT-L/14-336 tower, and greedy decoding;
+- ``llava_fsdp2``: the FSDP2 training path (``configs/fsdp2.json``) end to end on the tiny synthetic model.
 
 Sizes come from the shipped paper configs; ``--dry-run`` reads the synthetic-world configs instead and runs every
 section at toy sizes on the CPU (CI checks the keys). The full run is budgeted for ≤ 8 minutes on one H100/H200
@@ -29,6 +30,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
 import sys
 import time
 import traceback
@@ -46,7 +48,7 @@ from benchmarks.timing import (AMP_DTYPES, device_name, flops, peak_memory_gib, 
                                step_functions, sync, timed)
 
 REPO = Path(__file__).resolve().parents[1]
-SECTIONS = ("backbone", "fvit", "fcclip", "llava")
+SECTIONS = ("backbone", "fvit", "fcclip", "llava", "llava_fsdp2")
 CONFIGS = {  # (paper setting, dry run)
     "fvit": ("fvit_detection/configs/ov_lvis_vitamin_l_336.yaml", "fvit_detection/configs/synthetic_tiny.yaml"),
     "fcclip": ("fcclip_segmentation/configs/coco_to_ade20k_vitamin_l_336.yaml",
@@ -304,8 +306,52 @@ def ctx_prompt_len(one: dict) -> int:
     return int((ids == IMAGE_TOKEN_ID).nonzero().max()) + 1 + 32
 
 
+def bench_llava_fsdp2(ctx: Context) -> dict:
+    """The shipped FSDP2 path end to end — ``python -m llava_lmm.train`` with ``configs/fsdp2.json`` under torchrun
+    (one process): HF Trainer → accelerate → ``fully_shard`` → the gathered final save — on the tiny synthetic
+    stage-2 model. Accelerate enables FSDP only on accelerators, so a dry run checks the plumbing unsharded."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="gpu_suite_fsdp2-") as d:
+        return _fsdp2_run(ctx, Path(d))
+
+
+def _fsdp2_run(ctx: Context, tmp: Path) -> dict:
+    import subprocess
+
+    import yaml
+    from safetensors import safe_open
+
+    from shared.synthetic import generate_world
+
+    world = generate_world(tmp / "world", seed=0, num_train=8, num_val=2, image_size=128)
+    args = yaml.safe_load((REPO / CONFIGS["llava"][1]).read_text())  # the synthetic stage-2 config
+    args.update(model_name_or_path="tiny", data_path=str(world.llava_instruct_train), image_folder=str(world.images),
+                output_dir=str(tmp / "run"), max_steps=3, per_device_train_batch_size=2, use_cpu=ctx.dry,
+                bf16=not ctx.dry, fsdp=True, fsdp_config=str(REPO / "llava_lmm/configs/fsdp2.json"))
+    (tmp / "cfg.yaml").write_text(yaml.safe_dump(args))
+    t0 = time.perf_counter()
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "1",
+                        "-m", "llava_lmm.train", "--config", str(tmp / "cfg.yaml")], cwd=REPO, capture_output=True,
+                       text=True, timeout=300,
+                       env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO),
+                                                                                  os.environ.get("PYTHONPATH")]))})
+    wall = time.perf_counter() - t0
+    if r.returncode != 0:
+        raise RuntimeError(f"llava_lmm.train exited {r.returncode}: {(r.stdout + r.stderr)[-1500:]}")
+    metrics = json.loads((tmp / "run" / "train_metrics.json").read_text())
+    cfg = json.loads((tmp / "run" / "config.json").read_text())["text_config"]
+    with safe_open(str(tmp / "run" / "model.safetensors"), "pt") as f:
+        shapes = {k: f.get_slice(k).get_shape() for k in f.keys()}
+    head = [v for k, v in shapes.items() if k.endswith("lm_head.weight")]
+    full = bool(head) and head[0] == [cfg["vocab_size"], cfg["hidden_size"]] and all(0 not in v for v in shapes.values())
+    return {"sharding": metrics["sharding"], "steps": metrics["steps"], "saved_full_weights": full, "run_s": wall,
+            "ok": metrics["steps"] == 3 and full and (ctx.dry or metrics["sharding"] == "fsdp2")}
+
+
 BENCHES: dict[str, Callable[[Context], dict]] = {"backbone": bench_backbone, "fvit": bench_fvit,
-                                                 "fcclip": bench_fcclip, "llava": bench_llava}
+                                                 "fcclip": bench_fcclip, "llava": bench_llava,
+                                                 "llava_fsdp2": bench_llava_fsdp2}
 
 # keys the table shows per section (the json holds everything)
 TABLE = {
@@ -315,6 +361,7 @@ TABLE = {
     "fcclip": ("batch", "train_step_s", "train_img_s", "eval_img_s", "deform_attn_share", "peak_mem_gib", "mfu"),
     "llava": ("batch", "step_s_vitamin", "step_s_clip", "vitamin_over_clip", "tokens_s", "decode_tokens_s",
               "peak_mem_gib", "mfu"),
+    "llava_fsdp2": ("ok", "sharding", "steps", "saved_full_weights", "run_s"),
 }
 
 
@@ -336,11 +383,11 @@ def table(result: dict) -> str:
         if r is None:
             continue
         if "error" in r:
-            lines.append(f"{sec:9s} ERROR {r['error']}")
+            lines.append(f"{sec:11s} ERROR {r['error']}")
             continue
         for row in r["cases"] if sec == "backbone" else [r]:
-            lines.append(f"{sec:9s} " + "  ".join(f"{k}={_fmt(row.get(k))}" for k in keys))
-        lines.append(f"{'':9s} ({r['section_s']:.0f} s)")
+            lines.append(f"{sec:11s} " + "  ".join(f"{k}={_fmt(row.get(k))}" for k in keys))
+        lines.append(f"{'':11s} ({r['section_s']:.0f} s)")
     return "\n".join(lines)
 
 

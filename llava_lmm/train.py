@@ -165,6 +165,16 @@ class LlavaTrainer(Trainer):
         return self.optimizer
 
 
+def sharding_of(trainer) -> str | None:
+    """How the run sharded the model: fsdp2 | fsdp | deepspeed-zero<N> | None (accelerate enables FSDP only on
+    accelerators: a CPU run asked for FSDP trains unsharded, and says so here)."""
+    if trainer.is_fsdp_enabled:
+        return "fsdp2" if trainer.accelerator.is_fsdp2 else "fsdp"
+    if trainer.is_deepspeed_enabled:
+        return f"deepspeed-zero{trainer.accelerator.state.deepspeed_plugin.zero_stage}"
+    return None
+
+
 def gathered_state_dict(trainer) -> dict | None:
     """The full state dict of a model whose weights are sharded (FSDP, DeepSpeed ZeRO-3: each rank holds a slice
     of every weight), gathered by a collective that every rank must join; rank 0 receives it. None otherwise
@@ -223,7 +233,8 @@ def train(m: ModelArguments, d: DataArguments, t: LlavaTrainingArguments) -> dic
     history = [h for h in trainer.state.log_history if "loss" in h]
     metrics = {"stage": m.stage, "steps": trainer.state.global_step, "train_loss": result.training_loss,
                "losses": [h["loss"] for h in history], "resumed_from": resume,
-               "truncated": ds.truncated, "skipped": ds.skipped, "mismatched": ds.mismatched}
+               "truncated": ds.truncated, "skipped": ds.skipped, "mismatched": ds.mismatched,
+               "sharding": sharding_of(trainer)}
     full = gathered_state_dict(trainer) if m.stage != "lora" else None  # on every rank, before rank 0 saves
     if trainer.is_world_process_zero():
         llava = _unwrap_llava(trainer.model)

@@ -32,6 +32,9 @@ def test_dry_run_writes_every_key(tmp_path, capsys):
     assert ll["tokens_s"] == pytest.approx(ll["batch"] * (ll["text_tokens"] + 64) / ll["step_s_vitamin"])
     assert r["fvit"]["train_tflops_per_step"] > r["fcclip"]["train_tflops_per_step"] > 0  # FLOPs were counted
     assert ll["mfu"] > 0 and ll["towers"]["clip"]["mfu"] > 0
+    # the FSDP2 training path ran end to end (unsharded on the CPU, where accelerate does not enable FSDP)
+    f = r["llava_fsdp2"]
+    assert f["ok"] and f["steps"] == 3 and f["saved_full_weights"] and f["sharding"] is None
     table = capsys.readouterr().out
     assert "batched_over_sequential=" in table and "vitamin_over_clip=" in table
 
