@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import backbone.sliding as sliding
-from backbone import build_backbone
+from backbone import BackboneOptions, build_backbone
 from fvit_detection.builder import backbone_options, build_model
 from fvit_detection.config import FViTConfig
 from shared.engine import load_config
@@ -16,26 +16,32 @@ REFERENCE = {"lvis": CONFIGS / "reference_ov_lvis_vitamin_l_336_eval.yaml",
              "coco": CONFIGS / "reference_ov_coco_vitamin_l_336_eval.yaml"}
 
 
-def _origins_at_896(cfg: FViTConfig, monkeypatch) -> list[list[int]]:
-    """Window origins (per axis) the config's ViTamin-L backbone uses on an 896² input (shape-only meta model)."""
+@pytest.fixture(scope="module")
+def vitamin_l_meta():
+    """ViTamin-L-336 as a shape-only (meta) model: its real window size and token stride, no weights."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return build_backbone("ViTamin-L-336", device="meta")
+
+
+def _origins_at_896(bb, cfg: FViTConfig, monkeypatch) -> list[list[int]]:
+    """Window origins (per axis) of the backbone with the config's options on an 896² input."""
+    assert cfg.model.backbone == bb.name and tuple(bb.spec.native_size) == (336, 336)
     calls, origins = [], sliding.window_origins
 
     def recording(*args, **kwargs):
         calls.append(origins(*args, **kwargs))
         return calls[-1]
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        bb = build_backbone(cfg.model.backbone, device="meta", **backbone_options(cfg.model))
-    assert tuple(bb.spec.native_size) == (336, 336)
     with monkeypatch.context() as m:
+        m.setattr(bb, "options", BackboneOptions.from_kwargs(**backbone_options(cfg.model)))
         m.setattr(sliding, "window_origins", recording)
         bb(torch.empty(1, 3, 896, 896, device="meta"))
     return calls
 
 
 @pytest.mark.parametrize("split", ["lvis", "coco"])
-def test_reference_configs_place_windows_as_the_reference(split, monkeypatch):
+def test_reference_configs_place_windows_as_the_reference(split, vitamin_l_meta, monkeypatch):
     cfg = load_config(FViTConfig, REFERENCE[split])
     m = cfg.model
     assert (m.window_placement, m.window_stride, m.reference_skip_pos_embed) == ("reference", 168, False)
@@ -43,10 +49,10 @@ def test_reference_configs_place_windows_as_the_reference(split, monkeypatch):
     assert (m.with_mask, m.detections_per_img, m.nms_thresh) == ((True, 300, 0.5) if split == "lvis"
                                                                  else (False, 100, 0.4))
     # the reference: y1 = i·168, y2 = min(y1 + 336, H), y1 = y2 − 336 → 0, 168, 336, 504, 560 on both axes
-    assert _origins_at_896(cfg, monkeypatch) == [[0, 168, 336, 504, 560]] * 2
-    # our default placement (aligned to the 16-px tokens) would give other origins: the check can fail
-    aligned = load_config(FViTConfig, REFERENCE[split], ["model.window_placement=aligned"])
-    assert _origins_at_896(aligned, monkeypatch) == [[0, 160, 336, 496, 560]] * 2
+    assert _origins_at_896(vitamin_l_meta, cfg, monkeypatch) == [[0, 168, 336, 504, 560]] * 2
+    if split == "lvis":  # our default placement (aligned to the 16-px tokens) gives other origins: the check can fail
+        aligned = load_config(FViTConfig, REFERENCE[split], ["model.window_placement=aligned"])
+        assert _origins_at_896(vitamin_l_meta, aligned, monkeypatch) == [[0, 160, 336, 496, 560]] * 2
 
 
 def test_pos_embed_and_rpn_norm_options_reach_the_model():
