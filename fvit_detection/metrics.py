@@ -59,7 +59,8 @@ def lvis_api_results(results: list[dict], max_dets: int = LVIS_MAX_DETS) -> list
     2. Then detections without a positive finite area are dropped: ``area`` = w·h of the ``bbox`` when the first
        record has a ``bbox`` (also for segm, as lvis-api computes it), else the RLE mask area; ``get_ann_ids``
        keeps only 0 < area < inf. So a zero-area box still takes one of the ``max_dets`` places.
-    hotcoco keeps zero-area detections, which changes AP (they are false positives there).
+    hotcoco keeps zero-area detections, which changes AP (they are false positives there). Ground truth: see
+    ``_lvis_api_gt``.
     """
     if not results:
         return []
@@ -80,6 +81,20 @@ def lvis_api_results(results: list[dict], max_dets: int = LVIS_MAX_DETS) -> list
     return [r for r, a in zip(capped, areas) if 0 < a < math.inf]
 
 
+def _lvis_api_gt(gt_file: str):
+    """The ground truth as the lvis api evaluates it: ``get_ann_ids`` (with category ids, as ``LVISEval._prepare``
+    calls it) also drops annotations without a positive finite area, which hotcoco would count as misses."""
+    import hotcoco
+
+    gt = hotcoco.COCO(str(gt_file))
+    # cheap check first (hotcoco's area range is inclusive: from the smallest positive float); rewrite only if needed
+    if len(gt.get_ann_ids(area_rng=[math.ulp(0.0), math.inf])) != len(gt.get_ann_ids()):
+        data = gt.dataset
+        data["annotations"] = [a for a in data["annotations"] if 0 < a["area"] < math.inf]
+        gt.dataset = data
+    return gt
+
+
 def evaluate_lvis(gt_file: str, results: list[dict], iou_types=("bbox", "segm"),
                   novel_cat_ids: set[int] = frozenset()) -> dict:
     """LVIS v1 federated AP exactly as the official lvis api computes it (hotcoco's LVISeval on the detections the
@@ -92,7 +107,7 @@ def evaluate_lvis(gt_file: str, results: list[dict], iou_types=("bbox", "segm"),
     for iou_type in iou_types:
         if not results or (iou_type == "segm" and "segmentation" not in results[0]):
             continue
-        gt = hotcoco.COCO(str(gt_file))
+        gt = _lvis_api_gt(gt_file)
         # already capped: hotcoco must not cap again (its cap would let in a detection the api had cut)
         ev = hotcoco.LVISeval(gt, hotcoco.LVISResults(gt, kept, max_dets=-1), iou_type)
         with contextlib.redirect_stdout(io.StringIO()):

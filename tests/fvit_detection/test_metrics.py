@@ -92,6 +92,18 @@ def test_zero_area_detections_take_their_place_in_the_300_cap(lvis_gt):
     assert evaluate_lvis(lvis_gt, results[1:], ("bbox",))["bbox_AP"] == pytest.approx(1 / 300)
 
 
+def test_zero_area_ground_truth_is_not_evaluated(lvis_gt, tmp_path):
+    """The lvis api also drops ground truth of area 0 (its get_ann_ids keeps 0 < area < inf): one exact hit on the
+    other annotation scores AP 1, where counting the zero-area one as a miss would give recall 1/2 (AP ≈ 0.505)."""
+    data = json.loads(open(lvis_gt).read())
+    data["annotations"].append({**data["annotations"][0], "id": 2, "bbox": FAR_BOX, "area": 0.0})
+    gt = _write(tmp_path / "zero_gt.json", data)
+    assert evaluate_lvis(gt, [_det(GT_BOX, 0.8)], ("bbox",))["bbox_AP"] == pytest.approx(1.0)
+    data["annotations"][1]["area"] = 1e-3  # tiny but positive: evaluated, a miss
+    gt = _write(tmp_path / "tiny_gt.json", data)
+    assert evaluate_lvis(gt, [_det(GT_BOX, 0.8)], ("bbox",))["bbox_AP"] == pytest.approx(51 / 101)
+
+
 def test_lvis_api_results_cap_then_filter_in_the_apis_order():
     a = [_det(FAR_BOX, s, image=7) for s in (0.2, 0.9, 0.5, 0.9)]  # over the cap of 2: sorted, ties in file order
     b = [_det(FAR_BOX, s, image=3) for s in (0.1, 0.3)]  # at the cap: untouched, file order
