@@ -29,8 +29,8 @@ class L1RegionProposalNetwork(RegionProposalNetwork):
 
 def build_rpn(channels: int, strides: list[float], anchor_scale: float = 8.0,
               ratios: tuple[float, ...] = (0.5, 1.0, 2.0), num_convs: int = 2, norm: str = "none",
-              fg_iou: float = 0.7, bg_iou: float = 0.3, batch_per_image: int = 256, pos_fraction: float = 0.5, pre_nms: int = 2000,
-              post_nms: int = 1000, nms: float = 0.7) -> L1RegionProposalNetwork:
+              fg_iou: float = 0.7, bg_iou: float = 0.3, batch_per_image: int = 256, pos_fraction: float = 0.5,
+              pre_nms: int = 2000, post_nms: int = 1000, nms: float = 0.7) -> L1RegionProposalNetwork:
     """Anchors of side ``anchor_scale · stride`` × ``ratios`` on every level (F-ViT: 8 × 4…64 = 32…512 px).
 
     norm: ``none`` — torchvision's head (conv + bias → ReLU, the OV-COCO ``RPNHead``); ``bn`` — conv without bias →
