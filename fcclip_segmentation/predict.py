@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -16,7 +17,7 @@ from PIL import Image, ImageDraw
 
 from backbone.preprocess import load_image
 from shared.engine import CheckpointError, ConfigError, load_config
-from shared.io import atomic_path
+from shared.io import atomic_path, ensure_writable_dir
 from shared.transforms import eval_input
 
 from .builder import set_vocabulary
@@ -67,10 +68,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cfg = load_config(FCCLIPConfig, args.config, args.overrides)
         names, is_thing = parse_classes(args.classes)
+        ensure_writable_dir(Path(args.out).resolve().parent)  # fail before the model loads
         model, train_names = load_trained(cfg, args.checkpoint)
         set_vocabulary(model.eval(), names, is_thing, train_names, cfg.text_cache)
         pil = load_image(args.image)
-    except (ConfigError, CheckpointError, FileNotFoundError, ValueError) as e:
+    except (ConfigError, CheckpointError, FileNotFoundError, PermissionError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     rgb = np.asarray(pil)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -15,7 +16,7 @@ from PIL import Image, ImageDraw
 
 from backbone.preprocess import load_image
 from shared.engine import CheckpointError, ConfigError, load_config
-from shared.io import atomic_path, load_json
+from shared.io import atomic_path, ensure_writable_dir, load_json
 from shared.transforms import eval_input
 
 from .builder import set_vocabulary
@@ -71,11 +72,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cfg = load_config(FViTConfig, args.config, args.overrides)
         names = parse_classes(args.classes)
+        ensure_writable_dir(Path(args.out).resolve().parent)  # fail before the model loads
         model = load_trained(cfg, args.checkpoint).eval()
         train_names = {_key(c["name"]) for c in load_json(cfg.data.train_ann)["categories"]}
         set_vocabulary(model, names, torch.tensor([_key(n) not in train_names for n in names]), cfg.text_cache)
         pil = Image.fromarray(np.asarray(load_image(args.image)))
-    except (ConfigError, CheckpointError, FileNotFoundError, ValueError) as e:
+    except (ConfigError, CheckpointError, FileNotFoundError, PermissionError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     spec = model.backbone.spec
