@@ -89,8 +89,18 @@ class Context:
         """The config's per-GPU batch (at most 2 in a dry run)."""
         return min(per_gpu, 2) if self.dry else per_gpu
 
-    def mfu(self, step_flops: float, seconds: float) -> float | None:
-        return step_flops / seconds / (self.peak_tflops * 1e12) if self.peak_tflops else None
+    def mfu(self, step_flops: float | None, seconds: float) -> float | None:
+        return step_flops / seconds / (self.peak_tflops * 1e12) if self.peak_tflops and step_flops else None
+
+    @staticmethod
+    def flops(fn, grad: bool = False) -> float | None:
+        """``benchmarks.timing.flops``, or None (with the error printed) where the counter cannot follow the code,
+        e.g. a ``--compile``d model: the timings of the section are kept."""
+        try:
+            return float(flops(fn, grad=grad))
+        except Exception as e:  # noqa: BLE001 — any counter failure only costs the MFU column
+            print(f"FLOP count failed ({type(e).__name__}: {e}); mfu not reported", flush=True)
+            return None
 
     def prepare(self, model: torch.nn.Module) -> None:
         """Apply the fast-path switches to a detector / segmenter: channels-last weights; ``torch.compile`` of the
@@ -157,13 +167,13 @@ def bench_backbone(ctx: Context) -> dict:
         reset_peak_memory(ctx.device)
         run(batched)
         mem = peak_memory_gib(ctx.device)
-        fl = flops(lambda: run(batched))
+        fl = ctx.flops(lambda: run(batched))
         out["cases"].append({
             "size": size, "stride": stride, "windows": num_windows(bb, size, size, stride),
             "batched_ms": r["batched_s"] * 1e3, "sequential_ms": r["sequential_s"] * 1e3,
             "batched_over_sequential": r["sequential_s"] / r["batched_s"],
             "max_rel_diff": r["max_rel_diff"], "outputs_equal": r["max_rel_diff"] <= (1e-4 if ctx.dry else 2e-2),
-            "interpolate_ms": t_interp * 1e3, "peak_mem_gib": mem, "gflops": fl / 1e9,
+            "interpolate_ms": t_interp * 1e3, "peak_mem_gib": mem, "gflops": fl and fl / 1e9,
             "mfu": ctx.mfu(fl, r["batched_s"])})
     return out
 
@@ -180,10 +190,10 @@ def _detector_numbers(ctx: Context, model, batch: dict, infer_batch: dict) -> di
     mem_train = peak_memory_gib(ctx.device)
     reset_peak_memory(ctx.device)
     t_infer = timed(infer, ctx.repeats, ctx.device)
-    fl = flops(train_step, grad=True)
+    fl = ctx.flops(train_step, grad=True)
     return {"batch": n, "train_step_s": t_train, "train_img_s": n / t_train, "infer_img_s": n_infer / t_infer,
             "peak_mem_gib": mem_train, "infer_peak_mem_gib": peak_memory_gib(ctx.device),
-            "train_tflops_per_step": fl / 1e12, "mfu": ctx.mfu(fl, t_train), "infer": infer}
+            "train_tflops_per_step": fl and fl / 1e12, "mfu": ctx.mfu(fl, t_train), "infer": infer}
 
 
 def bench_fvit(ctx: Context) -> dict:
@@ -260,12 +270,13 @@ def bench_llava(ctx: Context) -> dict:
             b //= 2
         mem = peak_memory_gib(ctx.device)
         one = {k: v[:1] for k, v in data.items()}
-        f_all = flops(lambda: model(**one))
-        f_tower = flops(lambda: model.model.vision_tower(one["pixel_values"], output_hidden_states=True))
-        step_flops = b * (3 * (f_all - f_tower) + f_tower)
+        f_all = ctx.flops(lambda: model(**one))
+        f_tower = ctx.flops(lambda: model.model.vision_tower(one["pixel_values"], output_hidden_states=True))
+        step_flops = b * (3 * (f_all - f_tower) + f_tower) if f_all and f_tower else None
         tokens = b * (text_tokens + n)
         rec = {"tower": name, "image_tokens": n, "batch": b, "step_s": t, "tokens_s": tokens / t,
-               "peak_mem_gib": mem, "train_tflops_per_step": step_flops / 1e12, "mfu": ctx.mfu(step_flops, t)}
+               "peak_mem_gib": mem, "train_tflops_per_step": step_flops and step_flops / 1e12,
+               "mfu": ctx.mfu(step_flops, t)}
         if key == "vitamin":
             rec["decode_tokens_s"] = _decode_tokens_s(ctx, model, one)
         out["towers"][key] = rec
