@@ -251,7 +251,7 @@ def bench_llava(ctx: Context) -> dict:
     # CLIP (more image tokens, more memory) first: ViTamin then runs at the batch that fitted for CLIP
     for key, (name, (vcfg, _, n, select)) in reversed(list(zip(("vitamin", "clip"), tw.items()))):
         model = build_llava(vcfg, n, select, text_config, ctx.device, dtype)
-        model.activation_checkpointing_enable()
+        _checkpointing(model, True)
         b = batch
         while True:  # one H100 (80 GB) may not hold batch 16 of a 7B with AdamW states: halve and record
             data = sample_batch(b, text_tokens, n, vcfg.image_size, ctx.device, dtype)
@@ -290,13 +290,20 @@ def bench_llava(ctx: Context) -> dict:
     return out
 
 
+def _checkpointing(model, on: bool) -> None:
+    """Activation checkpointing on / off (transformers 5 names; the ``gradient_*`` ones of older images)."""
+    name = "enable" if on else "disable"
+    fn = getattr(model, f"activation_checkpointing_{name}", None) or getattr(model, f"gradient_checkpointing_{name}")
+    fn()
+
+
 def _decode_tokens_s(ctx: Context, model, one: dict) -> float:
     """Greedy decoding speed with the KV cache, batch 1, after the image + prompt prefill: the time of N new
     tokens minus the time of 1 (the prefill), over N − 1."""
     new = 8 if ctx.dry else 128
     prompt = one["input_ids"][:, : ctx_prompt_len(one)]
     model.eval()
-    model.activation_checkpointing_disable()
+    _checkpointing(model, False)
     model.config.use_cache = model.config.text_config.use_cache = True
 
     def gen(k):
