@@ -44,7 +44,7 @@ if not __package__:
 
 import torch  # noqa: E402
 
-from benchmarks.timing import (AMP_DTYPES, device_name, flops, peak_memory_gib, reset_peak_memory,  # noqa: E402
+from benchmarks.timing import (autocast, device_name, flops, peak_memory_gib, reset_peak_memory,  # noqa: E402
                                step_functions, sync, timed)
 
 REPO = Path(__file__).resolve().parents[1]
@@ -160,7 +160,7 @@ def bench_backbone(ctx: Context) -> dict:
         interp = variant(bb, mode="interpolate")
 
         def run(m):
-            with torch.no_grad(), torch.autocast(ctx.device.type, dtype=ctx.dtype, enabled=ctx.dtype is not None):
+            with torch.no_grad(), autocast(ctx.device, ctx.dtype):
                 m(images)
 
         t_interp = timed(lambda: run(interp), ctx.repeats, ctx.device)
@@ -172,7 +172,8 @@ def bench_backbone(ctx: Context) -> dict:
             "size": size, "stride": stride, "windows": num_windows(bb, size, size, stride),
             "batched_ms": r["batched_s"] * 1e3, "sequential_ms": r["sequential_s"] * 1e3,
             "batched_over_sequential": r["sequential_s"] / r["batched_s"],
-            "max_rel_diff": r["max_rel_diff"], "outputs_equal": r["max_rel_diff"] <= (1e-4 if ctx.dry else 2e-2),
+            # bf16 rounds differently per batch shape; a misplaced or dropped window differs by O(1)
+            "max_rel_diff": r["max_rel_diff"], "outputs_equal": r["max_rel_diff"] <= (1e-4 if ctx.dry else 5e-2),
             "interpolate_ms": t_interp * 1e3, "peak_mem_gib": mem, "gflops": fl and fl / 1e9,
             "mfu": ctx.mfu(fl, r["batched_s"])})
     return out
