@@ -21,10 +21,14 @@ def clip_file(tmp_path_factory, tiny_backbone):
 
 
 @pytest.fixture(scope="module")
-def model(fvit_world, clip_file, tmp_path_factory):
+def cfg(fvit_world, clip_file, tmp_path_factory):
+    return make_config(fvit_world, tmp_path_factory.mktemp("fvit_api"), f"model.pretrained={clip_file}",
+                       "model.score_thresh=0.0")
+
+
+@pytest.fixture(scope="module")
+def model(cfg):
     torch.manual_seed(0)
-    cfg = make_config(fvit_world, tmp_path_factory.mktemp("fvit_api"), f"model.pretrained={clip_file}",
-                      "model.score_thresh=0.0")
     m = FViT.from_config(cfg)
     torch.manual_seed(1)
     with torch.no_grad():  # the heads' random init gives every box the same score: spread them out
@@ -120,3 +124,26 @@ def test_from_pretrained_refuses_other_folders(model, tmp_path):
     (tmp_path / "m/config.json").write_text(json.dumps({**cfg, "kind": "fcclip"}))
     with pytest.raises(PretrainedError, match="kind 'fcclip', expected 'fvit'"):
         FViT.from_pretrained(tmp_path / "m")
+
+
+def test_training_export_and_converter_write_loadable_folders(model, cfg, image, tmp_path):
+    from fvit_detection.builder import build_model
+    from fvit_detection.convert import main as convert_main
+    from fvit_detection.convert import ours_to_reference
+    from fvit_detection.pretrained import export_pretrained
+    from shared.engine import save_checkpoint, save_config
+
+    names = ["red circle", "green square"]
+    ref = model.set_classes(names).predict(image)
+    plain = build_model(cfg)  # the training module (not the API class), given the trained weights
+    plain.load_state_dict(model.state_dict())
+    export_pretrained(plain, cfg, names, tmp_path / "exported")
+    _same(FViT.from_pretrained(tmp_path / "exported").predict(image), ref)
+    # reference checkpoint → pretrained folder (--config), equal to the model it came from
+    sd, _ = ours_to_reference(model.checkpoint_state_dict(), "ours", "syncbn")
+    save_checkpoint(tmp_path / "ref.pth", {"state_dict": sd})
+    save_config(cfg, tmp_path / "cfg.yaml")
+    assert convert_main(["--reference", str(tmp_path / "ref.pth"), "--config", str(tmp_path / "cfg.yaml"),
+                         "--out", str(tmp_path / "converted")]) == 0
+    converted = FViT.from_pretrained(tmp_path / "converted").set_classes(names)
+    _same(converted.predict(image), ref)
