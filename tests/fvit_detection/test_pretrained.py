@@ -147,3 +147,59 @@ def test_training_export_and_converter_write_loadable_folders(model, cfg, image,
                          "--out", str(tmp_path / "converted")]) == 0
     converted = FViT.from_pretrained(tmp_path / "converted").set_classes(names)
     _same(converted.predict(image), ref)
+
+
+def test_batch_cli_writes_coco_results_and_resumes(model, cfg, fvit_world, tmp_path, capsys):
+    import contextlib
+    import io
+
+    from pycocotools.coco import COCO
+
+    from fvit_detection.predict import main
+    from shared.engine import save_checkpoint, save_config
+
+    model.save_pretrained(tmp_path / "pre")
+    images = fvit_world.images / "val"
+    out = tmp_path / "out"
+    args = ["--pretrained", str(tmp_path / "pre"), "--images", str(images / "00000[1-4].jpg"),
+            "--classes", "red circle;green square", "--out", str(out), "--score-threshold", "0.05", "--no-progress"]
+    assert main(args + ["--vis"]) == 0
+    files = sorted(images.glob("00000[1-4].jpg"))
+    assert len(files) == 4
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt = COCO()
+        gt.dataset = {"images": json.loads((out / "images.json").read_text()), "annotations": [],
+                      "categories": json.loads((out / "categories.json").read_text())}
+        gt.createIndex()
+        dt = gt.loadRes(str(out / "results.json"))
+    assert [c["name"] for c in gt.dataset["categories"]] == ["red circle", "green square"]
+    assert [im["file_name"] for im in gt.dataset["images"]] == [f.name for f in files]
+    model.set_classes(["red circle", "green square"])
+    for im in gt.dataset["images"]:
+        ref = model.predict(images / im["file_name"], score_threshold=0.05)
+        anns = dt.loadAnns(dt.getAnnIds(imgIds=[im["id"]]))
+        assert len(anns) == len(ref["boxes"])
+        if anns:
+            x0, y0, w, h = anns[0]["bbox"]
+            np.testing.assert_allclose([x0, y0, x0 + w, y0 + h], ref["boxes"][0], rtol=1e-5, atol=1e-3)
+            assert anns[0]["category_id"] == ref["labels"][0] + 1
+    assert sorted(p.name for p in (out / "vis").iterdir()) == [f.stem + ".png" for f in files]
+    first = (out / "results.json").read_text()
+    # a killed run: the last image's line is torn; the rerun redoes only that image
+    lines = (out / "progress.jsonl").read_text().splitlines()
+    (out / "progress.jsonl").write_text("\n".join(lines[:-1]) + "\n" + lines[-1][:20])
+    capsys.readouterr()
+    assert main(args) == 0
+    assert (out / "results.json").read_text() == first
+    assert len((out / "progress.jsonl").read_text().splitlines()) == len(files)
+    # other settings in the same folder are refused before the model loads
+    assert main(args[:5] + ["red circle", *args[6:]]) == 2
+    assert "classes: ['red circle', 'green square'] → ['red circle']" in capsys.readouterr().err
+    assert main(args[:5] + ["red circle;;dog", *args[6:]]) == 2
+    assert "class 2 is empty" in capsys.readouterr().err
+    # the training config + checkpoint route, one picture
+    save_checkpoint(tmp_path / "last.pt", {"model": model.checkpoint_state_dict()})
+    save_config(cfg, tmp_path / "config.yaml")
+    assert main(["--config", str(tmp_path / "config.yaml"), "--checkpoint", str(tmp_path / "last.pt"),
+                 "--image", str(files[0]), "--classes", "red circle", "--out", str(tmp_path / "one.png")]) == 0
+    assert Image.open(tmp_path / "one.png").size == Image.open(files[0]).size
