@@ -49,19 +49,13 @@ class FViT(PretrainedMixin, FViTModule):
                     class_names: Sequence[str] | None = None):
         """From a training config and weights (``last.pt`` of ``fvit_detection.train`` or a state dict in its
         layout; none: initial weights); the vocabulary is ``class_names`` or the training set's categories."""
-        from shared.engine import CheckpointError, load_checkpoint
         from shared.io import load_json
 
         cats = sorted(load_json(cfg.data.train_ann, "annotation json")["categories"], key=lambda c: c["id"])
         names = [c["name"] for c in cats]
         model = build_model(cfg, cls=cls, image_size=cfg.data.image_size, train_classes=base_classes(cfg, names))
-        if isinstance(checkpoint, dict):
-            model.load_checkpoint_state_dict(checkpoint, "the given state dict")
-        elif checkpoint is not None:
-            state = load_checkpoint(checkpoint)
-            if "model" not in state:
-                raise CheckpointError(f"{checkpoint}: no 'model' entry (not a checkpoint of this repo's trainer)")
-            model.load_checkpoint_state_dict(state["model"], str(checkpoint))
+        if checkpoint is not None:
+            model.load_trained(checkpoint)
         model.text_cache = cfg.text_cache
         model.eval().set_classes(class_names or names)
         return model

@@ -144,6 +144,18 @@ class PretrainedMixin:
         model.restore_vocabulary(config)
         return model
 
+    def load_trained(self, checkpoint: str | Path | dict) -> None:
+        """Weights in the trainer's layout: its ``last.pt`` or a state dict (e.g. a converted reference one)."""
+        from shared.engine import CheckpointError, load_checkpoint
+
+        if isinstance(checkpoint, dict):
+            self.load_checkpoint_state_dict(checkpoint, "the given state dict")
+            return
+        state = load_checkpoint(checkpoint)
+        if "model" not in state:
+            raise CheckpointError(f"{checkpoint}: no 'model' entry (not a checkpoint of this repo's trainer)")
+        self.load_checkpoint_state_dict(state["model"], str(checkpoint))
+
     # --- inference ----------------------------------------------------------------------------------------------
     @torch.no_grad()
     def predict(self, images: Any, score_threshold: float | None = None, batch_size: int = 2):

@@ -55,7 +55,7 @@ def test_round_trip_without_and_with_the_backbone(model, image, clip_file, tmp_p
     assert len(ref["boxes"]) > 0
     model.save_pretrained(tmp_path / "light")
     model.save_pretrained(tmp_path / "full", include_backbone=True)
-    light, full = load_file(str(tmp_path / "light/model.safetensors")), load_file(str(tmp_path / "full/model.safetensors"))
+    light, full = (load_file(str(tmp_path / f / "model.safetensors")) for f in ("light", "full"))
     assert not any(k.startswith("backbone.") for k in light)  # restorable from model.pretrained
     assert set(full) == set(model.state_dict()) and set(full) - set(light) == {
         k for k in model.state_dict() if k.startswith("backbone.")}
