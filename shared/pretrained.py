@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from shared.io import atomic_path, atomic_write_json
+from shared.io import atomic_path, atomic_write_json, load_image
 
 CONFIG_FILE, WEIGHTS_FILE = "config.json", "model.safetensors"
 FORMAT_VERSION = 1
@@ -27,8 +27,6 @@ class PretrainedError(ValueError):
 def to_rgb(image: Any, what: str = "image") -> np.ndarray:
     """A path, PIL image, (H, W[, 3|4]) numpy array (uint8, or float in [0, 1]) or (3, H, W) / (H, W, 3) tensor
     (uint8, or float in [0, 1]) → (H, W, 3) uint8 RGB."""
-    from backbone.preprocess import load_image
-
     if isinstance(image, (str, Path)):
         return np.asarray(load_image(image))
     if isinstance(image, Image.Image):
