@@ -26,12 +26,13 @@ def backbone_options(m: FViTModelConfig) -> dict:
                 window_batch_size=m.window_batch_size, reference_skip_pos_embed=m.reference_skip_pos_embed)
 
 
-def build_model(cfg: FViTConfig) -> FViT:
+def build_model(cfg: FViTConfig, cls: type[FViT] = FViT, **kwargs) -> FViT:
+    """The detector (``cls``: ``FViT`` or a subclass such as the pretrained API, with its extra ``kwargs``)."""
     m = cfg.model
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         bb = build_backbone(m.backbone, pretrained=m.pretrained, **backbone_options(m))
-    return FViT(m, bb)
+    return cls(m, bb, **kwargs)
 
 
 def novel_mask(ann_file: str, class_names: list[str], cfg: FViTConfig) -> torch.Tensor:

@@ -31,7 +31,8 @@ from .distributed import all_gather_objects
 
 # TrainConfig fields that may differ when resuming (they do not change the trained weights)
 RESUMABLE_KEYS = ("max_steps", "log_every", "ckpt_every", "keep_every", "eval_every", "progress", "num_workers",
-                  "resume", "resume_changes", "out_dir", "tf32", "fused_adamw", "pin_memory", "compile", "channels_last")
+                  "resume", "resume_changes", "out_dir", "export_pretrained", "tf32", "fused_adamw", "pin_memory",
+                  "compile", "channels_last")
 LOCK_NAME = ".lock"
 CHECKPOINT_NAME = "last.pt"
 HISTORY_NAME = "history.jsonl"

@@ -60,6 +60,7 @@ class TrainConfig:
     find_unused_parameters: bool = False
     sync_bn: bool = True
     progress: bool = True
+    export_pretrained: bool = False  # the adapters write <out_dir>/pretrained/ (from_pretrained) at the end
     resume_changes: Literal["refuse", "allow"] = "refuse"  # allow: resume with changed settings (shared.engine.rundir)
     # fast paths; the CUDA-only ones do nothing on the CPU
     tf32: bool = True  # CUDA: TF32 tensor cores for the fp32 matmuls / convolutions left outside autocast
