@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import torch
+import torchvision
 from torch import nn
 from torchvision.ops import roi_align
 
@@ -35,7 +36,7 @@ class MultiLevelRoIAlign(nn.Module):
         levels = self.levels(boxes)
         for k, (f, scale) in enumerate(zip(feats, self.scales)):
             idx = torch.where(levels == k)[0]
-            if idx.numel():
+            if idx.numel() or torchvision._is_tracing():  # a traced graph keeps every level's branch
                 out[idx] = roi_align(f, rois[idx].to(f.dtype), self.output_size, spatial_scale=scale,
                                      sampling_ratio=0, aligned=True).to(out.dtype)
         return out
