@@ -20,7 +20,7 @@ from .config import FCCLIPConfig
 from .data import PanopticDataset, SemanticSegDataset, collate
 from .metrics import SemanticSegEvaluator, panoptic_quality
 from .modeling.ensemble import seen_classes
-from .modeling.fcclip import FCCLIP
+from .modeling.fcclip import FCCLIP, FCCLIPModelConfig
 from .modeling.postprocess import instance_inference, panoptic_inference, semantic_labels
 
 
@@ -41,13 +41,18 @@ def build_dataset(cfg: FCCLIPConfig, train: bool, spec) -> PanopticDataset | Sem
 
 def build_model(cfg: FCCLIPConfig) -> tuple[FCCLIP, PanopticDataset]:
     """The model and its training dataset (the training vocabulary sizes the criterion)."""
-    m = cfg.model
+    bb = build_clip(cfg.model)
+    train_ds = build_dataset(cfg, train=True, spec=bb.spec)
+    return FCCLIP(cfg.model, bb, len(train_ds.class_names)), train_ds
+
+
+def build_clip(m: FCCLIPModelConfig):
+    """The frozen CLIP backbone of the model config."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        bb = build_backbone(m.backbone, pretrained=m.pretrained, mode=m.backbone_mode, window_placement=m.window_placement,
-                            window_batch_size=m.window_batch_size, reference_skip_pos_embed=m.reference_skip_pos_embed)
-    train_ds = build_dataset(cfg, train=True, spec=bb.spec)
-    return FCCLIP(m, bb, len(train_ds.class_names)), train_ds
+        return build_backbone(m.backbone, pretrained=m.pretrained, mode=m.backbone_mode,
+                              window_placement=m.window_placement, window_batch_size=m.window_batch_size,
+                              reference_skip_pos_embed=m.reference_skip_pos_embed)
 
 
 def set_vocabulary(model: FCCLIP, names: list[str], is_thing: torch.Tensor, train_names: list[str],

@@ -16,13 +16,14 @@ from .metrics import evaluate_coco_ov, evaluate_lvis, run_inference
 from .modeling.detector import FViT
 
 
-def build_model(cfg: FViTConfig) -> FViT:
+def build_model(cfg: FViTConfig, cls: type[FViT] = FViT, **kwargs) -> FViT:
+    """The detector (``cls``: ``FViT`` or a subclass such as the pretrained API, with its extra ``kwargs``)."""
     m = cfg.model
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         bb = build_backbone(m.backbone, pretrained=m.pretrained, mode="sliding", window_stride=m.window_stride,
                             window_placement=m.window_placement, window_batch_size=m.window_batch_size)
-    return FViT(m, bb)
+    return cls(m, bb, **kwargs)
 
 
 def novel_mask(ann_file: str, class_names: list[str], cfg: FViTConfig) -> torch.Tensor:

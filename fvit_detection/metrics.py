@@ -11,23 +11,40 @@ import torch.nn.functional as F
 from shared.formats.coco import mask_to_rle
 
 
+def rescale_detections(det: dict, scale: float, size: tuple[int, int], orig_size: tuple[int, int]) -> dict:
+    """One image's detections at the padded input resolution → numpy boxes (N, 4) xyxy, scores, labels and bool
+    masks (N, H, W) (when the model has masks) in original image pixels."""
+    out = {"boxes": (det["boxes"].float().cpu() / scale).numpy(), "scores": det["scores"].float().cpu().numpy(),
+           "labels": det["labels"].cpu().numpy()}
+    if "masks" in det:
+        (h, w), (oh, ow) = size, orig_size
+        if len(det["boxes"]):
+            m = det["masks"][:, :, :h, :w].float()
+            out["masks"] = (F.interpolate(m, size=(oh, ow), mode="bilinear", align_corners=False)[:, 0] > 0.5).cpu().numpy()
+        else:
+            out["masks"] = np.zeros((0, oh, ow), bool)
+    return out
+
+
 def detections_to_results(detections: list[dict], batch: dict, label_to_cat: list[int]) -> list[dict]:
     """Per-image detections at the padded input resolution → result records in original image coordinates."""
     out = []
-    for det, image_id, scale, (h, w), (oh, ow) in zip(detections, batch["image_ids"], batch["scales"],
-                                                    batch["image_sizes"], batch["orig_sizes"]):
-        boxes = det["boxes"].float().cpu() / scale
-        masks = None
-        if "masks" in det and len(det["boxes"]):
-            m = det["masks"][:, :, :h, :w].float()
-            masks = (F.interpolate(m, size=(oh, ow), mode="bilinear", align_corners=False)[:, 0] > 0.5).cpu().numpy()
-        for k in range(len(boxes)):
-            x0, y0, x1, y1 = boxes[k].tolist()
-            rec = {"image_id": int(image_id), "category_id": int(label_to_cat[int(det["labels"][k])]),
-                   "bbox": [x0, y0, x1 - x0, y1 - y0], "score": float(det["scores"][k])}
-            if masks is not None:
-                rec["segmentation"] = mask_to_rle(masks[k])
-            out.append(rec)
+    for det, image_id, scale, size, orig in zip(detections, batch["image_ids"], batch["scales"],
+                                                batch["image_sizes"], batch["orig_sizes"]):
+        out += results_records(rescale_detections(det, scale, size, orig), int(image_id), label_to_cat)
+    return out
+
+
+def results_records(det: dict, image_id: int, label_to_cat: list[int]) -> list[dict]:
+    """``rescale_detections`` output of one image → COCO/LVIS result records (bbox xywh, RLE masks)."""
+    out = []
+    for k in range(len(det["boxes"])):
+        x0, y0, x1, y1 = det["boxes"][k].tolist()
+        rec = {"image_id": image_id, "category_id": int(label_to_cat[int(det["labels"][k])]),
+               "bbox": [x0, y0, x1 - x0, y1 - y0], "score": float(det["scores"][k])}
+        if "masks" in det:
+            rec["segmentation"] = mask_to_rle(det["masks"][k])
+        out.append(rec)
     return out
 
 

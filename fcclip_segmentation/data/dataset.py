@@ -9,35 +9,11 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from backbone.preprocess import load_image
+from shared.classes import read_class_names
 from shared.formats.panoptic import load_panoptic_json, read_segment_ids
 from shared.transforms import Instances, eval_input, large_scale_jitter, normalize_and_pad
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
-
-
-def read_class_names(path: str | Path) -> dict[int, str]:
-    """FC-CLIP class-name file (``index:name1,name2`` per line, ``invalid_class_id`` for unused ids) → {index: names}."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"class-name file not found: {path}")
-    out = {}
-    for n, line in enumerate(path.read_text().splitlines(), 1):
-        if not line.strip():
-            continue
-        if line.count(":") != 1:
-            raise ValueError(f"{path}:{n}: expected 'index:name1,name2', got {line!r}")
-        idx, names = line.split(":")
-        try:
-            index = int(idx)
-        except ValueError:
-            raise ValueError(f"{path}:{n}: index {idx!r} is not an integer") from None
-        if index in out:
-            raise ValueError(f"{path}:{n}: index {index} appears twice")
-        if names.strip() != "invalid_class_id":
-            out[index] = ",".join(s.strip() for s in names.split(",") if s.strip())
-    if not out:
-        raise ValueError(f"{path}: no class names")
-    return out
 
 
 def assign_class_names(names: dict[int, str], category_ids: list[int], source: str | Path) -> list[str]:
