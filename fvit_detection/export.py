@@ -14,7 +14,6 @@ PyTorch on random pixels (or ``--check-image``).
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -22,8 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from shared.io import atomic_write_json
-from shared.onnx_export import INPUTS, OPSET, CanvasNormalize, canvas, compare_with_torch, example_inputs, export_graph
+from shared.onnx_export import OPSET, CanvasNormalize, export_graph, export_main
 
 
 class ExportableFViT(nn.Module):
@@ -77,69 +75,15 @@ def postprocess(outputs: dict[str, np.ndarray], image_size, scale: float, orig_s
     return r
 
 
-def load_model(args):
-    """The ``FViT`` of ``--pretrained`` or ``--config/--checkpoint``, with ``--classes`` set when given."""
-    from shared.engine import load_config
-
+def main(argv: list[str] | None = None) -> int:
     from .config import FViTConfig
     from .pretrained import FViT
 
-    if args.pretrained:
-        model = FViT.from_pretrained(args.pretrained, text_cache=args.text_cache)
-    else:
-        return FViT.from_config(load_config(FViTConfig, args.config, args.overrides), args.checkpoint, args.classes)
-    return model.set_classes(args.classes) if args.classes else model
+    def metadata(model, size):
+        spec = model.backbone.spec
+        return {"classes": model.class_names, "mean": list(spec.mean), "std": list(spec.std)}
 
-
-def add_source_arguments(p: argparse.ArgumentParser) -> None:
-    """``--pretrained DIR`` or ``--config CFG --checkpoint CKPT [key=value ...]``."""
-    p.add_argument("--pretrained", help="folder written by save_pretrained")
-    p.add_argument("--config", help="training config (with --checkpoint)")
-    p.add_argument("--checkpoint", help="last.pt of a training run (with --config)")
-    p.add_argument("--text-cache", default="outputs/text_cache", help="text-classifier cache (with --pretrained)")
-    p.add_argument("overrides", nargs="*", help="key=value config overrides (with --config)")
-
-
-def check_source_arguments(p: argparse.ArgumentParser, args) -> None:
-    if bool(args.pretrained) == bool(args.config or args.checkpoint):
-        p.error("give either --pretrained DIR or --config CFG --checkpoint CKPT")
-    if not args.pretrained and not (args.config and args.checkpoint):
-        p.error("--config and --checkpoint go together")
-    if args.pretrained and args.overrides:
-        p.error(f"key=value overrides need --config (got {args.overrides})")
-
-
-def main(argv: list[str] | None = None) -> int:
-    from backbone.preprocess import load_image
-    from shared.classes import CLASSES_HELP
-    from shared.engine import CheckpointError, ConfigError
-
-    p = argparse.ArgumentParser(prog="python -m fvit_detection.export", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_source_arguments(p)
-    p.add_argument("--classes", help=f"{CLASSES_HELP} (default: the model's vocabulary)")
-    p.add_argument("--size", type=int, help="canvas side S (default: the model's test size)")
-    p.add_argument("--out", required=True, help="output .onnx")
-    p.add_argument("--opset", type=int, default=OPSET)
-    p.add_argument("--check-image", help="compare PyTorch and onnxruntime on this image (default: random pixels)")
-    args = p.parse_args(argv)
-    check_source_arguments(p, args)
-    try:
-        model = load_model(args)
-        size = args.size or model.image_size
-        check = np.asarray(load_image(args.check_image)) if args.check_image else None
-        wrapper = export_onnx(model, size, args.out, args.opset)
-    except (ConfigError, CheckpointError, FileNotFoundError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    spec = model.backbone.spec
-    atomic_write_json(Path(args.out).with_suffix(".json"), {
-        "classes": model.class_names, "size": size, "inputs": list(INPUTS), "outputs": wrapper.output_names,
-        "backbone": spec.name, "mean": list(spec.mean), "std": list(spec.std)})
-    image, image_size = canvas(check, size)[:2] if check is not None else (t.numpy() for t in example_inputs(size))
-    report = compare_with_torch(wrapper, wrapper.output_names, args.out, image, image_size)
-    print(f"wrote {args.out} ({Path(args.out).stat().st_size / 2**20:.1f} MiB); PyTorch vs onnxruntime: {report}")
-    return 0
+    return export_main(argv, "python -m fvit_detection.export", __doc__, FViT, FViTConfig, export_onnx, metadata)
 
 
 if __name__ == "__main__":

@@ -103,3 +103,64 @@ def compare_with_torch(module: nn.Module, output_names: list[str], path: str | P
         else:
             report[f"max_abs_{name}"] = float(np.abs(r[:n] - g[:n]).max()) if n else 0.0
     return report
+
+
+# --- the command line both exporters share ------------------------------------------------------------------------
+def export_main(argv: list[str] | None, prog: str, doc: str, model_class, config_schema, export_fn,
+                metadata_fn) -> int:
+    """``--pretrained DIR`` or ``--config CFG --checkpoint CKPT [key=value …]``, ``--classes``, ``--size``, ``--out``.
+
+    ``model_class``: the package's API class (``from_pretrained`` / ``from_config`` / ``set_classes``);
+    ``config_schema``: its training-config dataclass; ``export_fn(model, size, out, opset)`` → the traced wrapper (with ``output_names``);
+    ``metadata_fn(model, size)`` → the dict written to ``OUT.json``. After writing, PyTorch and onnxruntime are
+    compared on random pixels or ``--check-image``.
+    """
+    import argparse
+    import sys
+
+    from backbone.preprocess import load_image
+    from shared.classes import CLASSES_HELP
+    from shared.engine import CheckpointError, ConfigError, load_config
+
+    from .io import atomic_write_json
+
+    p = argparse.ArgumentParser(prog=prog, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--pretrained", help="folder written by save_pretrained")
+    p.add_argument("--config", help="training config (with --checkpoint)")
+    p.add_argument("--checkpoint", help="last.pt of a training run (with --config)")
+    p.add_argument("--classes", help=f"{CLASSES_HELP} (default: the model's vocabulary)")
+    p.add_argument("--size", type=int, help="canvas side S (default: the model's test size)")
+    p.add_argument("--out", required=True, help="output .onnx")
+    p.add_argument("--opset", type=int, default=OPSET)
+    p.add_argument("--text-cache", default="outputs/text_cache", help="text-classifier cache (with --pretrained)")
+    p.add_argument("--check-image", help="compare PyTorch and onnxruntime on this image (default: random pixels)")
+    p.add_argument("overrides", nargs="*", help="key=value config overrides (with --config)")
+    args = p.parse_args(argv)
+    if bool(args.pretrained) == bool(args.config or args.checkpoint):
+        p.error("give either --pretrained DIR or --config CFG --checkpoint CKPT")
+    if not args.pretrained and not (args.config and args.checkpoint):
+        p.error("--config and --checkpoint go together")
+    if args.pretrained and args.overrides:
+        p.error(f"key=value overrides need --config (got {args.overrides})")
+    try:
+        if args.pretrained:
+            model = model_class.from_pretrained(args.pretrained, text_cache=args.text_cache)
+            if args.classes:
+                model.set_classes(args.classes)
+        else:
+            cfg = load_config(config_schema, args.config, args.overrides)
+            model = model_class.from_config(cfg, args.checkpoint, args.classes)
+        size = args.size or model.image_size
+        check = np.asarray(load_image(args.check_image)) if args.check_image else None
+        wrapper = export_fn(model, size, args.out, args.opset)
+    except (ConfigError, CheckpointError, FileNotFoundError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    spec = model.backbone.spec
+    atomic_write_json(Path(args.out).with_suffix(".json"), {
+        "size": size, "inputs": list(INPUTS), "outputs": wrapper.output_names, "backbone": spec.name,
+        **metadata_fn(model, size)})
+    image, image_size = canvas(check, size)[:2] if check is not None else (t.numpy() for t in example_inputs(size))
+    report = compare_with_torch(wrapper, wrapper.output_names, args.out, image, image_size)
+    print(f"wrote {args.out} ({Path(args.out).stat().st_size / 2**20:.1f} MiB); PyTorch vs onnxruntime: {report}")
+    return 0

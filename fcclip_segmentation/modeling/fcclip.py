@@ -62,6 +62,13 @@ class FCCLIPModelConfig:
     test_topk: int = 100
 
 
+def upsample_mask_logits(masks: torch.Tensor, size, image_sizes) -> list[torch.Tensor]:
+    """(B, Q, h', w') mask logits of padded inputs of ``size`` (H, W) → per image (Q, h, w): bilinear to the
+    input size, cropped to the image's content (h, w)."""
+    up = F.interpolate(masks, size=tuple(size), mode="bilinear", align_corners=False)
+    return [m[:, :h, :w] for m, (h, w) in zip(up, image_sizes)]
+
+
 class MLP(nn.Sequential):
     def __init__(self, dims: list[int]):
         layers: list[nn.Module] = []
@@ -159,8 +166,8 @@ class FCCLIP(PartialCheckpoint, nn.Module):
         images = batch["images"]
         if not self.training:
             probs, masks = self.infer(images)
-            up = F.interpolate(masks, size=images.shape[-2:], mode="bilinear", align_corners=False)
-            return [{"probs": p, "mask_logits": m[:, :h, :w]} for p, m, (h, w) in zip(probs, up, batch["image_sizes"])]
+            up = upsample_mask_logits(masks, images.shape[-2:], batch["image_sizes"])
+            return [{"probs": p, "mask_logits": m} for p, m in zip(probs, up)]
         self.backbone.options.window_stride = self.cfg.train_window_stride
         feats, pd, dec = self._decode(images)
         masks = dec.masks_queries_logits

@@ -11,7 +11,7 @@ pytest.importorskip("onnxruntime")
 
 from fvit_helpers import CONFIG, make_config  # noqa: E402
 from fvit_detection import FViT  # noqa: E402
-from fvit_detection.export import export_onnx, load_model, main, postprocess  # noqa: E402
+from fvit_detection.export import export_onnx, main, postprocess  # noqa: E402
 from fvit_detection.modeling.boxes import clip_boxes  # noqa: E402
 from shared.engine import save_checkpoint  # noqa: E402
 from shared.onnx_export import CanvasNormalize, canvas, run_onnx  # noqa: E402
@@ -84,12 +84,10 @@ def test_cli_arguments_and_config_checkpoint_loading(fvit_world, tmp_path, capsy
     save_checkpoint(tmp_path / "ckpt.pt", {"model": model.checkpoint_state_dict()})
     cfg = make_config(fvit_world, tmp_path)
     overrides = [f"data.train_ann={cfg.data.train_ann}", f"text_cache={cfg.text_cache}"]
-    args = type("Args", (), dict(pretrained=None, config=CONFIG, checkpoint=str(tmp_path / "ckpt.pt"),
-                                 classes="purple blob;red circle", overrides=overrides))
-    loaded = load_model(args)
-    assert loaded.class_names == ["purple blob", "red circle"]
-    assert loaded.roi_heads.novel.tolist() == [True, False, False]  # background last, never novel
-    assert torch.equal(loaded.roi_heads.temperature, model.roi_heads.temperature)
+    # the model loads (checkpoint, classes), then the size check stops it before the export
+    assert main(["--config", CONFIG, "--checkpoint", str(tmp_path / "ckpt.pt"), "--classes", "purple blob;red circle",
+                 "--size", "100", "--out", str(tmp_path / "m.onnx"), *overrides]) == 2
+    assert "smaller than the backbone's window 128" in capsys.readouterr().err
 
 
 @pytest.fixture(scope="module")
