@@ -52,20 +52,22 @@ class FCCLIP(PretrainedMixin, FCCLIPModule):
 
     # --- construction -------------------------------------------------------------------------------------------
     @classmethod
-    def from_config(cls, cfg: FCCLIPConfig, checkpoint: str | None = None,
+    def from_config(cls, cfg: FCCLIPConfig, checkpoint: str | dict | None = None,
                     class_names: Sequence[str] | None = None):
-        """From a training config (and ``last.pt`` of ``fcclip_segmentation.train``); the vocabulary is
-        ``class_names`` or the training classes with their thing/stuff flags."""
+        """From a training config and weights (``last.pt`` of ``fcclip_segmentation.train`` or a state dict in its
+        layout; none: initial weights); the vocabulary is ``class_names`` or the training classes (stuff marked)."""
         from shared.engine import CheckpointError, load_checkpoint
 
         bb = build_clip(cfg.model)
         train_ds = build_dataset(cfg, train=True, spec=bb.spec)
         model = cls(cfg.model, bb, train_ds.class_names, cfg.data.image_size, cfg.data.test_pad)
-        if checkpoint is not None:
+        if isinstance(checkpoint, dict):
+            model.load_checkpoint_state_dict(checkpoint, "the given state dict")
+        elif checkpoint is not None:
             state = load_checkpoint(checkpoint)
             if "model" not in state:
                 raise CheckpointError(f"{checkpoint}: no 'model' entry (not a checkpoint of this repo's trainer)")
-            model.load_checkpoint_state_dict(state["model"], checkpoint)
+            model.load_checkpoint_state_dict(state["model"], str(checkpoint))
         model.text_cache = cfg.text_cache
         model.eval()
         if class_names is None:
@@ -131,4 +133,15 @@ class FCCLIP(PretrainedMixin, FCCLIPModule):
         return draw_panoptic(Image.fromarray(to_rgb(image)), result)
 
 
-__all__ = ["FCCLIP", "PretrainedError", "split_stuff"]
+def export_pretrained(module: FCCLIPModule, cfg: FCCLIPConfig, train_names: Sequence[str], is_thing: torch.Tensor,
+                      out) -> None:
+    """Save a trained FC-CLIP module (e.g. at the end of training) as a pretrained folder, sharing its CLIP; its
+    vocabulary: the training classes with their thing/stuff flags."""
+    api = FCCLIP(cfg.model, module.backbone, train_names, cfg.data.image_size, cfg.data.test_pad)
+    api.load_state_dict(module.state_dict())
+    api.text_cache = cfg.text_cache
+    api.to(next(module.parameters()).device).eval()
+    api.set_classes([n + ("" if t else "*") for n, t in zip(train_names, is_thing.tolist())]).save_pretrained(out)
+
+
+__all__ = ["FCCLIP", "PretrainedError", "export_pretrained", "split_stuff"]

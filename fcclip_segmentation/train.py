@@ -45,6 +45,11 @@ def train(cfg: FCCLIPConfig) -> dict:
     metrics = evaluate(model, cfg, names, out / "eval_final", dist.rank, dist.world_size)
     if dist.is_main:
         atomic_write_json(out / "eval_final.json", metrics)
+        if cfg.train.export_pretrained:
+            from .pretrained import export_pretrained
+
+            export_pretrained(model, cfg, names, train_ds.is_thing, out / "pretrained")
+            print(f"pretrained folder -> {out / 'pretrained'}")
         print(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items()
                        if not isinstance(v, (dict, list))))
     return metrics

@@ -45,19 +45,22 @@ class FViT(PretrainedMixin, FViTModule):
 
     # --- construction -------------------------------------------------------------------------------------------
     @classmethod
-    def from_config(cls, cfg: FViTConfig, checkpoint: str | None = None, class_names: Sequence[str] | None = None):
-        """From a training config (and ``last.pt`` of ``fvit_detection.train``); the vocabulary is
-        ``class_names`` or the training set's categories."""
+    def from_config(cls, cfg: FViTConfig, checkpoint: str | dict | None = None,
+                    class_names: Sequence[str] | None = None):
+        """From a training config and weights (``last.pt`` of ``fvit_detection.train`` or a state dict in its
+        layout; none: initial weights); the vocabulary is ``class_names`` or the training set's categories."""
         from shared.engine import CheckpointError, load_checkpoint
         from shared.io import load_json
 
         cats = sorted(load_json(cfg.data.train_ann, "annotation json")["categories"], key=lambda c: c["id"])
         model = build_model(cfg, cls=cls, image_size=cfg.data.image_size, train_classes=[c["name"] for c in cats])
-        if checkpoint is not None:
+        if isinstance(checkpoint, dict):
+            model.load_checkpoint_state_dict(checkpoint, "the given state dict")
+        elif checkpoint is not None:
             state = load_checkpoint(checkpoint)
             if "model" not in state:
                 raise CheckpointError(f"{checkpoint}: no 'model' entry (not a checkpoint of this repo's trainer)")
-            model.load_checkpoint_state_dict(state["model"], checkpoint)
+            model.load_checkpoint_state_dict(state["model"], str(checkpoint))
         model.text_cache = cfg.text_cache
         model.eval().set_classes(class_names or model.train_classes)
         return model
@@ -119,4 +122,12 @@ class FViT(PretrainedMixin, FViTModule):
         return draw_detections(Image.fromarray(to_rgb(image)), result)
 
 
-__all__ = ["FViT", "PretrainedError"]
+def export_pretrained(module: FViTModule, cfg: FViTConfig, class_names: Sequence[str], out) -> None:
+    """Save a trained detector module (e.g. at the end of training) as a pretrained folder, sharing its CLIP."""
+    api = FViT(cfg.model, module.backbone, cfg.data.image_size, class_names)
+    api.load_state_dict(module.state_dict())
+    api.text_cache = cfg.text_cache
+    api.to(next(module.parameters()).device).eval().set_classes(class_names).save_pretrained(out)
+
+
+__all__ = ["FViT", "PretrainedError", "export_pretrained"]

@@ -43,6 +43,11 @@ def train(cfg: FViTConfig) -> dict:
     if dist.is_main:
         atomic_write_json(out / "eval_final.json", metrics)
         atomic_write_json(out / "results_final.json", results, indent=None)
+        if cfg.train.export_pretrained:
+            from .pretrained import export_pretrained
+
+            export_pretrained(model, cfg, train_ds.class_names, out / "pretrained")
+            print(f"pretrained folder -> {out / 'pretrained'}")
         print(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items()))
     return metrics
 

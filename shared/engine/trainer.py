@@ -58,6 +58,7 @@ class TrainConfig:
     find_unused_parameters: bool = False
     sync_bn: bool = True
     progress: bool = True
+    export_pretrained: bool = False  # the adapters write <out_dir>/pretrained/ (from_pretrained) at the end
 
 
 def _to_device(x, device):

@@ -71,3 +71,34 @@ def test_predict_outputs_and_input_types(model, image):
     assert high["segments"] == [] and (high["panoptic"] == 0).all()
     pic = model.draw(image, ref)
     assert pic.size == (w, h) and not np.array_equal(np.asarray(pic), rgb)
+
+
+def test_batch_cli_output_is_read_back_by_the_panoptic_evaluator(model, fcclip_world, tmp_path):
+    from fcclip_segmentation.metrics import panoptic_quality
+    from fcclip_segmentation.predict import main
+    from shared.formats.panoptic import load_panoptic_json, read_segment_ids
+
+    model.save_pretrained(tmp_path / "pre")
+    images = fcclip_world.images / "val"
+    out = tmp_path / "out"
+    classes = "red circle,red disc;green square;sky*;grass*"
+    assert main(["--pretrained", str(tmp_path / "pre"), "--images", str(images / "00000[1-3].jpg"), "--classes",
+                 classes, "--out", str(out), "--score-threshold", "0", "--vis", "--no-progress"]) == 0
+    pan = json.loads((out / "panoptic.json").read_text())
+    assert [c["name"] for c in pan["categories"]] == ["red circle", "green square", "sky", "grass"]
+    assert [c["isthing"] for c in pan["categories"]] == [1, 1, 0, 0]
+    data = load_panoptic_json(out / "panoptic.json", out / "panoptic")
+    model.set_classes(classes)
+    n_segments = 0
+    for rec in data["records"]:
+        h, w = rec["image"]["height"], rec["image"]["width"]
+        ref = model.predict(images / rec["image"]["file_name"], score_threshold=0.0)
+        np.testing.assert_array_equal(read_segment_ids(rec["png"], rec["segments"], (h, w)), ref["panoptic"])
+        sem = np.asarray(Image.open(out / "semantic" / rec["png"].name))
+        np.testing.assert_array_equal(sem, ref["semantic"])
+        n_segments += len(rec["segments"])
+    assert n_segments > 0
+    # the repo's PQ code reads the files: the predictions scored against themselves are perfect
+    pq = panoptic_quality(out / "panoptic.json", out / "panoptic.json", out / "panoptic", out / "panoptic")
+    assert pq["All"]["pq"] == pytest.approx(1.0) and pq["All"]["n"] >= 1
+    assert len(list((out / "vis").iterdir())) == 3

@@ -21,10 +21,14 @@ def clip_file(tmp_path_factory, tiny_backbone):
 
 
 @pytest.fixture(scope="module")
-def model(fvit_world, clip_file, tmp_path_factory):
+def cfg(fvit_world, clip_file, tmp_path_factory):
+    return make_config(fvit_world, tmp_path_factory.mktemp("fvit_api"), f"model.pretrained={clip_file}",
+                       "model.score_thresh=0.0")
+
+
+@pytest.fixture(scope="module")
+def model(cfg):
     torch.manual_seed(0)
-    cfg = make_config(fvit_world, tmp_path_factory.mktemp("fvit_api"), f"model.pretrained={clip_file}",
-                      "model.score_thresh=0.0")
     m = FViT.from_config(cfg)
     torch.manual_seed(1)
     with torch.no_grad():  # the heads' random init gives every box the same score: spread them out
@@ -120,3 +124,82 @@ def test_from_pretrained_refuses_other_folders(model, tmp_path):
     (tmp_path / "m/config.json").write_text(json.dumps({**cfg, "kind": "fcclip"}))
     with pytest.raises(PretrainedError, match="kind 'fcclip', expected 'fvit'"):
         FViT.from_pretrained(tmp_path / "m")
+
+
+def test_training_export_and_converter_write_loadable_folders(model, cfg, image, tmp_path):
+    from fvit_detection.builder import build_model
+    from fvit_detection.convert import main as convert_main
+    from fvit_detection.convert import ours_to_reference
+    from fvit_detection.pretrained import export_pretrained
+    from shared.engine import save_checkpoint, save_config
+
+    names = ["red circle", "green square"]
+    ref = model.set_classes(names).predict(image)
+    plain = build_model(cfg)  # the training module (not the API class), given the trained weights
+    plain.load_state_dict(model.state_dict())
+    export_pretrained(plain, cfg, names, tmp_path / "exported")
+    _same(FViT.from_pretrained(tmp_path / "exported").predict(image), ref)
+    # reference checkpoint → pretrained folder (--config), equal to the model it came from
+    sd, _ = ours_to_reference(model.checkpoint_state_dict(), "ours", "syncbn")
+    save_checkpoint(tmp_path / "ref.pth", {"state_dict": sd})
+    save_config(cfg, tmp_path / "cfg.yaml")
+    assert convert_main(["--reference", str(tmp_path / "ref.pth"), "--config", str(tmp_path / "cfg.yaml"),
+                         "--out", str(tmp_path / "converted")]) == 0
+    converted = FViT.from_pretrained(tmp_path / "converted").set_classes(names)
+    _same(converted.predict(image), ref)
+
+
+def test_batch_cli_writes_coco_results_and_resumes(model, cfg, fvit_world, tmp_path, capsys):
+    import contextlib
+    import io
+
+    from pycocotools.coco import COCO
+
+    from fvit_detection.predict import main
+    from shared.engine import save_checkpoint, save_config
+
+    model.save_pretrained(tmp_path / "pre")
+    images = fvit_world.images / "val"
+    out = tmp_path / "out"
+    args = ["--pretrained", str(tmp_path / "pre"), "--images", str(images / "00000[1-4].jpg"),
+            "--classes", "red circle;green square", "--out", str(out), "--score-threshold", "0.05", "--no-progress"]
+    assert main(args + ["--vis"]) == 0
+    files = sorted(images.glob("00000[1-4].jpg"))
+    assert len(files) == 4
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt = COCO()
+        gt.dataset = {"images": json.loads((out / "images.json").read_text()), "annotations": [],
+                      "categories": json.loads((out / "categories.json").read_text())}
+        gt.createIndex()
+        dt = gt.loadRes(str(out / "results.json"))
+    assert [c["name"] for c in gt.dataset["categories"]] == ["red circle", "green square"]
+    assert [im["file_name"] for im in gt.dataset["images"]] == [f.name for f in files]
+    model.set_classes(["red circle", "green square"])
+    for im in gt.dataset["images"]:
+        ref = model.predict(images / im["file_name"], score_threshold=0.05)
+        anns = dt.loadAnns(dt.getAnnIds(imgIds=[im["id"]]))
+        assert len(anns) == len(ref["boxes"])
+        if anns:
+            x0, y0, w, h = anns[0]["bbox"]
+            np.testing.assert_allclose([x0, y0, x0 + w, y0 + h], ref["boxes"][0], rtol=1e-5, atol=1e-3)
+            assert anns[0]["category_id"] == ref["labels"][0] + 1
+    assert sorted(p.name for p in (out / "vis").iterdir()) == [f.stem + ".png" for f in files]
+    first = (out / "results.json").read_text()
+    # a killed run: the last image's line is torn; the rerun redoes only that image
+    lines = (out / "progress.jsonl").read_text().splitlines()
+    (out / "progress.jsonl").write_text("\n".join(lines[:-1]) + "\n" + lines[-1][:20])
+    capsys.readouterr()
+    assert main(args) == 0
+    assert (out / "results.json").read_text() == first
+    assert len((out / "progress.jsonl").read_text().splitlines()) == len(files)
+    # other settings in the same folder are refused before the model loads
+    assert main(args[:5] + ["red circle", *args[6:]]) == 2
+    assert "classes: ['red circle', 'green square'] → ['red circle']" in capsys.readouterr().err
+    assert main(args[:5] + ["red circle;;dog", *args[6:]]) == 2
+    assert "class 2 is empty" in capsys.readouterr().err
+    # the training config + checkpoint route, one picture
+    save_checkpoint(tmp_path / "last.pt", {"model": model.checkpoint_state_dict()})
+    save_config(cfg, tmp_path / "config.yaml")
+    assert main(["--config", str(tmp_path / "config.yaml"), "--checkpoint", str(tmp_path / "last.pt"),
+                 "--image", str(files[0]), "--classes", "red circle", "--out", str(tmp_path / "one.png")]) == 0
+    assert Image.open(tmp_path / "one.png").size == Image.open(files[0]).size
