@@ -111,16 +111,18 @@ def export_main(argv: list[str] | None, prog: str, doc: str, model_class, config
     """``--pretrained DIR`` or ``--config CFG --checkpoint CKPT [key=value …]``, ``--classes``, ``--size``, ``--out``.
 
     ``model_class``: the package's API class (``from_pretrained`` / ``from_config`` / ``set_classes``);
-    ``config_schema``: its training-config dataclass; ``export_fn(model, size, out, opset)`` → the traced wrapper (with ``output_names``);
-    ``metadata_fn(model, size)`` → the dict written to ``OUT.json``. After writing, PyTorch and onnxruntime are
+    ``config_schema``: its training-config dataclass; ``export_fn(model, size, out, opset)`` → the traced
+    wrapper (with ``output_names``); ``metadata_fn(model, size)`` → the dict written to ``OUT.json``. After writing, PyTorch and onnxruntime are
     compared on random pixels or ``--check-image``.
     """
     import argparse
     import sys
 
     from backbone.preprocess import load_image
-    from shared.classes import CLASSES_HELP
-    from shared.engine import CheckpointError, ConfigError, load_config
+    from .classes import CLASSES_HELP
+    from shared.engine import CheckpointError, ConfigError
+
+    from .batch_predict import load_for_prediction
 
     from .io import atomic_write_json
 
@@ -132,7 +134,6 @@ def export_main(argv: list[str] | None, prog: str, doc: str, model_class, config
     p.add_argument("--size", type=int, help="canvas side S (default: the model's test size)")
     p.add_argument("--out", required=True, help="output .onnx")
     p.add_argument("--opset", type=int, default=OPSET)
-    p.add_argument("--text-cache", default="outputs/text_cache", help="text-classifier cache (with --pretrained)")
     p.add_argument("--check-image", help="compare PyTorch and onnxruntime on this image (default: random pixels)")
     p.add_argument("overrides", nargs="*", help="key=value config overrides (with --config)")
     args = p.parse_args(argv)
@@ -142,14 +143,11 @@ def export_main(argv: list[str] | None, prog: str, doc: str, model_class, config
         p.error("--config and --checkpoint go together")
     if args.pretrained and args.overrides:
         p.error(f"key=value overrides need --config (got {args.overrides})")
+    args.device = "cpu"  # tracing and the onnxruntime check run on the CPU
     try:
-        if args.pretrained:
-            model = model_class.from_pretrained(args.pretrained, text_cache=args.text_cache)
-            if args.classes:
-                model.set_classes(args.classes)
-        else:
-            cfg = load_config(config_schema, args.config, args.overrides)
-            model = model_class.from_config(cfg, args.checkpoint, args.classes)
+        model = load_for_prediction(model_class, config_schema, args)
+        if args.classes:
+            model.set_classes(args.classes)
         size = args.size or model.image_size
         check = np.asarray(load_image(args.check_image)) if args.check_image else None
         wrapper = export_fn(model, size, args.out, args.opset)

@@ -27,8 +27,7 @@ def exported(fcclip_world, tmp_path_factory):
     torch.manual_seed(0)
     model = FCCLIP.from_config(make_config(fcclip_world, tmp), class_names=CLASSES)
     model.save_pretrained(tmp / "pretrained")
-    assert main(["--pretrained", str(tmp / "pretrained"), "--text-cache", str(tmp / "text_cache"),
-                 "--out", str(tmp / "fcclip.onnx")]) == 0
+    assert main(["--pretrained", str(tmp / "pretrained"), "--out", str(tmp / "fcclip.onnx")]) == 0
     return tmp, model
 
 

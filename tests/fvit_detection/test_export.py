@@ -96,8 +96,7 @@ def exported(fvit_world, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("fvit_export")
     model = _model(fvit_world, tmp)
     model.save_pretrained(tmp / "pretrained")
-    assert main(["--pretrained", str(tmp / "pretrained"), "--text-cache", str(tmp / "text_cache"),
-                 "--out", str(tmp / "fvit.onnx")]) == 0
+    assert main(["--pretrained", str(tmp / "pretrained"), "--out", str(tmp / "fvit.onnx")]) == 0
     return tmp, model
 
 
