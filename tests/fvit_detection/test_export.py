@@ -39,6 +39,26 @@ def test_clip_boxes_equals_torchvision_for_int_and_tensor_sizes():
     assert want[0].tolist() == [0.0, 3.0, 256.0, 90.0] and want[1].tolist() == [10.0, 0.0, 20.0, 100.0]
 
 
+def test_multi_level_pooling_rows_equal_per_box_roi_align():
+    from torchvision.ops import roi_align
+
+    from fvit_detection.modeling.roi_align import MultiLevelRoIAlign
+
+    pool = MultiLevelRoIAlign([4, 8, 16, 32], 7)
+    g = torch.Generator().manual_seed(0)
+    feats = [torch.randn(2, 3, 512 // s, 512 // s, generator=g) for s in (4, 8, 16, 32)]
+    boxes = [torch.tensor([[0.0, 0.0, 300.0, 300.0], [5.0, 9.0, 40.0, 50.0], [10.0, 10.0, 500.0, 480.0]]),
+             torch.tensor([[20.0, 30.0, 150.0, 170.0], [1.0, 2.0, 30.0, 20.0]])]
+    out = pool(feats, boxes)
+    rows = [(i, b) for i, bs in enumerate(boxes) for b in bs]
+    levels = pool.levels(boxes).tolist()
+    assert levels == [2, 0, 3, 1, 0]
+    for r, ((i, b), lvl) in enumerate(zip(rows, levels)):
+        want = roi_align(feats[lvl], torch.cat([torch.tensor([float(i)]), b])[None], 7, pool.scales[lvl],
+                         0, aligned=True)[0]
+        assert torch.equal(out[r], want)
+
+
 @pytest.mark.parametrize("pad", ["mean", "black"])
 def test_canvas_normalisation_equals_normalize_and_pad(pad):
     mean, std = (0.48, 0.46, 0.41), (0.27, 0.26, 0.28)
@@ -129,3 +149,31 @@ def test_cli_graph_equals_pytorch_on_world_images(exported, fvit_world):
         assert res["label_names"] == want["label_names"]
         np.testing.assert_allclose(res["boxes"], want["boxes"], atol=BOX_ATOL / scale, rtol=0)
         assert res["masks"].shape == want["masks"].shape and (res["masks"] != want["masks"]).mean() < 1e-4
+
+
+def test_traced_mask_branch_runs_on_zero_boxes(fvit_world, tmp_path):
+    """A graph traced with detections gets none at run time (nothing above the score threshold)."""
+    import onnxruntime as ort
+
+    heads = _model(fvit_world, tmp_path).roi_heads
+    feats = [torch.randn(1, 64, 256 // s, 256 // s, generator=torch.Generator().manual_seed(s)) for s in (4, 8, 16, 32)]
+
+    class MaskBranch(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.heads = heads
+
+        def forward(self, boxes):
+            return self.heads.mask_head(self.heads.mask_pool(feats, [boxes])).sigmoid()
+
+    boxes = torch.tensor([[10.0, 20.0, 60.0, 90.0], [0.0, 0.0, 250.0, 200.0]])  # levels 0 and 1 (of 4)
+    branch = MaskBranch().eval()
+    with torch.no_grad():
+        torch.onnx.export(branch, (boxes,), str(tmp_path / "m.onnx"), dynamo=False, opset_version=17,
+                          input_names=["boxes"], dynamic_axes={"boxes": {0: "n"}})
+        sess = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+        for b in (boxes, boxes[:0], torch.tensor([[5.0, 5.0, 250.0, 250.0]])):
+            got = sess.run(None, {"boxes": b.numpy()})[0]
+            want = branch(b).numpy()
+            assert got.shape == want.shape == (len(b), 1, 28, 28)
+            np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
