@@ -21,9 +21,9 @@ CLASSES = "red circle;blue square,blue box;purple blob"
 BOX_ATOL, SCORE_ATOL = 1e-3, 1e-5  # canvas pixels; probabilities (measured: ~1e-5 px, ~3e-7)
 
 
-def _model(world, out_dir, seed=0):
+def _model(world, out_dir, *overrides, seed=0):
     torch.manual_seed(seed)
-    m = FViT.from_config(make_config(world, out_dir), class_names=CLASSES)
+    m = FViT.from_config(make_config(world, out_dir, *overrides), class_names=CLASSES)
     torch.manual_seed(seed + 1)
     with torch.no_grad():  # spread the random heads' scores apart (no near-ties to reorder)
         for p in m.roi_heads.parameters():
@@ -114,7 +114,8 @@ def test_cli_arguments_and_config_checkpoint_loading(fvit_world, tmp_path, capsy
 def exported(fvit_world, tmp_path_factory):
     """``--pretrained`` export of a random-init model saved with ``save_pretrained``."""
     tmp = tmp_path_factory.mktemp("fvit_export")
-    model = _model(fvit_world, tmp)
+    # a threshold that leaves fewer boxes than the cap: the count varies from image to image
+    model = _model(fvit_world, tmp, "model.score_thresh=0.3")
     model.save_pretrained(tmp / "pretrained")
     assert main(["--pretrained", str(tmp / "pretrained"), "--out", str(tmp / "fvit.onnx")]) == 0
     return tmp, model
@@ -138,7 +139,8 @@ def test_cli_graph_equals_pytorch_on_world_images(exported, fvit_world):
         assert [h, w] == size.tolist()
         with torch.no_grad():
             ref = model.detect(x[None], [(h, w)], paste_masks=False)[0]
-        assert len(ref["scores"]) > 10 and len(got["scores"]) == len(ref["scores"])
+        assert 10 < len(ref["scores"]) < model.roi_heads.detections_per_img
+        assert len(got["scores"]) == len(ref["scores"])
         np.testing.assert_array_equal(got["labels"], ref["labels"].numpy())
         np.testing.assert_allclose(got["boxes"], ref["boxes"].numpy(), atol=BOX_ATOL, rtol=0)
         np.testing.assert_allclose(got["scores"], ref["scores"].numpy(), atol=SCORE_ATOL, rtol=0)
@@ -151,6 +153,7 @@ def test_cli_graph_equals_pytorch_on_world_images(exported, fvit_world):
         assert res["masks"].shape == want["masks"].shape and (res["masks"] != want["masks"]).mean() < 1e-4
 
 
+@pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning")
 def test_traced_mask_branch_runs_on_zero_boxes(fvit_world, tmp_path):
     """A graph traced with detections gets none at run time (nothing above the score threshold)."""
     import onnxruntime as ort
