@@ -1,4 +1,4 @@
-"""``python -m fcclip_segmentation.predict --pretrained DIR --images DIR_OR_GLOB --classes "cat;sky*" --out OUT [--vis]``
+"""``python -m fcclip_segmentation.predict --pretrained DIR --images DIR_OR_GLOB --classes "a;sky*" --out OUT [--vis]``
 
 Open-vocabulary panoptic segmentation with any class list on a folder / glob of images. Writes COCO-panoptic
 predictions (``OUT/panoptic/<name>.png`` segment-id PNGs + ``OUT/panoptic.json`` with images, annotations and
@@ -25,31 +25,19 @@ from shared.classes import CLASSES_HELP
 
 
 def main(argv: list[str] | None = None) -> int:
-    from shared.batch_predict import (BatchRun, check_prediction_args, list_images, load_for_prediction,
-                                      prediction_parser, run_settings)
-    from shared.classes import parse_classes
-    from shared.engine import CheckpointError, ConfigError
+    from shared.batch_predict import prediction_parser, start_prediction
 
     from .config import FCCLIPConfig
-    from .pretrained import FCCLIP, PretrainedError
+    from .pretrained import FCCLIP
 
     p = prediction_parser("python -m fcclip_segmentation.predict", __doc__,
                           CLASSES_HELP + '; a trailing "*" marks a stuff class: "red circle,red disc;sky*;grass*"')
     p.add_argument("--score-threshold", type=float, default=None,
                    help="keep segments scoring above this (default: the model's object_mask_threshold)")
-    args = p.parse_args(argv)
-    check_prediction_args(p, args)
-    try:
-        classes = parse_classes(args.classes, "--classes") if args.classes else None
-        if args.images:
-            files, root = list_images(args.images)
-            run = BatchRun(args.out, run_settings(args, classes, score_threshold=args.score_threshold))
-        model = load_for_prediction(FCCLIP, FCCLIPConfig, args)
-        if classes:
-            model.set_classes(classes)
-    except (ConfigError, CheckpointError, PretrainedError, FileNotFoundError, PermissionError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
+    started = start_prediction(p, argv, FCCLIP, FCCLIPConfig)
+    if started is None:
         return 2
+    args, model, run, files, root = started
     if args.image:
         return _one_image(model, args)
     records = run.run(files, root, lambda batch: _predict(model, batch, args, root), args.batch_size,

@@ -56,18 +56,11 @@ class FCCLIP(PretrainedMixin, FCCLIPModule):
                     class_names: Sequence[str] | None = None):
         """From a training config and weights (``last.pt`` of ``fcclip_segmentation.train`` or a state dict in its
         layout; none: initial weights); the vocabulary is ``class_names`` or the training classes (stuff marked)."""
-        from shared.engine import CheckpointError, load_checkpoint
-
         bb = build_clip(cfg.model)
         train_ds = build_dataset(cfg, train=True, spec=bb.spec)
         model = cls(cfg.model, bb, train_ds.class_names, cfg.data.image_size, cfg.data.test_pad)
-        if isinstance(checkpoint, dict):
-            model.load_checkpoint_state_dict(checkpoint, "the given state dict")
-        elif checkpoint is not None:
-            state = load_checkpoint(checkpoint)
-            if "model" not in state:
-                raise CheckpointError(f"{checkpoint}: no 'model' entry (not a checkpoint of this repo's trainer)")
-            model.load_checkpoint_state_dict(state["model"], str(checkpoint))
+        if checkpoint is not None:
+            model.load_trained(checkpoint)
         model.text_cache = cfg.text_cache
         model.eval()
         if class_names is None:

@@ -20,7 +20,8 @@ def rescale_detections(det: dict, scale: float, size: tuple[int, int], orig_size
         (h, w), (oh, ow) = size, orig_size
         if len(det["boxes"]):
             m = det["masks"][:, :, :h, :w].float()
-            out["masks"] = (F.interpolate(m, size=(oh, ow), mode="bilinear", align_corners=False)[:, 0] > 0.5).cpu().numpy()
+            up = F.interpolate(m, size=(oh, ow), mode="bilinear", align_corners=False)[:, 0]
+            out["masks"] = (up > 0.5).cpu().numpy()
         else:
             out["masks"] = np.zeros((0, oh, ow), bool)
     return out

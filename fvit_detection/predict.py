@@ -24,32 +24,20 @@ DEFAULT_DRAW_SCORE = 0.2
 
 
 def main(argv: list[str] | None = None) -> int:
-    from shared.batch_predict import (BatchRun, check_prediction_args, list_images, load_for_prediction,
-                                      prediction_parser, run_settings)
-    from shared.classes import parse_classes
-    from shared.engine import CheckpointError, ConfigError
+    from shared.batch_predict import prediction_parser, start_prediction
 
     from .config import FViTConfig
-    from .pretrained import FViT, PretrainedError
+    from .pretrained import FViT
 
     p = prediction_parser("python -m fvit_detection.predict", __doc__, CLASSES_HELP)
     p.add_argument("--score-threshold", type=float, default=None,
                    help="keep detections scoring at least this in results.json (default: all the model returns)")
     p.add_argument("--min-score", type=float, default=DEFAULT_DRAW_SCORE,
                    help=f"draw detections above this score (default {DEFAULT_DRAW_SCORE})")
-    args = p.parse_args(argv)
-    check_prediction_args(p, args)
-    try:
-        classes = parse_classes(args.classes, "--classes") if args.classes else None
-        if args.images:
-            files, root = list_images(args.images)
-            run = BatchRun(args.out, run_settings(args, classes, score_threshold=args.score_threshold))
-        model = load_for_prediction(FViT, FViTConfig, args)
-        if classes:
-            model.set_classes(classes)
-    except (ConfigError, CheckpointError, PretrainedError, FileNotFoundError, PermissionError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
+    started = start_prediction(p, argv, FViT, FViTConfig)
+    if started is None:
         return 2
+    args, model, run, files, root = started
     if args.image:
         return _one_image(model, args)
     records = run.run(files, root, lambda batch: _predict(model, batch, args, root), args.batch_size,
@@ -113,7 +101,8 @@ def _one_image(model, args) -> int:
     with atomic_path(args.out) as tmp:
         model.draw(args.image, _above(det, args.min_score)).save(tmp, format="PNG")
     for k in range(min(5, len(det["scores"]))):
-        print(f"  {det['label_names'][k]:24s} {float(det['scores'][k]):.3f}  box {[round(v) for v in det['boxes'][k].tolist()]}")
+        box = [round(v) for v in det["boxes"][k].tolist()]
+        print(f"  {det['label_names'][k]:24s} {float(det['scores'][k]):.3f}  box {box}")
     print(f"{int((det['scores'] >= args.min_score).sum())} detections ≥ {args.min_score} drawn -> {args.out}")
     return 0
 

@@ -49,20 +49,15 @@ class FViT(PretrainedMixin, FViTModule):
                     class_names: Sequence[str] | None = None):
         """From a training config and weights (``last.pt`` of ``fvit_detection.train`` or a state dict in its
         layout; none: initial weights); the vocabulary is ``class_names`` or the training set's categories."""
-        from shared.engine import CheckpointError, load_checkpoint
         from shared.io import load_json
 
         cats = sorted(load_json(cfg.data.train_ann, "annotation json")["categories"], key=lambda c: c["id"])
-        model = build_model(cfg, cls=cls, image_size=cfg.data.image_size, train_classes=[c["name"] for c in cats])
-        if isinstance(checkpoint, dict):
-            model.load_checkpoint_state_dict(checkpoint, "the given state dict")
-        elif checkpoint is not None:
-            state = load_checkpoint(checkpoint)
-            if "model" not in state:
-                raise CheckpointError(f"{checkpoint}: no 'model' entry (not a checkpoint of this repo's trainer)")
-            model.load_checkpoint_state_dict(state["model"], str(checkpoint))
+        names = [c["name"] for c in cats]
+        model = build_model(cfg, cls=cls, image_size=cfg.data.image_size, train_classes=base_classes(cfg, names))
+        if checkpoint is not None:
+            model.load_trained(checkpoint)
         model.text_cache = cfg.text_cache
-        model.eval().set_classes(class_names or model.train_classes)
+        model.eval().set_classes(class_names or names)
         return model
 
     @classmethod
@@ -122,9 +117,17 @@ class FViT(PretrainedMixin, FViTModule):
         return draw_detections(Image.fromarray(to_rgb(image)), result)
 
 
+def base_classes(cfg: FViTConfig, names: list[str]) -> list[str]:
+    """The classes of the training set that were trained on: all but the split's novel ones."""
+    from .builder import novel_mask
+
+    return [n for n, nv in zip(names, novel_mask(cfg.data.train_ann, names, cfg).tolist()) if not nv]
+
+
 def export_pretrained(module: FViTModule, cfg: FViTConfig, class_names: Sequence[str], out) -> None:
-    """Save a trained detector module (e.g. at the end of training) as a pretrained folder, sharing its CLIP."""
-    api = FViT(cfg.model, module.backbone, cfg.data.image_size, class_names)
+    """Save a trained detector module (e.g. at the end of training) as a pretrained folder, sharing its CLIP;
+    ``class_names``: the training set's categories (its novel classes stay novel)."""
+    api = FViT(cfg.model, module.backbone, cfg.data.image_size, base_classes(cfg, list(class_names)))
     api.load_state_dict(module.state_dict())
     api.text_cache = cfg.text_cache
     api.to(next(module.parameters()).device).eval().set_classes(class_names).save_pretrained(out)

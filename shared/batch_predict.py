@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Callable, Iterable
 
-from shared.io import atomic_write_json, load_json
+from shared.io import atomic_write_json, ensure_writable_dir, load_json
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 PROGRESS_FILE, RUN_FILE = "progress.jsonl", "run.json"
@@ -48,14 +48,8 @@ class BatchRun:
     """The output folder of one batch prediction run."""
 
     def __init__(self, out: str | Path, settings: dict):
-        self.out = Path(out)
+        self.out = ensure_writable_dir(out, "--out")  # fail before the model loads, not after the first image
         self.out.mkdir(parents=True, exist_ok=True)
-        probe = self.out / f".write-test-{os.getpid()}"
-        try:  # fail before the model loads, not after the first image
-            probe.write_bytes(b"")
-            probe.unlink()
-        except OSError as e:
-            raise PermissionError(f"--out {self.out}: not writable ({e.strerror})") from None
         run_file = self.out / RUN_FILE
         if run_file.is_file():
             old = load_json(run_file, "run settings")
@@ -149,13 +143,36 @@ def prediction_parser(prog: str, doc: str, classes_help: str) -> argparse.Argume
     return p
 
 
-def check_prediction_args(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+def start_prediction(p: argparse.ArgumentParser, argv: list[str] | None, cls, config_cls):
+    """Parse the arguments, open the output folder (``--images``; refused settings and unwritable folders fail
+    here, before the model loads), load the model and set ``--classes``. Returns (args, model, run, files, root),
+    or None after printing the one error (the caller exits with 2)."""
+    from shared.classes import parse_classes
+    from shared.engine import CheckpointError, ConfigError
+    from shared.pretrained import PretrainedError
+
+    args = p.parse_args(argv)
     if bool(args.pretrained) == bool(args.config or args.checkpoint):
         p.error("give either --pretrained DIR or --config CFG --checkpoint CKPT")
     if args.config and not args.checkpoint:
         p.error("--config needs --checkpoint")
     if args.batch_size < 1:
         p.error("--batch-size must be >= 1")
+    run = files = root = None
+    try:
+        classes = parse_classes(args.classes, "--classes") if args.classes else None
+        if args.images:
+            files, root = list_images(args.images)
+            run = BatchRun(args.out, run_settings(args, classes, score_threshold=args.score_threshold))
+        else:
+            ensure_writable_dir(Path(args.out).resolve().parent)  # fail before the model loads
+        model = load_for_prediction(cls, config_cls, args)
+        if classes:
+            model.set_classes(classes)
+    except (ConfigError, CheckpointError, PretrainedError, FileNotFoundError, PermissionError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return None
+    return args, model, run, files, root
 
 
 def load_for_prediction(cls, config_cls, args: argparse.Namespace):

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from shared.io import atomic_path, atomic_write_json
+from shared.io import atomic_path, atomic_write_json, load_image
 
 CONFIG_FILE, WEIGHTS_FILE = "config.json", "model.safetensors"
 FORMAT_VERSION = 1
@@ -27,8 +27,6 @@ class PretrainedError(ValueError):
 def to_rgb(image: Any, what: str = "image") -> np.ndarray:
     """A path, PIL image, (H, W[, 3|4]) numpy array (uint8, or float in [0, 1]) or (3, H, W) / (H, W, 3) tensor
     (uint8, or float in [0, 1]) → (H, W, 3) uint8 RGB."""
-    from backbone.preprocess import load_image
-
     if isinstance(image, (str, Path)):
         return np.asarray(load_image(image))
     if isinstance(image, Image.Image):
@@ -143,6 +141,18 @@ class PretrainedMixin:
         model.to(device).eval()
         model.restore_vocabulary(config)
         return model
+
+    def load_trained(self, checkpoint: str | Path | dict) -> None:
+        """Weights in the trainer's layout: its ``last.pt`` or a state dict (e.g. a converted reference one)."""
+        from shared.engine import CheckpointError, load_checkpoint
+
+        if isinstance(checkpoint, dict):
+            self.load_checkpoint_state_dict(checkpoint, "the given state dict")
+            return
+        state = load_checkpoint(checkpoint)
+        if "model" not in state:
+            raise CheckpointError(f"{checkpoint}: no 'model' entry (not a checkpoint of this repo's trainer)")
+        self.load_checkpoint_state_dict(state["model"], str(checkpoint))
 
     # --- inference ----------------------------------------------------------------------------------------------
     @torch.no_grad()

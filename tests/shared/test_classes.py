@@ -51,3 +51,4 @@ def test_empty_lists_and_classes_are_errors(spec):
 
 def test_normalize_name():
     assert normalize_name(" Traffic_Light* ") == normalize_name("traffic light") == "traffic light"
+
