@@ -118,13 +118,10 @@ def export_main(argv: list[str] | None, prog: str, doc: str, model_class, config
     import argparse
     import sys
 
-    from backbone.preprocess import load_image
-    from .classes import CLASSES_HELP
-    from shared.engine import CheckpointError, ConfigError
-
     from .batch_predict import load_for_prediction
-
-    from .io import atomic_write_json
+    from .classes import CLASSES_HELP
+    from .engine import CheckpointError, ConfigError
+    from .io import atomic_write_json, ensure_writable_dir, load_image
 
     p = argparse.ArgumentParser(prog=prog, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--pretrained", help="folder written by save_pretrained")
@@ -145,13 +142,14 @@ def export_main(argv: list[str] | None, prog: str, doc: str, model_class, config
         p.error(f"key=value overrides need --config (got {args.overrides})")
     args.device = "cpu"  # tracing and the onnxruntime check run on the CPU
     try:
+        ensure_writable_dir(Path(args.out).resolve().parent)  # fail before the model loads
         model = load_for_prediction(model_class, config_schema, args)
         if args.classes:
             model.set_classes(args.classes)
         size = args.size or model.image_size
         check = np.asarray(load_image(args.check_image)) if args.check_image else None
         wrapper = export_fn(model, size, args.out, args.opset)
-    except (ConfigError, CheckpointError, FileNotFoundError, ValueError) as e:
+    except (ConfigError, CheckpointError, FileNotFoundError, PermissionError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     spec = model.backbone.spec

@@ -100,6 +100,9 @@ def test_cli_arguments_and_config_checkpoint_loading(fvit_world, tmp_path, capsy
     assert "either --pretrained" in capsys.readouterr().err
     assert main(["--pretrained", str(tmp_path / "nope"), "--out", str(tmp_path / "m.onnx")]) == 2
     assert "not a pretrained folder" in capsys.readouterr().err
+    (tmp_path / "a_file").write_text("")
+    assert main(["--pretrained", str(tmp_path / "nope"), "--out", str(tmp_path / "a_file" / "m.onnx")]) == 2
+    assert "not writable" in capsys.readouterr().err  # before the model loads
     model = _model(fvit_world, tmp_path)
     save_checkpoint(tmp_path / "ckpt.pt", {"model": model.checkpoint_state_dict()})
     cfg = make_config(fvit_world, tmp_path)
