@@ -27,4 +27,5 @@ def run(ctx) -> dict:
                       [f"train.seed={ctx.seed}", "train.resume=false", "train.export_pretrained=true"])
     metrics = train(cfg)
     return {"config": str(CONFIG), "steps": cfg.train.max_steps, **metrics,
-            "checkpoint": str(Path(cfg.train.out_dir) / "last.pt")}
+            "checkpoint": str(Path(cfg.train.out_dir) / "last.pt"),
+            "pretrained": str(Path(cfg.train.out_dir) / "pretrained")}  # for from_pretrained and python -m shared.app

@@ -21,4 +21,5 @@ def run(ctx) -> dict:
     keys = ("bbox_AP", "bbox_AP50", "bbox_APr", "bbox_AP_base", "bbox_AP_novel", "segm_AP", "segm_AP_base",
             "segm_AP_novel", "num_images")
     return {"config": str(CONFIG), "steps": cfg.train.max_steps, **{k: metrics[k] for k in keys if k in metrics},
-            "checkpoint": str(Path(cfg.train.out_dir) / "last.pt")}
+            "checkpoint": str(Path(cfg.train.out_dir) / "last.pt"),
+            "pretrained": str(Path(cfg.train.out_dir) / "pretrained")}  # for from_pretrained and python -m shared.app

@@ -31,7 +31,7 @@ from .distributed import all_gather_objects
 
 # TrainConfig fields that may differ when resuming (they do not change the trained weights)
 RESUMABLE_KEYS = ("max_steps", "log_every", "ckpt_every", "keep_every", "eval_every", "progress", "num_workers",
-                  "resume", "resume_changes", "out_dir")
+                  "resume", "resume_changes", "out_dir", "export_pretrained")
 LOCK_NAME = ".lock"
 CHECKPOINT_NAME = "last.pt"
 HISTORY_NAME = "history.jsonl"
