@@ -89,22 +89,22 @@ class FViT(PartialCheckpoint, nn.Module):
             raise ValueError("F-ViT needs targets in train mode")
         if not self.training:
             return self.detect(images, image_sizes)
-        feats = self.backbone(images)
-        pyramid = self.fpn(OrderedDict(self.adapters(feats)))
-        levels = list(pyramid.values())
+        feats, pyramid = self._features(images)
         proposals, losses = self.rpn(ImageList(images, list(image_sizes)), pyramid, targets)
         return {"loss_rpn_cls": losses["loss_objectness"], "loss_rpn_box": losses["loss_rpn_box_reg"],
-                **self.roi_heads(levels[:4], proposals, image_sizes, targets)}
+                **self.roi_heads(list(pyramid.values())[:4], proposals, image_sizes, targets)}
+
+    def _features(self, images):
+        feats = self.backbone(images)
+        return feats, self.fpn(OrderedDict(self.adapters(feats)))
 
     def detect(self, images, image_sizes, paste_masks: bool = True) -> list[dict]:
         """Eval-mode detections per image; ``image_sizes``: content (h, w) per image, ints or (2,) tensors (an
         exported graph's input). ``paste_masks=False`` returns the mask head's (K, 1, M, M) probabilities."""
-        feats = self.backbone(images)
-        pyramid = self.fpn(OrderedDict(self.adapters(feats)))
-        levels = list(pyramid.values())
+        feats, pyramid = self._features(images)
         proposals, _ = self.rpn(ImageList(images, list(image_sizes)), pyramid)
-        return self.roi_heads._detect(levels[:4], proposals, image_sizes, feats["clip_dense"], self.clip_stride,
-                                      paste_masks=paste_masks)
+        return self.roi_heads._detect(list(pyramid.values())[:4], proposals, image_sizes, feats["clip_dense"],
+                                      self.clip_stride, paste_masks=paste_masks)
 
     def checkpoint_skip_prefixes(self) -> tuple[str, ...]:
         # a frozen CLIP loaded from its own source is left out; a random-init one exists nowhere else

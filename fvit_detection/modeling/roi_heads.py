@@ -9,7 +9,6 @@ from torchvision.models.detection.roi_heads import paste_masks_in_image
 from torchvision.ops import batched_nms, box_iou, roi_align
 
 from .boxes import clip_boxes
-
 from .fusion import fuse_scores, masked_class_loss
 from .roi_align import MultiLevelRoIAlign
 
