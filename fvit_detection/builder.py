@@ -17,7 +17,13 @@ from shared.io import load_json
 from .config import FViTConfig
 from .data import DetectionDataset, collate
 from .metrics import evaluate_coco_ov, evaluate_lvis, run_inference
-from .modeling.detector import FViT
+from .modeling.detector import FViT, FViTModelConfig
+
+
+def backbone_options(m: FViTModelConfig) -> dict:
+    """The ``BackboneOptions`` the detector's config selects (sliding windows; placement; pos-embed handling)."""
+    return dict(mode="sliding", window_stride=m.window_stride, window_placement=m.window_placement,
+                window_batch_size=m.window_batch_size, reference_skip_pos_embed=m.reference_skip_pos_embed)
 
 
 def build_model(cfg: FViTConfig, cls: type[FViT] = FViT, **kwargs) -> FViT:
@@ -25,8 +31,7 @@ def build_model(cfg: FViTConfig, cls: type[FViT] = FViT, **kwargs) -> FViT:
     m = cfg.model
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        bb = build_backbone(m.backbone, pretrained=m.pretrained, mode="sliding", window_stride=m.window_stride,
-                            window_placement=m.window_placement, window_batch_size=m.window_batch_size)
+        bb = build_backbone(m.backbone, pretrained=m.pretrained, **backbone_options(m))
     return cls(m, bb, **kwargs)
 
 

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import contextlib
 import io
+import math
+from collections import defaultdict
 
 import numpy as np
 import torch
@@ -64,18 +66,68 @@ def _split_means(precision: np.ndarray, cat_ids: list[int], novel_cat_ids: set[i
     return out
 
 
+LVIS_MAX_DETS = 300  # the lvis api's LVISResults default, the official LVIS setting
+
+
+def lvis_api_results(results: list[dict], max_dets: int = LVIS_MAX_DETS) -> list[dict]:
+    """The detections the official lvis api evaluates, in its order (``LVISResults`` + ``LVISEval._prepare``).
+
+    1. Per image (in order of first appearance), when it has more than ``max_dets`` detections, its ``max_dets``
+       highest scores (a stable sort: ties keep the file order); images at or under the cap are left as they are.
+    2. Then detections without a positive finite area are dropped: ``area`` = w·h of the ``bbox`` when the first
+       record has a ``bbox`` (also for segm, as lvis-api computes it), else the RLE mask area; ``get_ann_ids``
+       keeps only 0 < area < inf. So a zero-area box still takes one of the ``max_dets`` places.
+    hotcoco keeps zero-area detections, which changes AP (they are false positives there). Ground truth: see
+    ``_lvis_api_gt``.
+    """
+    if not results:
+        return []
+    per_image: dict = defaultdict(list)
+    for r in results:
+        per_image[r["image_id"]].append(r)
+    capped = []
+    for anns in per_image.values():
+        if max_dets >= 0 and len(anns) > max_dets:
+            anns = sorted(anns, key=lambda a: a["score"], reverse=True)[:max_dets]
+        capped += anns
+    if "bbox" in capped[0]:
+        areas = [r["bbox"][2] * r["bbox"][3] for r in capped]
+    else:
+        from pycocotools import mask as mask_utils
+
+        areas = [float(mask_utils.area(r["segmentation"])) for r in capped]
+    return [r for r, a in zip(capped, areas) if 0 < a < math.inf]
+
+
+def _lvis_api_gt(gt_file: str):
+    """The ground truth as the lvis api evaluates it: ``get_ann_ids`` (with category ids, as ``LVISEval._prepare``
+    calls it) also drops annotations without a positive finite area, which hotcoco would count as misses."""
+    import hotcoco
+
+    gt = hotcoco.COCO(str(gt_file))
+    # cheap check first (hotcoco's area range is inclusive: from the smallest positive float); rewrite only if needed
+    if len(gt.get_ann_ids(area_rng=[math.ulp(0.0), math.inf])) != len(gt.get_ann_ids()):
+        data = gt.dataset
+        data["annotations"] = [a for a in data["annotations"] if 0 < a["area"] < math.inf]
+        gt.dataset = data
+    return gt
+
+
 def evaluate_lvis(gt_file: str, results: list[dict], iou_types=("bbox", "segm"),
                   novel_cat_ids: set[int] = frozenset()) -> dict:
-    """LVIS v1 federated AP (hotcoco's LVISeval, identical to the official lvis api): AP, AP50, APr/APc/APf,
-    plus AP / AP50 averaged over the base and the novel classes of the split."""
+    """LVIS v1 federated AP exactly as the official lvis api computes it (hotcoco's LVISeval on the detections the
+    api keeps, ``lvis_api_results``): AP, AP50, APr/APc/APf, plus AP / AP50 averaged over the base and the novel
+    classes of the split."""
     import hotcoco
 
     metrics = {}
+    kept = lvis_api_results(results)
     for iou_type in iou_types:
         if not results or (iou_type == "segm" and "segmentation" not in results[0]):
             continue
-        gt = hotcoco.COCO(str(gt_file))
-        ev = hotcoco.LVISeval(gt, gt.load_res(results), iou_type)
+        gt = _lvis_api_gt(gt_file)
+        # already capped: hotcoco must not cap again (its cap would let in a detection the api had cut)
+        ev = hotcoco.LVISeval(gt, hotcoco.LVISResults(gt, kept, max_dets=-1), iou_type)
         with contextlib.redirect_stdout(io.StringIO()):
             ev.run()
         r = ev.get_results()
@@ -85,8 +137,15 @@ def evaluate_lvis(gt_file: str, results: list[dict], iou_types=("bbox", "segm"),
     return metrics
 
 
+COCO_OV_MAX_DETS = [100, 300, 1000]  # F-ViT's CocoDatasetOV.evaluate (mmdet's proposal_nums) instead of [1, 10, 100]
+
+
 def evaluate_coco_ov(gt_file: str, results: list[dict], novel_cat_ids: set[int]) -> dict:
-    """pycocotools bbox AP/AP50 plus the OV-COCO headline: AP50 averaged over novel / base / all classes."""
+    """pycocotools bbox AP/AP50 plus the OV-COCO headline: AP50 averaged over novel / base / all classes.
+
+    As F-ViT: ``maxDets = [100, 300, 1000]``, so AP50 (``summarize`` reads ``maxDets[2]``) and the per-class AP50
+    (the last entry) count up to 1000 detections per image and class, not 100; ``bbox_AP`` (``summarize``'s
+    ``stats[0]`` uses its default 100, which both lists hold) still counts 100."""
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
 
@@ -95,6 +154,7 @@ def evaluate_coco_ov(gt_file: str, results: list[dict], novel_cat_ids: set[int])
     with contextlib.redirect_stdout(io.StringIO()):
         gt = COCO(str(gt_file))
         ev = COCOeval(gt, gt.loadRes(results), "bbox")
+        ev.params.maxDets = list(COCO_OV_MAX_DETS)
         ev.evaluate(), ev.accumulate(), ev.summarize()
     prec = ev.eval["precision"][0, :, :, 0, -1]  # IoU 0.5, all recalls, classes, area all, max dets
     per_class = {}

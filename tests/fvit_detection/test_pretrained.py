@@ -142,7 +142,7 @@ def test_training_export_and_converter_write_loadable_folders(model, cfg, image,
     export_pretrained(plain, cfg, names, tmp_path / "exported")
     _same(FViT.from_pretrained(tmp_path / "exported").predict(image), ref)
     # reference checkpoint → pretrained folder (--config), equal to the model it came from
-    sd, _ = ours_to_reference(model.checkpoint_state_dict(), "ours", "syncbn")
+    sd, _ = ours_to_reference(model.checkpoint_state_dict(), "ours", "plain")
     save_checkpoint(tmp_path / "ref.pth", {"state_dict": sd})
     save_config(cfg, tmp_path / "cfg.yaml")
     assert convert_main(["--reference", str(tmp_path / "ref.pth"), "--config", str(tmp_path / "cfg.yaml"),
