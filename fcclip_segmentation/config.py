@@ -36,6 +36,7 @@ class DataConfig:
     image_size: int = 1344
     scale_range: tuple[float, float] = (0.1, 2.0)
     drop_emptied_segments: bool = False  # true: drop training segments the LSJ crop empties (the reference keeps them)
+    on_bad_record: Literal["error", "skip"] = "error"  # malformed records / missing files: stop, or skip them
 
 
 @dataclass

@@ -24,7 +24,8 @@ def run(ctx) -> dict:
     from .train import train
 
     cfg = load_config(FCCLIPConfig, CONFIG, synthetic_overrides(ctx.world, ctx.out_dir) +
-                      [f"train.seed={ctx.seed}", "train.resume=false"])
+                      [f"train.seed={ctx.seed}", "train.resume=false", "train.export_pretrained=true"])
     metrics = train(cfg)
     return {"config": str(CONFIG), "steps": cfg.train.max_steps, **metrics,
-            "checkpoint": str(Path(cfg.train.out_dir) / "last.pt")}
+            "checkpoint": str(Path(cfg.train.out_dir) / "last.pt"),
+            "pretrained": str(Path(cfg.train.out_dir) / "pretrained")}  # for from_pretrained and python -m shared.app

@@ -11,7 +11,7 @@ Defaults: the reference evaluation config (``configs/reference_vitamin_l_336_eva
 reference's names ``ade20k_panoptic_val`` / ``openvocab_ade20k_panoptic_val`` work too) under ``--data-root``
 (default ``$DETECTRON2_DATASETS`` or ``data``); ``--dataset ''`` uses the config's ``data.val_*``. Panoptic and
 semantic tasks only, unless ``eval.tasks=…`` is given. Results: ``<out>/pos_embed_{added,skipped}/metrics.json``
-and ``<out>/check_pos_embed.json`` (``<out>`` defaults to ``<train.out_dir>/check_pos_embed``).
+and ``<out>/check_pos_embed.json`` (``<out>`` defaults to ``<checkpoint folder>/eval/check_pos_embed_<dataset>``).
 """
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from fcclip_segmentation.config import FCCLIPConfig
 from fcclip_segmentation.data import dataset_overrides
 from fcclip_segmentation.eval import load_trained
 from shared.engine import CheckpointError, ConfigError, init_distributed, load_config
+from shared.engine.cli import eval_output_dir
 from shared.io import atomic_write_json
 
 DEFAULT_CONFIG = Path(__file__).parents[1] / "configs" / "reference_vitamin_l_336_eval.yaml"
@@ -43,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dataset", default="ade20k_150", help="registered evaluation set ('' = the config's data.val_*)")
     p.add_argument("--data-root", help="root of the datasets (default: $DETECTRON2_DATASETS or data)")
     p.add_argument("--max-images", type=int, help="evaluate the first N images only")
-    p.add_argument("--out", help="output folder (default: <train.out_dir>/check_pos_embed)")
+    p.add_argument("--out", help="output folder (default: <checkpoint folder>/eval/check_pos_embed_<dataset>)")
     p.add_argument("overrides", nargs="*", help="key=value config overrides")
     args = p.parse_args(argv)
     if args.max_images is not None and args.max_images < 1:
@@ -59,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         if not model.backbone.extractor.has_pos_embed:
             raise ValueError(f"backbone {cfg.model.backbone} has no trunk position embedding: nothing to compare")
         model = model.to(dist.device)
-        out = Path(args.out or Path(cfg.train.out_dir) / "check_pos_embed")
+        out = eval_output_dir(args.out, args.checkpoint, f"check_pos_embed_{args.dataset or 'val'}")
         results = {}
         for name, skip in SETTINGS:
             model.backbone.options.reference_skip_pos_embed = skip  # read at every forward

@@ -26,10 +26,12 @@ class FViTModelConfig:
     window_stride: int = 168
     window_placement: str = "aligned"
     window_batch_size: int = 16
+    reference_skip_pos_embed: bool = False  # the backbone option: skip the trunk pos_embed (reference reproduction)
     c4_block: int | None = None  # None: num_blocks // 2 − 1 (the reference splits the blocks in halves)
     fpn_channels: int = 256
     norm: str = "bn"
     rpn_convs: int = 2
+    rpn_norm: str = "none"  # none (torchvision / the OV-COCO RPNHead) or bn (the OV-LVIS CustomRPNHead's SyncBN)
     rpn_pre_nms: int = 2000
     rpn_post_nms: int = 1000
     roi_batch_per_image: int = 512
@@ -72,7 +74,7 @@ class FViT(PartialCheckpoint, nn.Module):
                                          extra_blocks=LastLevelMaxPool(), norm_layer=norm_layer)
         strides = self.adapters.strides
         self.rpn = build_rpn(cfg.fpn_channels, strides + [2 * strides[-1]], num_convs=cfg.rpn_convs,
-                             pre_nms=cfg.rpn_pre_nms, post_nms=cfg.rpn_post_nms)
+                             norm=cfg.rpn_norm, pre_nms=cfg.rpn_pre_nms, post_nms=cfg.rpn_post_nms)
         self.roi_heads = FViTRoIHead(
             cfg.fpn_channels, strides, spec.embed_dim, conv_channels=cfg.roi_conv_channels, fc_dim=cfg.roi_fc_dim,
             norm=cfg.norm, cls_relu=cfg.cls_relu,
@@ -87,15 +89,24 @@ class FViT(PartialCheckpoint, nn.Module):
         images, image_sizes, targets = batch["images"], batch["image_sizes"], batch.get("targets")
         if self.training and targets is None:
             raise ValueError("F-ViT needs targets in train mode")
-        feats = self.backbone(images)
-        pyramid = self.fpn(OrderedDict(self.adapters(feats)))
-        levels = list(pyramid.values())
+        if not self.training:
+            return self.detect(images, image_sizes)
+        feats, pyramid = self._features(images)
         proposals, losses = self.rpn(ImageList(images, list(image_sizes)), pyramid, targets)
-        if self.training:
-            return {"loss_rpn_cls": losses["loss_objectness"], "loss_rpn_box": losses["loss_rpn_box_reg"],
-                    **self.roi_heads(levels[:4], proposals, image_sizes, targets)}
-        return self.roi_heads(levels[:4], proposals, image_sizes, clip_dense=feats["clip_dense"],
-                              clip_stride=self.clip_stride)
+        return {"loss_rpn_cls": losses["loss_objectness"], "loss_rpn_box": losses["loss_rpn_box_reg"],
+                **self.roi_heads(list(pyramid.values())[:4], proposals, image_sizes, targets)}
+
+    def _features(self, images):
+        feats = self.backbone(images)
+        return feats, self.fpn(OrderedDict(self.adapters(feats)))
+
+    def detect(self, images, image_sizes, paste_masks: bool = True) -> list[dict]:
+        """Eval-mode detections per image; ``image_sizes``: content (h, w) per image, ints or (2,) tensors (an
+        exported graph's input). ``paste_masks=False`` returns the mask head's (K, 1, M, M) probabilities."""
+        feats, pyramid = self._features(images)
+        proposals, _ = self.rpn(ImageList(images, list(image_sizes)), pyramid)
+        return self.roi_heads._detect(list(pyramid.values())[:4], proposals, image_sizes, feats["clip_dense"],
+                                      self.clip_stride, paste_masks=paste_masks)
 
     def checkpoint_skip_prefixes(self) -> tuple[str, ...]:
         # a frozen CLIP loaded from its own source is left out; a random-init one exists nowhere else

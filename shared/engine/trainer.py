@@ -19,7 +19,7 @@ import sys
 import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, Literal
 
 import numpy as np
 import torch
@@ -28,7 +28,9 @@ from torch import nn
 from shared.io import atomic_path
 
 from .checkpoint import load_checkpoint, save_checkpoint
+from .config import ConfigError
 from .distributed import DistInfo, all_gather_objects, all_reduce_sum, barrier, init_distributed
+from .rundir import RunDir
 from .sampler import ResumableBatchSampler
 from .schedule import build_scheduler, scale_lr
 
@@ -58,6 +60,26 @@ class TrainConfig:
     find_unused_parameters: bool = False
     sync_bn: bool = True
     progress: bool = True
+    export_pretrained: bool = False  # the adapters write <out_dir>/pretrained/ (from_pretrained) at the end
+    resume_changes: Literal["refuse", "allow"] = "refuse"  # allow: resume with changed settings (shared.engine.rundir)
+    # fast paths; the CUDA-only ones do nothing on the CPU
+    tf32: bool = True  # CUDA: TF32 tensor cores for the fp32 matmuls / convolutions left outside autocast
+    fused_adamw: bool = True  # CUDA: the fused AdamW kernel (one launch for all parameters)
+    pin_memory: bool = True  # CUDA: page-locked batches, copied to the GPU without blocking
+    compile: bool = False  # torch.compile the model (in place: parameter names and checkpoints unchanged)
+    channels_last: bool = False  # channels-last weights and ``images`` (where convolutions dominate)
+
+    def __post_init__(self):
+        """Range checks, so a bad value is a config error naming the key before any work."""
+        checks = [("max_steps", self.max_steps > 0, "> 0"), ("batch_size", self.batch_size > 0, "> 0"),
+                  ("log_every", self.log_every > 0, "> 0"), ("ckpt_every", self.ckpt_every > 0, "> 0"),
+                  ("lr", self.lr > 0, "> 0"), ("warmup_steps", self.warmup_steps >= 0, ">= 0"),
+                  ("keep_every", self.keep_every >= 0, ">= 0 (0 = off)"),
+                  ("eval_every", self.eval_every >= 0, ">= 0 (0 = off)"),
+                  ("num_workers", self.num_workers >= 0, ">= 0"), ("weight_decay", self.weight_decay >= 0, ">= 0")]
+        for key, ok, expected in checks:
+            if not ok:
+                raise ConfigError(f"{key}: must be {expected}, got {getattr(self, key)!r}")
 
 
 def _to_device(x, device):
@@ -91,8 +113,13 @@ def _set_rng_state(state: dict) -> None:
 class TrainingInterrupted(RuntimeError):
     """Training stopped on a signal after writing ``last.pt``; rerunning the same command resumes."""
 
+    def __init__(self, message: str, signum: int = signal.SIGTERM):
+        super().__init__(message)
+        self.signum = signum
 
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
+
+# Ctrl-C (SIGINT) as a scheduler's SIGTERM / SIGUSR1: finish the step, checkpoint, stop; a second Ctrl-C aborts
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT)
 
 
 def _truncate_log(path: Path, step: int) -> None:
@@ -120,7 +147,10 @@ def _snapshot(src: Path, dst: Path) -> None:
 class Trainer:
     def __init__(self, cfg: TrainConfig, model: nn.Module, train_dataset, collate_fn: Callable,
                  evaluate: Callable[[nn.Module, int], dict] | None = None,
-                 param_groups: Callable[[nn.Module], list[dict]] | None = None, metadata: dict | None = None):
+                 param_groups: Callable[[nn.Module], list[dict]] | None = None, metadata: dict | None = None,
+                 run_config: Any = None):
+        """``run_config``: the adapter's full config (holding ``cfg`` as a field); it is what a resume is compared
+        with and what ``config.yaml`` shows. Default: ``cfg`` alone."""
         if cfg.amp not in ("none", "bf16", "fp16"):
             raise ValueError(f"train.amp={cfg.amp!r}: expected none, bf16 or fp16")
         if cfg.keep_every and (not cfg.ckpt_every or cfg.keep_every % cfg.ckpt_every):
@@ -129,10 +159,13 @@ class Trainer:
         self.cfg, self.model, self.dataset, self.collate = cfg, model, train_dataset, collate_fn
         self.evaluate, self.param_groups = evaluate, param_groups
         self.metadata = metadata or {}  # stored in every checkpoint (e.g. the adapter's full config)
+        self.run_config = cfg if run_config is None else run_config
         self.out_dir = Path(cfg.out_dir)
         self._stop_signal: int | None = None
 
     def _on_signal(self, signum, frame) -> None:
+        if signum == signal.SIGINT and self._stop_signal is not None:
+            raise KeyboardInterrupt  # a second Ctrl-C: abort now, without the checkpoint
         self._stop_signal = signum
 
     def _install_signal_handlers(self) -> dict:
@@ -158,19 +191,44 @@ class Trainer:
         if dist.is_main:
             state = {"model": self._model_state(model), "optimizer": optimizer.state_dict(),
                      "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "step": step, "rng": rng,
-                     "config": json.loads(json.dumps(asdict(self.cfg))), "metadata": self.metadata}
+                     "config": json.loads(json.dumps(asdict(self.cfg))), "metadata": self.metadata,
+                     "run_config": json.loads(json.dumps(asdict(self.run_config)))}
             save_checkpoint(self.out_dir / "last.pt", state)
             if self.cfg.keep_every and step % self.cfg.keep_every == 0:
                 _snapshot(self.out_dir / "last.pt", self.out_dir / f"step_{step:07d}.pt")
         barrier()  # no rank leaves (or exits, which makes torchrun stop the others) before the file is complete
 
+    @staticmethod
+    def _apply_config_hyperparameters(optimizer, scheduler, fresh: list[dict]) -> None:
+        """After restoring optimiser/scheduler state: the hyperparameters of this run's config (``fresh``: the
+        param groups as built from it), not the checkpoint's, with the lr at the restored step. Without config
+        changes the values are identical (LambdaLR computes lr the same way)."""
+        for group, new in zip(optimizer.param_groups, fresh):
+            group.update({k: v for k, v in new.items() if k not in ("params", "lr")})
+        scheduler.base_lrs = [g["initial_lr"] for g in optimizer.param_groups]
+        for group, base, factor in zip(optimizer.param_groups, scheduler.base_lrs, scheduler.lr_lambdas):
+            group["lr"] = base * factor(scheduler.last_epoch)
+        scheduler._last_lr = [g["lr"] for g in optimizer.param_groups]
+
     # --- loop ----------------------------------------------------------------------------------
     def train(self) -> list[dict]:
         """Train to ``max_steps`` (resuming from ``last.pt``); returns this run's logged records (every ``log_every``
-        steps and the last, as in ``metrics.jsonl``)."""
-        cfg = self.cfg
+        steps and the last, as in ``metrics.jsonl``). Holds the run folder (``RunDir``) throughout."""
         dist = init_distributed()
+        run = RunDir.open(self.run_config, is_main=dist.is_main)
+        try:
+            return self._train(dist, run)
+        finally:
+            run.close()
+
+    def _train(self, dist: DistInfo, run: RunDir) -> list[dict]:
+        cfg = self.cfg
+        cuda = dist.device.type == "cuda"
+        if cuda:
+            torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = cfg.tf32
         model = self.model.to(dist.device)
+        if cfg.channels_last:
+            model = model.to(memory_format=torch.channels_last)
         if dist.world_size > 1 and cfg.sync_bn:
             model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
         groups = self.param_groups(model) if self.param_groups else [
@@ -178,9 +236,16 @@ class Trainer:
         if not any(p.requires_grad for g in groups for p in g["params"]):
             raise ValueError("the model has no trainable parameters")
         lr = scale_lr(cfg.lr, cfg.batch_size * dist.world_size, cfg.base_batch_size)
-        optimizer = torch.optim.AdamW(groups, lr=lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
+        if dist.is_main:  # the scaling rule, stated once: a different node count changes the global batch
+            total = cfg.batch_size * dist.world_size
+            print(f"global batch {total} ({cfg.batch_size}/process x {dist.world_size}), lr {lr:g}" + (
+                f" = {cfg.lr:g} x {total}/{cfg.base_batch_size} (linear scaling from train.base_batch_size)"
+                if cfg.base_batch_size else " (not scaled: train.base_batch_size unset)"), flush=True)
+        optimizer = torch.optim.AdamW(groups, lr=lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay,
+                                      fused=cfg.fused_adamw and cuda)
         scheduler = build_scheduler(optimizer, cfg.warmup_steps, cfg.warmup_ratio, cfg.lr_steps, cfg.lr_gamma)
         scaler = torch.amp.GradScaler(dist.device.type, enabled=cfg.amp == "fp16")
+        fresh = [{k: v for k, v in g.items() if k != "params"} for g in optimizer.param_groups]
         start = 0
         ckpt = self.out_dir / "last.pt"
         if cfg.resume and ckpt.is_file():
@@ -188,12 +253,18 @@ class Trainer:
             self._load_model_state(model, state["model"], str(ckpt))
             optimizer.load_state_dict(state["optimizer"])
             scheduler.load_state_dict(state["scheduler"])
+            self._apply_config_hyperparameters(optimizer, scheduler, fresh)
             scaler.load_state_dict(state["scaler"])
             _set_rng_state(state["rng"][dist.rank] if dist.rank < len(state["rng"]) else state["rng"][0])
             start = state["step"]
             if dist.is_main:
                 _truncate_log(self.out_dir / "metrics.jsonl", start)
                 print(f"resumed from {ckpt} at step {start}", flush=True)
+                for key, (old, new) in run.changes.items():
+                    print(f"  changed from step {start} on: {key}: {old!r} -> {new!r}", flush=True)
+        run.commit()
+        if cfg.compile:
+            model.compile()
         ddp = model
         if dist.world_size > 1:
             ddp = nn.parallel.DistributedDataParallel(
@@ -203,7 +274,7 @@ class Trainer:
                                         start, cfg.max_steps)
         # own generator: creating the iterator must not consume the global RNG (it would shift a resumed run)
         loader = torch.utils.data.DataLoader(self.dataset, batch_sampler=sampler, collate_fn=self.collate,
-                                             num_workers=cfg.num_workers,
+                                             num_workers=cfg.num_workers, pin_memory=cfg.pin_memory and cuda,
                                              generator=torch.Generator().manual_seed(cfg.seed))
         writer = log_file = bar = None
         if dist.is_main:
@@ -222,12 +293,11 @@ class Trainer:
         try:
             for step, batch in enumerate(loader, start=start):
                 batch = _to_device(batch, dist.device)
+                if cfg.channels_last and isinstance(batch, dict) and getattr(batch.get("images"), "ndim", 0) == 4:
+                    batch["images"] = batch["images"].contiguous(memory_format=torch.channels_last)
                 with torch.autocast(dist.device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
                     out = ddp(batch)
                 loss = sum(v for k, v in out.items() if k.startswith("loss"))
-                if not torch.isfinite(loss):
-                    bad = {k: float(v.detach()) for k, v in out.items()}
-                    raise FloatingPointError(f"non-finite loss at step {step + 1}: {bad}")
                 optimizer.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
                 scaler.unscale_(optimizer)
@@ -236,12 +306,16 @@ class Trainer:
                 scaler.step(optimizer)
                 scaler.update()
                 scheduler.step()
-                # one collective per step: the loss terms (averaged) and the stop flag (any rank caught a signal)
+                # one collective and one host sync per step: the loss terms (averaged) and the stop flag (any rank
+                # caught a signal); every rank then sees the same values, so a non-finite loss stops all ranks
                 keys = list(out)
                 summed = all_reduce_sum(torch.stack([loss.detach().float()] + [out[k].detach().float() for k in keys]
                                                     + [torch.tensor(float(self._stop_signal is not None),
-                                                                    device=loss.device)]))
-                values = (summed[:-1] / dist.world_size).tolist()
+                                                                    device=loss.device)])).tolist()
+                stop = summed[-1] > 0
+                values = [v / dist.world_size for v in summed[:-1]]
+                if not math.isfinite(values[0]):  # after the step; nothing is saved, the run stops here
+                    raise FloatingPointError(f"non-finite loss at step {step + 1}: {dict(zip(keys, values[1:]))}")
                 record = {"step": step + 1, "lr": optimizer.param_groups[0]["lr"], "loss": values[0],
                           **dict(zip(keys, values[1:]))}
                 logged = (step + 1) % cfg.log_every == 0 or step + 1 == cfg.max_steps
@@ -256,10 +330,10 @@ class Trainer:
                                 writer.add_scalar(f"train/{k}", v, step + 1)
                         log_file.write(json.dumps(record) + "\n")
                         log_file.flush()
-                if summed[-1] > 0 and step + 1 < cfg.max_steps:
+                if stop and step + 1 < cfg.max_steps:
                     self._save(dist, model, optimizer, scheduler, scaler, step + 1)
                     raise TrainingInterrupted(f"stopped by a signal after step {step + 1}; {ckpt} written — run the "
-                                              f"same command again to resume")
+                                              f"same command again to resume", self._stop_signal or signal.SIGTERM)
                 if cfg.ckpt_every and (step + 1) % cfg.ckpt_every == 0 and step + 1 < cfg.max_steps:
                     self._save(dist, model, optimizer, scheduler, scaler, step + 1)
                 if self.evaluate and cfg.eval_every and (step + 1) % cfg.eval_every == 0 and step + 1 < cfg.max_steps:
