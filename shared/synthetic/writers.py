@@ -134,6 +134,18 @@ def panoptic_json(images: list[dict], pan_anns: list[dict], description: str) ->
                            for c in categories()]}
 
 
+def drop_panoptic_classes(panoptic: dict, names) -> dict:
+    """The panoptic file without the categories ``names`` and their segments (those pixels become unlabeled;
+    the PNGs are unchanged): the training file of an open-vocabulary segmentation split."""
+    drop = {c["id"] for c in panoptic["categories"] if c["name"] in set(names)}
+    unknown = set(names) - {c["name"] for c in panoptic["categories"]}
+    if unknown:
+        raise ValueError(f"cannot hold out unknown classes {sorted(unknown)}")
+    return {**panoptic, "categories": [c for c in panoptic["categories"] if c["id"] not in drop],
+            "annotations": [{**a, "segments_info": [s for s in a["segments_info"] if s["category_id"] not in drop]}
+                            for a in panoptic["annotations"]]}
+
+
 def classnames_txt() -> str:
     """FC-CLIP class-name file: ``id:name,synonym`` per category id, line 0 ``invalid_class_id``, no final
     newline (as the reference files)."""
