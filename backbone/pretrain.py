@@ -1,7 +1,7 @@
 """``python -m backbone.pretrain`` — contrastive pre-training of a CLIP (image + text tower) on a caption table.
 
     python -m backbone.pretrain --world outputs/clip_world --out outputs/world_clip [--model ViTamin-Tiny]
-        [--steps 120 --batch-size 64 --lr 1e-3 --warmup 10 --seed 0] [--eval-world outputs/world] [--no-resume]
+        [--steps 150 --batch-size 64 --lr 1e-3 --warmup 10 --seed 0] [--eval-world outputs/world] [--no-resume]
 
 Trains open_clip's own model (``open_clip.create_model``), tokenizer and ``ClipLoss`` on ``<world>/captions/
 train.tsv`` (the synthetic world's image–caption pairs; paths relative to the world folder), with AdamW and
@@ -38,7 +38,7 @@ class PretrainConfig:
     world: str
     out: str
     model: str = DEFAULT_MODEL
-    steps: int = 120
+    steps: int = 150
     batch_size: int = 64
     lr: float = 1e-3
     weight_decay: float = 0.1
@@ -214,6 +214,19 @@ def pretrain(cfg: PretrainConfig) -> dict:
                "zero_shot": after, "zero_shot_random_init": before, "seconds": round(time.perf_counter() - t0, 1)}
     atomic_write_json(out / "metrics.json", metrics)
     return metrics
+
+
+DEMO_WORLD = {"num_train": 400, "num_val": 40, "image_size": 128}  # the caption corpus of the demo's pre-training
+
+
+def demo(ctx) -> dict:
+    """The demo's first step: a caption world of ``DEMO_WORLD`` (same seed, so its first train images are the
+    demo world's train images and its val images the demo world's val images), then ``pretrain`` on it; the
+    zero-shot crops are its val objects, never trained on."""
+    from shared.synthetic import generate_world
+
+    world = generate_world(Path(ctx.out_dir) / "world", seed=ctx.seed, **DEMO_WORLD)
+    return pretrain(PretrainConfig(world=str(world.root), out=str(ctx.out_dir), seed=ctx.seed, resume=False))
 
 
 def main(argv: list[str] | None = None) -> int:
