@@ -33,7 +33,8 @@ def run(ctx) -> dict:
 
     pretrained = getattr(ctx, "pretrained", None)
     cfg = load_config(FCCLIPConfig, CONFIG, synthetic_overrides(ctx.world, ctx.out_dir) + [
-        f"data.train_json={ctx.world.panoptic_train_base}", f"train.seed={ctx.seed}", "train.resume=false"] +
+        f"data.train_json={ctx.world.panoptic_train_base}", f"data.train_png={ctx.world.panoptic_train_base_dir}",
+        f"train.seed={ctx.seed}", "train.resume=false"] +
         ([f"model.pretrained={pretrained}"] if pretrained else []))
     metrics = train(cfg)
     held_out = load_manifest(ctx.world.root)["seg_held_out_classes"]

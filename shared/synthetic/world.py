@@ -11,7 +11,7 @@ Layout of ``<out>/``::
     annotations/lvis_v1_train_ov.json        OV-LVIS train file: rare (= novel) annotations removed
     annotations/panoptic_{train,val}.json    COCO panoptic json; PNGs in annotations/panoptic_{train,val}/
     annotations/panoptic_train_base.json     panoptic train without the held-out segmentation classes (their
-                                             segments left out of segments_info: unlabeled; same PNGs)
+                                             pixels unlabeled); PNGs in annotations/panoptic_train_base/
     captions/{train,val}.tsv                 image–caption pairs (open_clip CsvDataset layout, paths relative
                                              to the world folder); object / stuff crops in captions/crops/{split}/
     llava/pretrain.json                      LCS-558K style captions (`plain` stage), train images
@@ -63,6 +63,7 @@ class WorldPaths:
     panoptic_train_dir: Path
     panoptic_val_dir: Path
     panoptic_train_base: Path
+    panoptic_train_base_dir: Path
     captions_train: Path
     captions_val: Path
     llava_pretrain: Path
@@ -87,7 +88,7 @@ class WorldPaths:
             lvis_train_ov=a / "lvis_v1_train_ov.json",
             panoptic_train=a / "panoptic_train.json", panoptic_val=a / "panoptic_val.json",
             panoptic_train_dir=a / "panoptic_train", panoptic_val_dir=a / "panoptic_val",
-            panoptic_train_base=a / "panoptic_train_base.json",
+            panoptic_train_base=a / "panoptic_train_base.json", panoptic_train_base_dir=a / "panoptic_train_base",
             captions_train=root / "captions/train.tsv", captions_val=root / "captions/val.tsv",
             llava_pretrain=root / "llava/pretrain.json", llava_instruct_train=root / "llava/instruct_train.json",
             llava_instruct_val=root / "llava/instruct_val.json",
@@ -117,7 +118,8 @@ def _render_split(paths: WorldPaths, seed: int, split_idx: int, count: int, size
     """Sample, render and write the images and panoptic PNGs of one split; return its records."""
     split = SPLITS[split_idx]
     pan_dir = (paths.panoptic_train_dir, paths.panoptic_val_dir)[split_idx]
-    d = {"images": [], "anns": [], "pan": [], "pretrain": [], "instruct": [], "captions": []}
+    d = {"images": [], "anns": [], "pan": [], "pan_base": [], "pretrain": [], "instruct": [], "captions": []}
+    held_out = writers.class_ids(SEG_HELD_OUT)
     for i in range(1, count + 1):
         rng = np.random.default_rng([seed, split_idx, i])
         scene = sample_scene(rng, size)
@@ -129,6 +131,10 @@ def _render_split(paths: WorldPaths, seed: int, split_idx: int, count: int, size
         ids, pan = writers.panoptic_segments(scene, i)
         atomic_write_bytes(pan_dir / pan["file_name"], _encode(id_to_rgb(ids), "PNG"))
         d["pan"].append(pan)
+        if split == "train":  # the open-vocabulary segmentation training file: held-out classes unlabeled
+            base_ids, base = writers.without_classes(ids, pan, held_out)
+            atomic_write_bytes(paths.panoptic_train_base_dir / base["file_name"], _encode(id_to_rgb(base_ids), "PNG"))
+            d["pan_base"].append(base)
         objects = [(o.thing, a["bbox"]) for o, a in zip(scene.objects, anns)]
         record_id = f"{split}-{i:06d}"
         d["pretrain"].append(llava.pretrain_record(rng, record_id, file_name, objects, writers.visible_stuff(pan)))
@@ -172,8 +178,8 @@ def generate_world(out_dir: str | Path, seed: int = 0, num_train: int = 32, num_
 
     _dump(paths.panoptic_train, writers.panoptic_json(train["images"], train["pan"], desc))
     _dump(paths.panoptic_val, writers.panoptic_json(val["images"], val["pan"], desc))
-    _dump(paths.panoptic_train_base, writers.drop_panoptic_classes(
-        writers.panoptic_json(train["images"], train["pan"], desc), SEG_HELD_OUT))
+    _dump(paths.panoptic_train_base, writers.panoptic_json(train["images"], train["pan_base"], desc,
+                                                           drop=writers.class_ids(SEG_HELD_OUT)))
     atomic_write_text(paths.captions_train, captions.table(train["captions"]))
     atomic_write_text(paths.captions_val, captions.table(val["captions"]))
 

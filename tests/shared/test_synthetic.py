@@ -263,7 +263,8 @@ def test_manifest_and_paths(world):
     assert WorldPaths.from_dir(world.root) == world
     files = {p.relative_to(world.root).as_posix() for p in world.root.rglob("*") if p.is_file()}
     listed = set(m["files"].values())
-    assert listed - {"images", "annotations/panoptic_train", "annotations/panoptic_val"} <= files
+    assert listed - {"images", "annotations/panoptic_train", "annotations/panoptic_val",
+                     "annotations/panoptic_train_base"} <= files
     assert all((world.root / f).exists() for f in listed)
 
 
@@ -275,7 +276,7 @@ def test_same_seed_same_bytes_other_seed_other_images(tmp_path):
     crops = [f for f in files if f.parts[:2] == ("captions", "crops")]
     rows = sum(len(read_table(t)) for t in (a.captions_train, a.captions_val))
     assert len(crops) == rows - 6 >= 6 * 2  # every pair but the whole images is a crop; ≥ 2 objects per image
-    assert len(files) == 6 + 6 + 17 + 2 + len(crops)  # images, PNGs, json/txt, caption tables, crops
+    assert len(files) == 6 + 6 + 4 + 17 + 2 + len(crops)  # images, PNGs (+ train base), json/txt, tables, crops
     assert files == sorted(p.relative_to(b.root) for p in b.root.rglob("*") if p.is_file())
     assert all((a.root / f).read_bytes() == (b.root / f).read_bytes() for f in files)
     for f in ("train/000001.jpg", "val/000002.jpg"):
@@ -384,6 +385,10 @@ def test_panoptic_train_base_holds_out_the_segmentation_vocabulary(world):
     assert [c for c in full["categories"] if c["id"] not in held] == base["categories"]
     for a, b in zip(full["annotations"], base["annotations"]):
         assert b["segments_info"] == [s for s in a["segments_info"] if s["category_id"] not in held]
+        ids = rgb_to_id(np.asarray(Image.open(world.panoptic_train_dir / a["file_name"])))
+        base_ids = rgb_to_id(np.asarray(Image.open(world.panoptic_train_base_dir / b["file_name"])))
+        dropped = np.isin(ids, [s["id"] for s in a["segments_info"] if s["category_id"] in held])
+        assert (base_ids[dropped] == 0).all() and np.array_equal(base_ids[~dropped], ids[~dropped])
     assert sum(len(a["segments_info"]) for a in full["annotations"]) > \
         sum(len(b["segments_info"]) for b in base["annotations"])  # something was held out in this world
     assert load_manifest(world.root)["seg_held_out_classes"] == list(SEG_HELD_OUT)
