@@ -84,10 +84,11 @@ def run_demo(out_dir: Path, seed: int = 0, steps: list[str] | None = None, **wor
     return summary
 
 
-# the demo's targets (first value of "with" vs "without"), a safe margin below what was measured (README):
-# zero-shot accuracy ≥ 3 × chance; F-ViT bbox AP_novel, FC-CLIP held-out PQ and LLaVA accuracy ahead by these
-TARGETS = {"world_clip": ("times_chance", 3.0), "fvit_detection": ("ahead_by", 0.05),
-           "fcclip_segmentation": ("ahead_by", 0.02), "llava_lmm": ("ahead_by", 0.10)}
+# the demo's targets (first value of "with" vs "without"): zero-shot accuracy ≥ 3 × chance (measured 6.7 ×); F-ViT
+# bbox AP_novel ahead by 0.08 (measured 0.16); FC-CLIP held-out PQ ahead at all and LLaVA accuracy ahead by 10
+# points — both not met yet (backbone/README.md says what was measured and why)
+TARGETS = {"world_clip": ("times_chance", 3.0), "fvit_detection": ("ahead_by", 0.08),
+           "fcclip_segmentation": ("ahead_by", 0.0), "llava_lmm": ("ahead_by", 0.10)}
 
 
 def _target(name: str, a: dict) -> tuple[str, bool | None]:
@@ -95,7 +96,8 @@ def _target(name: str, a: dict) -> tuple[str, bool | None]:
     w, wo = a["with"][0], a["without"][0]
     if kind == "times_chance":
         return f">= {value:g} x chance", None if w is None else w >= value * a["chance"]
-    return f"ahead by >= {value:g}", None if w is None or wo is None else w - wo >= value
+    return f"ahead by > {value:g}" if value == 0 else f"ahead by >= {value:g}", \
+        None if w is None or wo is None else (w - wo > 0 if value == 0 else w - wo >= value)
 
 
 def ablations(steps: list[dict]) -> dict[str, dict]:
