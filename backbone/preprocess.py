@@ -1,21 +1,10 @@
 """Image file → normalised tensor, with the spec's mean/std."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
-
-def load_image(path: str | Path) -> Image.Image:
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"image not found: {path}")
-    try:
-        with Image.open(path) as im:
-            return im.convert("RGB")
-    except (UnidentifiedImageError, OSError, ValueError) as e:
-        raise ValueError(f"cannot read image {path}: {e}") from None
+from shared.io import load_image  # noqa: F401 — the image reader lives in shared; imported from here too
 
 
 def to_tensor(image: Image.Image, size: tuple[int, int] | None, mean, std) -> torch.Tensor:

@@ -1,6 +1,7 @@
 """Config → model, vocabulary, datasets, evaluation; shared by train / eval / predict."""
 from __future__ import annotations
 
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from .config import FCCLIPConfig
 from .data import PanopticDataset, SemanticSegDataset, collate
 from .metrics import SemanticSegEvaluator, panoptic_quality
 from .modeling.ensemble import seen_classes
-from .modeling.fcclip import FCCLIP
+from .modeling.fcclip import FCCLIP, FCCLIPModelConfig
 from .modeling.postprocess import instance_inference, panoptic_inference, semantic_labels
 
 
@@ -29,25 +30,31 @@ def build_dataset(cfg: FCCLIPConfig, train: bool, spec) -> PanopticDataset | Sem
     d = cfg.data
     if train:
         return PanopticDataset(d.train_json, d.train_png, d.train_images, True, d.image_size, spec.mean, spec.std,
-                               d.scale_range, d.train_class_names)
+                               d.scale_range, d.train_class_names, on_bad_record=d.on_bad_record)
     if d.val_task == "semantic":
         if not d.val_sem_seg or not d.val_class_names:
             raise ValueError("data.val_task=semantic needs data.val_sem_seg (label maps) and data.val_class_names")
         return SemanticSegDataset(d.val_images, d.val_sem_seg, d.val_class_names, d.image_size, spec.mean, spec.std,
-                                  d.val_ignore_label, d.val_label_suffix, d.test_pad)
+                                  d.val_ignore_label, d.val_label_suffix, d.test_pad, d.on_bad_record)
     return PanopticDataset(d.val_json, d.val_png, d.val_images, False, d.image_size, spec.mean, spec.std,
-                           d.scale_range, d.val_class_names, d.val_sem_seg, d.val_ignore_label, d.test_pad)
+                           d.scale_range, d.val_class_names, d.val_sem_seg, d.val_ignore_label, d.test_pad,
+                           d.on_bad_record)
 
 
 def build_model(cfg: FCCLIPConfig) -> tuple[FCCLIP, PanopticDataset]:
     """The model and its training dataset (the training vocabulary sizes the criterion)."""
-    m = cfg.model
+    bb = build_clip(cfg.model)
+    train_ds = build_dataset(cfg, train=True, spec=bb.spec)
+    return FCCLIP(cfg.model, bb, len(train_ds.class_names)), train_ds
+
+
+def build_clip(m: FCCLIPModelConfig):
+    """The frozen CLIP backbone of the model config."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        bb = build_backbone(m.backbone, pretrained=m.pretrained, mode=m.backbone_mode, window_placement=m.window_placement,
-                            window_batch_size=m.window_batch_size, reference_skip_pos_embed=m.reference_skip_pos_embed)
-    train_ds = build_dataset(cfg, train=True, spec=bb.spec)
-    return FCCLIP(m, bb, len(train_ds.class_names)), train_ds
+        return build_backbone(m.backbone, pretrained=m.pretrained, mode=m.backbone_mode,
+                              window_placement=m.window_placement, window_batch_size=m.window_batch_size,
+                              reference_skip_pos_embed=m.reference_skip_pos_embed)
 
 
 def set_vocabulary(model: FCCLIP, names: list[str], is_thing: torch.Tensor, train_names: list[str],
@@ -90,7 +97,7 @@ def evaluate(model: FCCLIP, cfg: FCCLIPConfig, train_names: list[str], out_dir: 
                     pan, segs = panoptic_inference(probs, masks, model.is_thing, model.cfg.object_mask_threshold,
                                                    model.cfg.overlap_threshold)
                     png = Path(fname).stem + ".png"
-                    with atomic_path(pred_dir / png) as tmp:
+                    with atomic_path(pred_dir / png, durable=False) as tmp:  # one per image: no fsync each
                         Image.fromarray(id_to_rgb(pan.cpu().numpy())).save(tmp, format="PNG")
                     annotations.append({"image_id": image_id, "file_name": png, "segments_info": [
                         {"id": s["id"], "category_id": label_to_cat[s["category"]], "isthing": int(s["isthing"]),
@@ -118,8 +125,9 @@ def evaluate(model: FCCLIP, cfg: FCCLIPConfig, train_names: list[str], out_dir: 
         images = [r["image"] for r in ds.records if r["image"]["id"] in {a["image_id"] for a in annotations}]
         pred_json = out_dir / "panoptic_pred.json"
         atomic_write_json(pred_json, {"images": images, "annotations": annotations, "categories": ds.categories})
-        gt_json = cfg.data.val_json if n == len(ds) else _subset_json(cfg.data.val_json, images, out_dir)
-        pq = panoptic_quality(gt_json, pred_json, cfg.data.val_png, pred_dir)
+        with tempfile.TemporaryDirectory(prefix="fcclip-eval-") as tmp:  # eval.max_images: no file left behind
+            gt_json = cfg.data.val_json if n == len(ds) else _subset_json(cfg.data.val_json, images, Path(tmp))
+            pq = panoptic_quality(gt_json, pred_json, cfg.data.val_png, pred_dir)
         for group in ("All", "Things", "Stuff"):
             for k in ("pq", "sq", "rq"):
                 metrics[f"{k.upper()}_{group.lower()}"] = float(pq[group][k])

@@ -35,6 +35,7 @@ class DataConfig:
     test_pad: Literal["mean", "black"] = "mean"  # "black": the reference ViTamin path (pads before normalising)
     image_size: int = 1344
     scale_range: tuple[float, float] = (0.1, 2.0)
+    on_bad_record: Literal["error", "skip"] = "error"  # malformed records / missing files: stop, or skip them
 
 
 @dataclass

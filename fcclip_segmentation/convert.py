@@ -144,12 +144,21 @@ def main(argv: list[str] | None = None) -> int:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--reference", help="reference checkpoint (.pth) → our checkpoint")
     src.add_argument("--to-reference", metavar="CKPT", help="our checkpoint → reference layout")
-    p.add_argument("--out", required=True)
+    p.add_argument("--out", required=True, help="checkpoint file; with --config: a pretrained folder")
+    p.add_argument("--config", help="--reference only: write a pretrained folder (config.json + model.safetensors, "
+                                    "for from_pretrained / predict --pretrained) at --out, with this training "
+                                    "config's model, input size and training classes")
     args = p.parse_args(argv)
+    if args.config and not args.reference:
+        p.error("--config goes with --reference (it writes a pretrained folder of the converted model)")
     try:
         if args.reference:
             ours, clip = reference_to_ours(load_state_dict_file(args.reference), args.reference)
-            save_checkpoint(args.out, {"model": ours, "step": 0, "metadata": {"converted_from": str(args.reference)}})
+            if args.config:
+                print(f"pretrained folder -> {write_pretrained(args.config, ours, args.out)}")
+            else:
+                save_checkpoint(args.out, {"model": ours, "step": 0,
+                                           "metadata": {"converted_from": str(args.reference)}})
             print(f"{len(ours)} tensors -> {args.out} ({clip} frozen CLIP tensors left out: they come from "
                   f"model.pretrained)")
         else:
@@ -163,6 +172,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     return 0
+
+
+def write_pretrained(config: str, state_dict: dict, out: str):
+    """A pretrained folder from a converted state dict and a training config (its model must name the CLIP
+    weights in ``model.pretrained``, or the state dict must hold them)."""
+    from shared.engine import load_config
+
+    from .config import FCCLIPConfig
+    from .pretrained import FCCLIP
+
+    return FCCLIP.from_config(load_config(FCCLIPConfig, config), state_dict).save_pretrained(out)
 
 
 if __name__ == "__main__":

@@ -34,13 +34,14 @@ def run(ctx) -> dict:
     pretrained = getattr(ctx, "pretrained", None)
     cfg = load_config(FCCLIPConfig, CONFIG, synthetic_overrides(ctx.world, ctx.out_dir) + [
         f"data.train_json={ctx.world.panoptic_train_base}", f"data.train_png={ctx.world.panoptic_train_base_dir}",
-        f"train.seed={ctx.seed}", "train.resume=false"] +
+        f"train.seed={ctx.seed}", "train.resume=false", "train.export_pretrained=true"] +
         ([f"model.pretrained={pretrained}"] if pretrained else []))
     metrics = train(cfg)
     held_out = load_manifest(ctx.world.root)["seg_held_out_classes"]
     checkpoint = str(Path(cfg.train.out_dir) / "last.pt")
     return {"config": str(CONFIG), "steps": cfg.train.max_steps, "tower": pretrained or "random-init",
             "held_out_classes": held_out, **metrics, "checkpoint": checkpoint,
+            "pretrained": str(Path(cfg.train.out_dir) / "pretrained"),  # for from_pretrained and python -m shared.app
             "held_out": ensemble_ablation(cfg, checkpoint, held_out, metrics, Path(ctx.out_dir))}
 
 

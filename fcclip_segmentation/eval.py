@@ -7,8 +7,10 @@ training vocabulary are "seen" (α), the others "unseen" (β).
 
 ``--dataset NAME[,NAME…]`` picks registered sets (``--list-datasets``) under ``--data-root`` (default
 ``$DETECTRON2_DATASETS`` or ``data``), laid out as the reference's datasets folder, evaluated one after the other with
-one model (results in ``<out>/eval_<name>/``); without it the config's ``data.val_*`` fields are used. Overrides
-given after it still win.
+one model (results in ``<out>/<name>/``); without it the config's ``data.val_*`` fields are used. Overrides
+given after it still win. Without ``--out`` results go next to the checkpoint: ``<checkpoint folder>/eval/<name>/``
+(``<name>``: the registered set, else the val json's / label folder's name). Output folders are checked writable
+before the model loads.
 """
 from __future__ import annotations
 
@@ -17,7 +19,8 @@ import sys
 from pathlib import Path
 
 from shared.engine import CheckpointError, ConfigError, init_distributed, load_checkpoint, load_config
-from shared.io import atomic_write_json
+from shared.engine.cli import eval_output_dir
+from shared.io import atomic_write_json, ensure_writable_dir
 
 from .builder import build_model, evaluate
 from .config import FCCLIPConfig
@@ -39,11 +42,12 @@ def _list_datasets() -> str:
                      for name, ds in EVAL_DATASETS.items())
 
 
-def _out_dir(out: str | None, train_out: str, name: str | None, many: bool) -> Path:
-    """--out as given for one set; else (or for several) a subfolder eval_<name> (eval without a dataset)."""
-    if out and not many:
-        return Path(out)
-    return Path(out or train_out) / (f"eval_{name}" if name else "eval")
+def _out_dir(out: str | None, checkpoint: str, name: str | None, cfg: FCCLIPConfig, many: bool) -> Path:
+    """--out as given for one set, ``<out>/<name>`` for several; without --out ``<checkpoint folder>/eval/<name>``."""
+    name = name or Path(cfg.data.val_sem_seg if cfg.data.val_task == "semantic" else cfg.data.val_json).stem
+    if out and many:
+        return Path(out) / name
+    return eval_output_dir(out, checkpoint, name)
 
 
 def _print(metrics: dict) -> None:
@@ -61,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
                                      "(see --list-datasets)")
     p.add_argument("--data-root", help="root of the datasets (default: $DETECTRON2_DATASETS or data)")
     p.add_argument("--list-datasets", action="store_true", help="print the registered sets and exit")
-    p.add_argument("--out", help="output folder (default: <train.out_dir>/eval[_<dataset>])")
+    p.add_argument("--out", help="output folder (default: <checkpoint folder>/eval/<dataset>)")
     p.add_argument("overrides", nargs="*", help="key=value overrides, e.g. data.val_json=... eval.max_images=50")
     args = p.parse_args(argv)
     if args.list_datasets:
@@ -74,12 +78,15 @@ def main(argv: list[str] | None = None) -> int:
         # every set is checked before the (slow) model is built
         configs = [load_config(FCCLIPConfig, args.config, (dataset_overrides(n, args.data_root) if n else [])
                                + list(args.overrides)) for n in names]
+        outs = [_out_dir(args.out, args.checkpoint, n, c, many=len(names) > 1) for n, c in zip(names, configs)]
         dist = init_distributed()
+        if dist.is_main:
+            for out in outs:
+                ensure_writable_dir(out)
         model, train_names = load_trained(configs[0], args.checkpoint)
         model = model.to(dist.device)
         results = {}
-        for name, cfg in zip(names, configs):
-            out = _out_dir(args.out, cfg.train.out_dir, name, many=len(names) > 1)
+        for name, cfg, out in zip(names, configs, outs):
             metrics = evaluate(model, cfg, train_names, out, dist.rank, dist.world_size)
             if dist.is_main:
                 atomic_write_json(out / "metrics.json", metrics)
@@ -87,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
                 _print(metrics)
                 print(f"metrics -> {out / 'metrics.json'}")
                 results[name or "val"] = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
-    except (ConfigError, CheckpointError, FileNotFoundError, ValueError) as e:
+    except (ConfigError, CheckpointError, FileNotFoundError, PermissionError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if dist.is_main and len(names) > 1:

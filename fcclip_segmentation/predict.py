@@ -1,92 +1,114 @@
-"""``python -m fcclip_segmentation.predict --config CFG --checkpoint CKPT --image IMG --classes "..." --out OUT.png``
+"""``python -m fcclip_segmentation.predict --pretrained DIR --images DIR_OR_GLOB --classes "a;sky*" --out OUT [--vis]``
 
-Open-vocabulary panoptic segmentation of one image with any class list: ``;`` separates classes, ``,`` separates
-synonyms of one class (FC-CLIP's convention). A class name ending in ``*`` is treated as stuff (default: thing).
-Writes a coloured overlay with labels.
+Open-vocabulary panoptic segmentation with any class list on a folder / glob of images. Writes COCO-panoptic
+predictions (``OUT/panoptic/<name>.png`` segment-id PNGs + ``OUT/panoptic.json`` with images, annotations and
+categories; the format ``fcclip_segmentation.metrics.panoptic_quality`` and panopticapi read), semantic label maps
+``OUT/semantic/<name>.png`` (pixel = class position in the list, 0-based; 16-bit beyond 256 classes), and with
+``--vis`` one picture per image in ``OUT/vis/``. Resumable: a rerun skips the images already done
+(``OUT/progress.jsonl``); a rerun with other settings is refused.
+
+Classes: separated by ``;``, synonyms of one class by ``,``, a trailing ``*`` marks a stuff class (default: thing),
+or ``@file.txt`` (one class per line, ``index:syn1,syn2``), e.g. ``--classes "red circle,red disc;sky*;grass*"``.
+Default: the model's saved vocabulary. Classes sharing a synonym with the training vocabulary are "seen" (α).
+
+The model: ``--pretrained DIR`` or ``--config CFG --checkpoint CKPT [key=value ...]``. ``--image IMG --out OUT.png``
+draws one image (no other files).
 """
 from __future__ import annotations
 
-import argparse
 import sys
+from pathlib import Path
 
 import numpy as np
-import torch
-import torch.nn.functional as F
-from PIL import Image, ImageDraw
 
-from backbone.preprocess import load_image
-from shared.engine import CheckpointError, ConfigError, load_config
-from shared.io import atomic_path
-from shared.transforms import eval_input
-
-from .builder import set_vocabulary
-from .config import FCCLIPConfig
-from .eval import load_trained
-from .modeling.postprocess import panoptic_inference
-
-
-def parse_classes(text: str) -> tuple[list[str], torch.Tensor]:
-    names, thing = [], []
-    for part in text.split(";"):
-        part = part.strip()
-        if part:
-            thing.append(not part.endswith("*"))
-            names.append(part.rstrip("*").strip())
-    if not names:
-        raise ValueError("--classes is empty")
-    return names, torch.tensor(thing)
-
-
-def overlay(image: Image.Image, pan: np.ndarray, segments: list[dict], names: list[str]) -> Image.Image:
-    rng = np.random.default_rng(0)
-    colours = rng.integers(40, 255, (len(segments) + 1, 3))
-    out = np.asarray(image).astype(np.float32).copy()
-    for s in segments:
-        m = pan == s["id"]
-        out[m] = 0.45 * out[m] + 0.55 * colours[s["id"]]
-    canvas = Image.fromarray(out.clip(0, 255).astype(np.uint8))
-    draw = ImageDraw.Draw(canvas)
-    for s in segments:
-        ys, xs = np.nonzero(pan == s["id"])
-        if len(xs):
-            draw.text((int(xs.mean()) - 10, int(ys.mean()) - 5), f"{names[s['category']].split(',')[0]} "
-                      f"{s['score']:.2f}", fill=(255, 255, 255))
-    return canvas
+from shared.classes import CLASSES_HELP
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m fcclip_segmentation.predict", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--config", required=True)
-    p.add_argument("--checkpoint", required=True)
-    p.add_argument("--image", required=True)
-    p.add_argument("--classes", required=True, help='e.g. "red circle,red disc;sky*;grass*"')
-    p.add_argument("--out", required=True, help="output PNG")
-    p.add_argument("overrides", nargs="*")
-    args = p.parse_args(argv)
+    from shared.batch_predict import prediction_parser, start_prediction
+
+    from .config import FCCLIPConfig
+    from .pretrained import FCCLIP
+
+    p = prediction_parser("python -m fcclip_segmentation.predict", __doc__,
+                          CLASSES_HELP + '; a trailing "*" marks a stuff class: "red circle,red disc;sky*;grass*"')
+    p.add_argument("--score-threshold", type=float, default=None,
+                   help="keep segments scoring above this (default: the model's object_mask_threshold)")
+    started = start_prediction(p, argv, FCCLIP, FCCLIPConfig)
+    if started is None:
+        return 2
+    args, model, run, files, root = started
+    if args.image:
+        return _one_image(model, args)
+    records = run.run(files, root, lambda batch: _predict(model, batch, args, root), args.batch_size,
+                      progress=not args.no_progress)
+    write_outputs(run.out, records, model)
+    n = sum(len(r["segments_info"]) for r in records)
+    print(f"{len(records)}/{len(files)} images, {n} segments -> {run.out / 'panoptic.json'}, "
+          f"{run.out / 'panoptic'}, {run.out / 'semantic'}" + (f", pictures in {run.out / 'vis'}" if args.vis else ""))
+    return 0
+
+
+def _predict(model, batch, args, root):
+    from PIL import Image
+
+    from shared.batch_predict import output_stem, read_images
+    from shared.formats.panoptic import id_to_rgb
+    from shared.io import atomic_path
+
+    out = Path(args.out)
+    loaded = list(read_images(batch))
+    ok = [(f, im) for f, _, im in loaded if im is not None]
+    preds = model.predict([im for _, im in ok], args.score_threshold, batch_size=args.batch_size) if ok else []
+    by_file = {}
+    for (file, im), r in zip(ok, preds):
+        stem = output_stem(file, root)
+        with atomic_path(out / "panoptic" / f"{stem}.png") as tmp:
+            Image.fromarray(id_to_rgb(r["panoptic"])).save(tmp, format="PNG")
+        with atomic_path(out / "semantic" / f"{stem}.png") as tmp:
+            sem = r["semantic"].astype(np.uint8 if len(model.class_names) <= 256 else np.uint16)
+            Image.fromarray(sem).save(tmp, format="PNG")
+        if args.vis:
+            with atomic_path(out / "vis" / f"{stem}.png") as tmp:
+                model.draw(im, r).save(tmp, format="PNG")
+        by_file[file] = {"height": int(im.shape[0]), "width": int(im.shape[1]), "png": f"{stem}.png",
+                         "segments_info": [{"id": s["id"], "category_id": s["label"] + 1, "isthing": int(s["isthing"]),
+                                            "iscrowd": 0, "area": s["area"], "score": s["score"]}
+                                           for s in r["segments"]]}
+    for file, _, _ in loaded:
+        yield file, by_file.get(file)
+
+
+def categories(model) -> list[dict]:
+    """COCO-panoptic categories of the vocabulary: id = position + 1, name = first synonym, isthing."""
+    return [{"id": k + 1, "name": n.split(",")[0], "synonyms": n.split(","), "isthing": int(t)}
+            for k, (n, t) in enumerate(zip(model.class_names, model.is_thing.tolist()))]
+
+
+def write_outputs(out: Path, records: list[dict], model) -> None:
+    from shared.io import atomic_write_json
+
+    atomic_write_json(out / "panoptic.json", {
+        "images": [{"id": r["image_id"], "file_name": r["file_name"], "width": r["width"], "height": r["height"]}
+                   for r in records],
+        "annotations": [{"image_id": r["image_id"], "file_name": r["png"], "segments_info": r["segments_info"]}
+                        for r in records],
+        "categories": categories(model)}, indent=None)
+
+
+def _one_image(model, args) -> int:
+    from shared.io import atomic_path
+
     try:
-        cfg = load_config(FCCLIPConfig, args.config, args.overrides)
-        names, is_thing = parse_classes(args.classes)
-        model, train_names = load_trained(cfg, args.checkpoint)
-        set_vocabulary(model.eval(), names, is_thing, train_names, cfg.text_cache)
-        pil = load_image(args.image)
-    except (ConfigError, CheckpointError, FileNotFoundError, ValueError) as e:
+        r = model.predict(args.image, args.score_threshold)
+    except (FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    rgb = np.asarray(pil)
-    spec = model.backbone.spec
-    x, size = eval_input(rgb, cfg.data.image_size, spec.mean, spec.std, cfg.data.test_pad)
-    with torch.no_grad():
-        out = model({"images": x[None], "image_sizes": [size]})[0]
-    masks = F.interpolate(out["mask_logits"][None], size=rgb.shape[:2], mode="bilinear", align_corners=False)[0]
-    pan, segments = panoptic_inference(out["probs"], masks, model.is_thing, model.cfg.object_mask_threshold,
-                                       model.cfg.overlap_threshold)
     with atomic_path(args.out) as tmp:
-        overlay(pil, pan.numpy(), segments, names).save(tmp, format="PNG")
-    for s in segments:
-        print(f"  {names[s['category']].split(',')[0]:20s} {'thing' if s['isthing'] else 'stuff'}  "
-              f"score {s['score']:.3f}  {(pan == s['id']).sum().item()} px")
-    print(f"{len(segments)} segments -> {args.out}")
+        model.draw(args.image, r).save(tmp, format="PNG")
+    for s in r["segments"]:
+        print(f"  {s['label_name']:20s} {'thing' if s['isthing'] else 'stuff'}  score {s['score']:.3f}  {s['area']} px")
+    print(f"{len(r['segments'])} segments -> {args.out}")
     return 0
 
 

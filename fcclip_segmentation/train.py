@@ -4,7 +4,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from shared.engine import Trainer, config_to_dict, init_distributed, save_config, seed_everything
+from shared.engine import Trainer, config_to_dict, init_distributed, seed_everything
 from shared.engine.cli import train_main
 from shared.io import atomic_write_json
 
@@ -32,8 +32,6 @@ def train(cfg: FCCLIPConfig) -> dict:
 
     use_train_vocabulary(model)
     out = Path(cfg.train.out_dir)
-    if dist.is_main:
-        save_config(cfg, out / "config.yaml")
 
     def periodic_eval(m, step):
         metrics = evaluate(m, cfg, names, out / f"eval_{step}", dist.rank, dist.world_size, progress=False)
@@ -41,10 +39,15 @@ def train(cfg: FCCLIPConfig) -> dict:
         return metrics
 
     Trainer(cfg.train, model, train_ds, collate, evaluate=periodic_eval, param_groups=param_groups,
-            metadata={"fcclip_config": config_to_dict(cfg)}).train()
+            metadata={"fcclip_config": config_to_dict(cfg)}, run_config=cfg).train()
     metrics = evaluate(model, cfg, names, out / "eval_final", dist.rank, dist.world_size)
     if dist.is_main:
         atomic_write_json(out / "eval_final.json", metrics)
+        if cfg.train.export_pretrained:
+            from .pretrained import export_pretrained
+
+            export_pretrained(model, cfg, names, train_ds.is_thing, out / "pretrained")
+            print(f"pretrained folder -> {out / 'pretrained'}")
         print(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items()
                        if not isinstance(v, (dict, list))))
     return metrics

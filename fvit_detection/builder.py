@@ -1,7 +1,11 @@
 """Config → model, vocabulary, datasets, evaluation; shared by train / eval / predict."""
 from __future__ import annotations
 
+import contextlib
+import json
+import tempfile
 import warnings
+from pathlib import Path
 
 import torch
 
@@ -13,16 +17,22 @@ from shared.io import load_json
 from .config import FViTConfig
 from .data import DetectionDataset, collate
 from .metrics import evaluate_coco_ov, evaluate_lvis, run_inference
-from .modeling.detector import FViT
+from .modeling.detector import FViT, FViTModelConfig
 
 
-def build_model(cfg: FViTConfig) -> FViT:
+def backbone_options(m: FViTModelConfig) -> dict:
+    """The ``BackboneOptions`` the detector's config selects (sliding windows; placement; pos-embed handling)."""
+    return dict(mode="sliding", window_stride=m.window_stride, window_placement=m.window_placement,
+                window_batch_size=m.window_batch_size, reference_skip_pos_embed=m.reference_skip_pos_embed)
+
+
+def build_model(cfg: FViTConfig, cls: type[FViT] = FViT, **kwargs) -> FViT:
+    """The detector (``cls``: ``FViT`` or a subclass such as the pretrained API, with its extra ``kwargs``)."""
     m = cfg.model
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        bb = build_backbone(m.backbone, pretrained=m.pretrained, mode="sliding", window_stride=m.window_stride,
-                            window_placement=m.window_placement, window_batch_size=m.window_batch_size)
-    return FViT(m, bb)
+        bb = build_backbone(m.backbone, pretrained=m.pretrained, **backbone_options(m))
+    return cls(m, bb, **kwargs)
 
 
 def novel_mask(ann_file: str, class_names: list[str], cfg: FViTConfig) -> torch.Tensor:
@@ -48,7 +58,8 @@ def build_dataset(cfg: FViTConfig, train: bool, spec) -> DetectionDataset:
     d = cfg.data
     return DetectionDataset(d.train_ann if train else d.val_ann, d.train_images if train else d.val_images,
                             train=train, size=d.image_size, mean=spec.mean, std=spec.std,
-                            with_masks=cfg.model.with_mask and train, scale_range=d.scale_range)
+                            with_masks=cfg.model.with_mask and train, scale_range=d.scale_range,
+                            on_bad_record=d.on_bad_record)
 
 
 def evaluate(model: FViT, cfg: FViTConfig, rank: int = 0, world_size: int = 1, progress: bool = True):
@@ -66,13 +77,13 @@ def evaluate(model: FViT, cfg: FViTConfig, rank: int = 0, world_size: int = 1, p
     image_ids = {ds.images[i]["id"] for i in range(n)}
     metrics = {}
     if rank == 0:
-        gt = _subset_gt(cfg.data.val_ann, image_ids) if n < len(ds) else cfg.data.val_ann
         novel_ids = {c for c, nv in zip(label_to_cat, novel_mask(cfg.data.val_ann, names, cfg).tolist()) if nv}
-        if cfg.data.format == "lvis":
-            iou_types = tuple(cfg.eval.iou_types) if cfg.model.with_mask else ("bbox",)
-            metrics = evaluate_lvis(gt, results, iou_types, novel_ids)
-        else:
-            metrics = evaluate_coco_ov(gt, results, novel_ids)
+        with _ground_truth(cfg.data.val_ann, image_ids if n < len(ds) else None) as gt:
+            if cfg.data.format == "lvis":
+                iou_types = tuple(cfg.eval.iou_types) if cfg.model.with_mask else ("bbox",)
+                metrics = evaluate_lvis(gt, results, iou_types, novel_ids)
+            else:
+                metrics = evaluate_coco_ov(gt, results, novel_ids)
         metrics["num_images"] = n
     return metrics, results
 
@@ -82,15 +93,17 @@ def _on_device(loader, device):
         yield {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
 
 
-def _subset_gt(ann_file: str, image_ids: set[int]) -> str:
-    """A temporary ground-truth file restricted to the evaluated images (for ``eval.max_images``)."""
-    import json
-    import tempfile
-
+@contextlib.contextmanager
+def _ground_truth(ann_file: str, image_ids: set[int] | None):
+    """The ground-truth file, or (``image_ids``: for ``eval.max_images``) a temporary one restricted to those
+    images, removed afterwards."""
+    if image_ids is None:
+        yield ann_file
+        return
     data = load_json(ann_file)
     data["images"] = [im for im in data["images"] if im["id"] in image_ids]
     data["annotations"] = [a for a in data["annotations"] if a["image_id"] in image_ids]
-    f = tempfile.NamedTemporaryFile("w", suffix=".json", delete=False)
-    json.dump(data, f)
-    f.close()
-    return f.name
+    with tempfile.TemporaryDirectory(prefix="fvit-eval-") as tmp:
+        path = Path(tmp) / Path(ann_file).name
+        path.write_text(json.dumps(data))
+        yield str(path)

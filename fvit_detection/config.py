@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 from shared.engine import TrainConfig
 
@@ -26,6 +27,7 @@ class DataConfig:
     novel_frequencies: list[str] = field(default_factory=lambda: ["r"])
     image_size: int = 896
     scale_range: tuple[float, float] = (0.1, 2.0)
+    on_bad_record: Literal["error", "skip"] = "error"  # malformed records / missing image files: stop, or skip them
 
 
 @dataclass

@@ -20,6 +20,7 @@ BatchNorm entries weight|bias|running_mean|running_var|num_batches_tracked; shap
     neck.fpn_convs.{i}.conv.weight              fpn.layer_blocks.{i}.0.weight    3×3, no bias
     neck.fpn_convs.{i}.bn.{bn}                  fpn.layer_blocks.{i}.1.{bn}
     rpn_head.rpn_conv.{i}.conv.{p}              rpn.head.conv.{i}.0.{p}          3×3 256→256 (+ReLU)
+    rpn_head.rpn_conv.{i}.bn.{bn}               rpn.head.conv.{i}.1.{bn}         OV-LVIS CustomRPNHead's MMSyncBN
     rpn_head.rpn_conv.{p}                       rpn.head.conv.0.0.{p}            (num_convs=1 heads)
     rpn_head.rpn_cls.{p}                        rpn.head.cls_logits.{p}          A=3 sigmoid logits / location
     rpn_head.rpn_reg.{p}                        rpn.head.bbox_pred.{p}           4A deltas / location
@@ -44,17 +45,19 @@ object, deltas with stds (1, 1, 1, 1) in both; RoI head: flatten C×7×7, ReLU a
 cosine × temperature against text embeddings with the background LAST in both (ref buffer [D, C+1], ours
 (C+1, D)), class-agnostic deltas (stds .1/.1/.2/.2 = our weights 10/10/5/5), class-agnostic 1-channel mask.
 
+RPN head layouts (``--rpn-layout``): the OV-LVIS config's ``CustomRPNHead`` puts an MMSyncBN after each RPN conv
+(conv without bias → BN → ReLU), which is our ``model.rpn_norm=bn`` (the OV-LVIS configs set it): such files map
+name for name, exact also in training. The OV-COCO ``RPNHead`` (num_convs=2, conv + bias → ReLU) is our
+``model.rpn_norm=none``. Across layouts the converter rewrites, identical at inference but not in training:
+``plain`` folds a BN into its conv (W·γ/√(σ²+ε), (b−μ)·γ/√(σ²+ε)+β, ε = 1e-5, mmcv's default, not stored in the
+file); ``syncbn`` turns a conv bias into a BN with running mean 0, var 1, γ = √(1+ε), β = the bias (the identity plus
+bias, up to float rounding). ``auto``: reference → ours keeps the file's layout; ours → reference writes ``syncbn``
+when the model has RPN BNs or a mask head (OV-LVIS), else ``plain``. mmcv loads checkpoints with strict=False, so a
+wrong layout would only be a logged warning there (MMSyncBN γ initialised uniform at random) — pick the layout of the
+config you load into.
+
 Not converted (printed by the CLI):
 
-* ``rpn_head.rpn_conv.{i}.bn.*`` — the OV-LVIS config's ``CustomRPNHead`` puts an MMSyncBN after each RPN conv;
-  torchvision's RPN head has none. Reference → ours folds it into the conv (W·γ/√(σ²+ε), (b−μ)·γ/√(σ²+ε)+β,
-  ε = 1e-5, mmcv's default, not stored in the file): identical at inference, but fine-tuning from the result trains
-  without that norm. Ours → reference writes the layout the target config expects (``--rpn-layout``): ``plain``
-  (``RPNHead`` num_convs=2 of the OV-COCO config, or ``CustomRPNHead`` with ``norm_cfg=None``) is exact; ``syncbn``
-  (the unmodified OV-LVIS config) adds BNs with running mean 0, var 1, γ = √(1+ε), β = our conv bias — the identity
-  plus bias at inference (up to float rounding), not during training. ``auto`` = ``syncbn`` when the model has a mask
-  head (OV-LVIS), else ``plain``. mmcv loads checkpoints with strict=False, so a wrong layout would only be a logged
-  warning there (MMSyncBN γ initialised uniform at random) — pick the layout of the config you load into.
 * ``roi_head.bbox_head.fc_cls.*`` — built by mmdet's ``ConvFCBBoxHead`` but never used by ``FViTBBoxHead``; dropped,
   and left at the reference's init on export.
 * ``roi_head.bbox_head.all_embeddings`` — the class-embedding buffer [D, C+1] loaded from the config's
@@ -72,8 +75,9 @@ none (no running statistics, conv biases), ``roi_fc_dim`` ≠ the CLIP embedding
 Outside the weights (documented, not converted): torchvision rounds the base anchors to integers (≤ 0.5 px from
 mmdet's), clamps only large log-size deltas (mmdet also clamps below −log(1000/16)) and its Matcher has no
 ``min_pos_iou``. To evaluate a converted ViTamin-L checkpoint as the reference ran it, use
-``fvit_detection/configs/ov_lvis_vitamin_l_336.yaml`` (or ``ov_coco_vitamin_l_336.yaml``) with
-``model.window_placement=reference``; ``--reference`` prints the ``model.*`` settings the file's shapes imply.
+``fvit_detection/configs/reference_ov_lvis_vitamin_l_336_eval.yaml`` (or ``reference_ov_coco_vitamin_l_336_eval.yaml``:
+the reference's window placement and RPN head); ``--reference`` prints the ``model.*`` settings the file's shapes
+imply.
 """
 from __future__ import annotations
 
@@ -98,6 +102,7 @@ KEY_MAP: list[tuple[str, str]] = [
     ("neck.fpn_convs.{i}.conv.weight", "fpn.layer_blocks.{i}.0.weight"),
     ("neck.fpn_convs.{i}.bn.{bn}", "fpn.layer_blocks.{i}.1.{bn}"),
     ("rpn_head.rpn_conv.{i}.conv.{p}", "rpn.head.conv.{i}.0.{p}"),
+    ("rpn_head.rpn_conv.{i}.bn.{bn}", "rpn.head.conv.{i}.1.{bn}"),  # model.rpn_norm=bn
     ("rpn_head.rpn_conv.{p}", "rpn.head.conv.0.0.{p}"),  # num_convs=1 (export: see _single_rpn_conv)
     ("rpn_head.rpn_cls.{p}", "rpn.head.cls_logits.{p}"),
     ("rpn_head.rpn_reg.{p}", "rpn.head.bbox_pred.{p}"),
@@ -132,7 +137,8 @@ REFUSED = {
                          "embedding of 'background' and has no such parameter",
 }
 BN_ENTRIES = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
-RPN_BN = re.compile(r"rpn_head\.rpn_conv\.(?P<i>\d+)\.bn\.(?P<bn>" + "|".join(BN_ENTRIES) + ")$")
+RPN_LAYOUTS = ("auto", "plain", "syncbn")
+_RPN_CONV = re.compile(r"rpn\.head\.conv\.(\d+)\.0\.weight$")
 BN_EPS = 1e-5  # mmcv / torch default; the reference configs do not change it and it is not in the state dict
 FIELDS = {"i": r"\d+", "p": "weight|bias", "bn": "|".join(BN_ENTRIES)}
 _PLACEHOLDER = re.compile(r"\{(\d*)([a-z]+)(?:\+(\d+))?\}")
@@ -227,12 +233,49 @@ def _check_norms(norm_keys: dict[str, set[str]], source: str, target: str) -> No
 
 def _fold_bn(w: torch.Tensor, b: torch.Tensor | None, bn: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     """conv (w, b) followed by an eval-mode BatchNorm → one conv with bias (float32 arithmetic, so that the identity
-    BatchNorm written by ``ours_to_reference(rpn_layout="syncbn")`` folds back to exactly the same tensors)."""
+    BatchNorm written by ``_identity_bn`` folds back to exactly the same tensors)."""
     f = {k: v.float() for k, v in bn.items()}
     scale = f["weight"] / torch.sqrt(f["running_var"] + BN_EPS)
     bias = b.float() if b is not None else torch.zeros_like(scale)
     return ((w.float() * scale[:, None, None, None]).to(w.dtype),
             ((bias - f["running_mean"]) * scale + f["bias"]).to(w.dtype))
+
+
+def _identity_bn(bias: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The BatchNorm that, after a conv without bias, adds ``bias`` at inference: running mean 0, var 1,
+    γ = √(1+ε), β = bias."""
+    ones = torch.ones_like(bias)
+    return {"weight": torch.sqrt(ones + BN_EPS), "bias": bias, "running_mean": torch.zeros_like(bias),
+            "running_var": ones, "num_batches_tracked": torch.tensor(0)}
+
+
+def _rpn_to_layout(sd: dict[str, torch.Tensor], layout: str, source: str, report: "ConversionReport") -> None:
+    """Rewrite our RPN convs (``rpn.head.conv.{i}.0`` conv, ``.1`` norm) in place to ``layout``: ``plain`` folds a
+    BatchNorm into its conv, ``syncbn`` turns a conv bias into the identity BatchNorm plus that bias, ``auto``
+    keeps the tensors as they are. Both rewrites give the same outputs at inference, not in training."""
+    if layout not in RPN_LAYOUTS:
+        raise ValueError(f"rpn_layout={layout!r}: expected {', '.join(RPN_LAYOUTS)}")
+    convs = sorted(int(m[1]) for k in sd if (m := _RPN_CONV.match(k)))
+    for i in convs:
+        conv, norm = f"rpn.head.conv.{i}.0.", f"rpn.head.conv.{i}.1."
+        bn = {k[len(norm):]: sd[k] for k in sd if k.startswith(norm)}
+        if layout == "plain" and bn:
+            if not {"weight", "bias", "running_mean", "running_var"} <= bn.keys():
+                raise ValueError(f"{source}: {norm[:-1]} has only {sorted(bn)}: a norm without BatchNorm running "
+                                 "statistics (model.rpn_norm=gn) cannot be folded into the conv")
+            for k in bn:
+                del sd[norm + k]
+            sd[conv + "weight"], sd[conv + "bias"] = _fold_bn(sd[conv + "weight"], sd.get(conv + "bias"), bn)
+            report.changed.append(f"{norm[:-1]} (BatchNorm) folded into {conv[:-1]} (the plain RPN head has no norm; "
+                                  f"ε = {BN_EPS})")
+        elif layout == "syncbn" and not bn:
+            if len(convs) == 1:
+                raise ValueError(f"{source}: one RPN conv: mmdet's num_convs=1 RPN head is a plain conv without "
+                                 "norm; use rpn_layout=plain")
+            bias = sd.pop(conv + "bias")
+            sd.update({norm + k: v for k, v in _identity_bn(bias).items()})
+            report.changed.append(f"{conv[:-1]} bias → {norm[:-1]}: BatchNorm with running mean 0, var 1, γ = √(1+ε), "
+                                  "β = bias (the OV-LVIS CustomRPNHead's MMSyncBN; identity + bias at inference)")
 
 
 def _check_reference_layout(sd: dict[str, torch.Tensor], source: str) -> None:
@@ -260,22 +303,23 @@ def _check_reference_layout(sd: dict[str, torch.Tensor], source: str) -> None:
                          "sigmoid logit per anchor")
 
 
-def reference_to_ours(sd: dict[str, torch.Tensor], source: str = "checkpoint") -> tuple[dict, ConversionReport]:
-    """A reference state dict → (our state dict without the CLIP, report of what was left out or folded)."""
+def reference_to_ours(sd: dict[str, torch.Tensor], source: str = "checkpoint",
+                      rpn_layout: str = "auto") -> tuple[dict, ConversionReport]:
+    """A reference state dict → (our state dict without the CLIP, report of what was left out or folded).
+
+    rpn_layout: ``auto`` keeps the file's RPN head (the OV-LVIS CustomRPNHead's SyncBN → our ``model.rpn_norm=bn``,
+    exact also in training); ``plain`` folds that BatchNorm into the conv (for ``model.rpn_norm=none``; same outputs
+    at inference only); ``syncbn`` gives a plain head the identity BatchNorm (for ``model.rpn_norm=bn``).
+    """
     _check_reference_layout(sd, source)
     out, unknown, report = {}, [], ConversionReport()
     norms: dict[str, set[str]] = {}
-    rpn_bn: dict[str, dict[str, torch.Tensor]] = {}
     for key, value in sd.items():
         if key.startswith(REFERENCE_CLIP):
             report.clip_tensors += 1
             continue
         if key in DROPPED:
             report.dropped[key] = DROPPED[key]
-            continue
-        m = RPN_BN.match(key)
-        if m:
-            rpn_bn.setdefault(m["i"], {})[m["bn"]] = value
             continue
         renamed = _rename(key, forward=True)
         if renamed is None:
@@ -290,13 +334,10 @@ def reference_to_ours(sd: dict[str, torch.Tensor], source: str = "checkpoint") -
     if unknown:
         raise ValueError(f"{source}: {len(unknown)} keys are not F-ViT reference keys, e.g. {unknown[:5]}")
     _check_norms(norms, source, "our model")
-    for i, bn in sorted(rpn_bn.items()):
-        w_key, b_key = f"rpn.head.conv.{i}.0.weight", f"rpn.head.conv.{i}.0.bias"
-        if w_key not in out or not {"weight", "bias", "running_mean", "running_var"} <= bn.keys():
-            raise ValueError(f"{source}: rpn_head.rpn_conv.{i}: a BatchNorm without its conv or running statistics")
-        out[w_key], out[b_key] = _fold_bn(out[w_key], out.get(b_key), bn)
-        report.changed.append(f"rpn_head.rpn_conv.{i}.conv + .bn (MMSyncBN) folded into rpn.head.conv.{i}.0 "
-                              f"(torchvision's RPN head has no norm; ε = {BN_EPS})")
+    for norm in norms:
+        if norm.startswith("rpn.head.conv.") and norm.rsplit(".", 1)[0] + ".0.weight" not in out:
+            raise ValueError(f"{source}: {norm}: an RPN BatchNorm without its conv")
+    _rpn_to_layout(out, rpn_layout, source, report)
     report.config = _implied_config(sd, out)
     return out, report
 
@@ -305,7 +346,8 @@ def _implied_config(ref: dict, ours: dict) -> list[str]:
     """Our ``model.*`` settings a reference checkpoint's shapes imply (printed, so the right config is used)."""
     mask = any(k.startswith("roi_heads.mask_head.") for k in ours)
     rpn_convs = sum(bool(re.fullmatch(r"rpn\.head\.conv\.\d+\.0\.weight", k)) for k in ours)
-    cfg = [f"model.with_mask={str(mask).lower()}", f"model.rpn_convs={rpn_convs}"]
+    rpn_norm = "bn" if "rpn.head.conv.0.1.running_var" in ours else "none"
+    cfg = [f"model.with_mask={str(mask).lower()}", f"model.rpn_convs={rpn_convs}", f"model.rpn_norm={rpn_norm}"]
     if "fpn.inner_blocks.0.0.weight" in ours:
         cfg.append(f"model.fpn_channels={ours['fpn.inner_blocks.0.0.weight'].shape[0]}")
     if "roi_heads.box_convs.0.weight" in ours:
@@ -329,15 +371,19 @@ def ours_to_reference(sd: dict[str, torch.Tensor], source: str = "checkpoint", r
     """Our state dict (trained parts) → (the reference layout without the CLIP, report).
 
     rpn_layout: ``plain`` (RPNHead / CustomRPNHead norm_cfg=None), ``syncbn`` (the OV-LVIS CustomRPNHead with
-    MMSyncBN), ``auto`` (syncbn when there is a mask head). model_cfg: our ``model`` config (from the checkpoint's
-    metadata) — checked for settings the reference cannot express.
+    MMSyncBN), ``auto`` (syncbn when our RPN has BatchNorms or there is a mask head, else plain). A BatchNorm of
+    ours maps exactly to ``syncbn``; the other combinations are rewritten (``_rpn_to_layout``). model_cfg: our
+    ``model`` config (from the checkpoint's metadata) — checked for settings the reference cannot express.
     """
-    if rpn_layout not in ("auto", "plain", "syncbn"):
-        raise ValueError(f"rpn_layout={rpn_layout!r}: expected auto, plain or syncbn")
+    if rpn_layout not in RPN_LAYOUTS:
+        raise ValueError(f"rpn_layout={rpn_layout!r}: expected {', '.join(RPN_LAYOUTS)}")
     if model_cfg:
         if model_cfg.get("cls_relu", True) is not True:
             raise ValueError(f"{source}: trained with model.cls_relu=false; the reference's FViTBBoxHead always "
                              "applies a ReLU after the classification fc (no counterpart)")
+        if model_cfg.get("rpn_norm", "none") not in ("none", "bn"):
+            raise ValueError(f"{source}: trained with model.rpn_norm={model_cfg['rpn_norm']!r}; the reference's RPN "
+                             "head has SyncBN (OV-LVIS) or no norm (OV-COCO) (no counterpart)")
         if model_cfg.get("norm", "bn") != "bn":
             raise ValueError(f"{source}: trained with model.norm={model_cfg['norm']!r}; the reference uses SyncBN in "
                              "the adapters, FPN and RoI heads (no counterpart)")
@@ -346,11 +392,15 @@ def ours_to_reference(sd: dict[str, torch.Tensor], source: str = "checkpoint", r
         raise ValueError(f"{source}: roi_heads.cls_fc.0.weight is {tuple(cls_fc.shape)}: model.roi_fc_dim differs "
                          "from the CLIP embedding dim; the reference's cls fc is fc_out_channels → fc_out_channels "
                          "with fc_out_channels = the embedding dim (no counterpart)")
-    out, unknown, report = {}, [], ConversionReport()
+    report = ConversionReport()
+    sd = {k: v for k, v in sd.items() if not k.startswith("backbone.")}
+    if rpn_layout == "auto":
+        with_bn = any(k.startswith("rpn.head.conv.") and k.endswith(".1.running_var") for k in sd)
+        rpn_layout = "syncbn" if with_bn or any(k.startswith("roi_heads.mask_head.") for k in sd) else "plain"
+    _rpn_to_layout(sd, rpn_layout, source, report)
+    out, unknown = {}, []
     norms: dict[str, set[str]] = {}
     for key, value in sd.items():
-        if key.startswith("backbone."):
-            continue
         renamed = _rename(key, forward=False)
         if renamed is None:
             unknown.append(key)
@@ -367,21 +417,7 @@ def ours_to_reference(sd: dict[str, torch.Tensor], source: str = "checkpoint", r
                     "has no reference layout)")
         raise ValueError(f"{source}: {len(unknown)} keys have no reference name, e.g. {unknown[:5]}{hint}")
     _check_norms(norms, source, "the reference")
-    if rpn_layout == "auto":
-        rpn_layout = "syncbn" if any(k.startswith(MH) for k in out) else "plain"
-    if rpn_layout == "syncbn":
-        if not any(k.startswith("rpn_head.rpn_conv.1.") for k in out):
-            raise ValueError(f"{source}: one RPN conv: mmdet's num_convs=1 RPN head is a plain conv without norm; "
-                             "use rpn_layout=plain")
-        for key in [k for k in out if re.fullmatch(r"rpn_head\.rpn_conv\.\d+\.conv\.bias", k)]:
-            prefix, bias = key[: -len("conv.bias")], out.pop(key)
-            ones = torch.ones_like(bias)
-            out.update({prefix + "bn.weight": torch.sqrt(ones + BN_EPS), prefix + "bn.bias": bias,
-                        prefix + "bn.running_mean": torch.zeros_like(bias), prefix + "bn.running_var": ones,
-                        prefix + "bn.num_batches_tracked": torch.tensor(0)})
-            report.changed.append(f"{key[:-5]} bias → {prefix}bn with running mean 0, var 1, γ = √(1+ε), β = bias "
-                                  "(the OV-LVIS CustomRPNHead's MMSyncBN; identity + bias at inference)")
-    else:
+    if rpn_layout == "plain":
         _single_rpn_conv(out)
     report.left_at_init = dict(LEFT_AT_REFERENCE_INIT)
     if not any(k.startswith(MH) for k in out):
@@ -395,15 +431,26 @@ def main(argv: list[str] | None = None) -> int:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--reference", help="reference (mmdet) checkpoint .pth → our checkpoint")
     src.add_argument("--to-reference", metavar="CKPT", help="our checkpoint → reference (mmdet) layout")
-    p.add_argument("--rpn-layout", choices=("auto", "plain", "syncbn"), default="auto",
-                   help="--to-reference only: RPN conv layout of the target config (default: syncbn with a mask head "
-                        "= OV-LVIS CustomRPNHead, else plain = OV-COCO RPNHead)")
-    p.add_argument("--out", required=True)
+    p.add_argument("--rpn-layout", choices=RPN_LAYOUTS, default="auto",
+                   help="RPN conv layout of the target. --to-reference: syncbn = the OV-LVIS CustomRPNHead, plain = "
+                        "the OV-COCO RPNHead (default: syncbn when the model has RPN BatchNorms or a mask head). "
+                        "--reference: plain folds the file's RPN BatchNorms into the convs (model.rpn_norm=none), "
+                        "syncbn adds identity BatchNorms to a plain head (model.rpn_norm=bn), default: as in the file")
+    p.add_argument("--out", required=True, help="checkpoint file; with --config: a pretrained folder")
+    p.add_argument("--config", help="--reference only: write a pretrained folder (config.json + model.safetensors, "
+                                    "for from_pretrained / predict --pretrained) at --out, with this training "
+                                    "config's model, input size and training classes")
     args = p.parse_args(argv)
+    if args.config and not args.reference:
+        p.error("--config goes with --reference (it writes a pretrained folder of the converted model)")
     try:
         if args.reference:
-            ours, report = reference_to_ours(load_state_dict_file(args.reference), args.reference)
-            save_checkpoint(args.out, {"model": ours, "step": 0, "metadata": {"converted_from": str(args.reference)}})
+            ours, report = reference_to_ours(load_state_dict_file(args.reference), args.reference, args.rpn_layout)
+            if args.config:
+                print(f"pretrained folder -> {write_pretrained(args.config, ours, args.out)}")
+            else:
+                save_checkpoint(args.out, {"model": ours, "step": 0,
+                                           "metadata": {"converted_from": str(args.reference)}})
             print(f"{len(ours)} tensors -> {args.out}")
         else:
             state = load_checkpoint(args.to_reference)
@@ -419,6 +466,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     return 0
+
+
+def write_pretrained(config: str, state_dict: dict, out: str):
+    """A pretrained folder from a converted state dict and a training config (its model must name the CLIP
+    weights in ``model.pretrained``, or the state dict must hold them)."""
+    from shared.engine import load_config
+
+    from .config import FViTConfig
+    from .pretrained import FViT
+
+    return FViT.from_config(load_config(FViTConfig, config), state_dict).save_pretrained(out)
 
 
 if __name__ == "__main__":

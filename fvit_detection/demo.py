@@ -26,10 +26,12 @@ def run(ctx) -> dict:
     cfg = load_config(FViTConfig, CONFIG, [
         f"data.train_ann={w.lvis_train_ov}", f"data.train_images={w.images}", f"data.val_ann={w.lvis_val}",
         f"data.val_images={w.images}", f"train.out_dir={ctx.out_dir}", f"text_cache={ctx.out_dir}/text_cache",
-        f"train.seed={ctx.seed}", "train.resume=false"] + ([f"model.pretrained={pretrained}"] if pretrained else []))
+        f"train.seed={ctx.seed}", "train.resume=false", "train.export_pretrained=true"] +
+        ([f"model.pretrained={pretrained}"] if pretrained else []))
     metrics = train(cfg)
     out = {"config": str(CONFIG), "steps": cfg.train.max_steps, "tower": pretrained or "random-init",
-           **{k: metrics[k] for k in KEYS if k in metrics}, "checkpoint": str(Path(cfg.train.out_dir) / "last.pt")}
+           **{k: metrics[k] for k in KEYS if k in metrics}, "checkpoint": str(Path(cfg.train.out_dir) / "last.pt"),
+           "pretrained": str(Path(cfg.train.out_dir) / "pretrained")}  # for from_pretrained and python -m shared.app
     if pretrained:
         ablation = evaluate_with_random_novel_text(cfg, out["checkpoint"], ctx.seed)
         out["random_text_for_novel"] = {k: ablation[k] for k in KEYS if k in ablation}

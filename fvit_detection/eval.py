@@ -1,6 +1,7 @@
 """``python -m fvit_detection.eval --config CFG --checkpoint CKPT [key=value ...]`` — LVIS / OV-COCO evaluation.
 
-Writes ``<out>/results.json`` (LVIS/COCO result format) and ``<out>/metrics.json`` and prints bbox (and segm)
+Writes ``<out>/results.json`` (LVIS/COCO result format) and ``<out>/metrics.json`` (default ``<out>``:
+``<checkpoint folder>/eval/<val annotation file name>``, checked writable before the model loads) and prints bbox (and segm)
 AP, AP50, APr/APc/APf (LVIS federated semantics) or AP50 novel/base/all (OV-COCO). Under torchrun each rank
 evaluates a shard of the images and rank 0 merges them.
 """
@@ -11,7 +12,8 @@ import sys
 from pathlib import Path
 
 from shared.engine import CheckpointError, ConfigError, init_distributed, load_checkpoint, load_config
-from shared.io import atomic_write_json
+from shared.engine.cli import eval_output_dir
+from shared.io import atomic_write_json, ensure_writable_dir
 
 from .builder import build_model, evaluate
 from .config import FViTConfig
@@ -31,23 +33,26 @@ def main(argv: list[str] | None = None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", required=True)
     p.add_argument("--checkpoint", required=True, help="last.pt written by fvit_detection.train")
-    p.add_argument("--out", help="output folder (default: <train.out_dir>/eval)")
+    p.add_argument("--out", help="output folder (default: <checkpoint folder>/eval/<val annotation file name>)")
     p.add_argument("overrides", nargs="*", help="key=value overrides, e.g. data.val_ann=... eval.max_images=100")
     args = p.parse_args(argv)
     try:
         cfg = load_config(FViTConfig, args.config, args.overrides)
+        out = eval_output_dir(args.out, args.checkpoint, Path(cfg.data.val_ann).stem)
         dist = init_distributed()
+        if dist.is_main:
+            ensure_writable_dir(out)
         model = load_trained(cfg, args.checkpoint).to(dist.device)
         metrics, results = evaluate(model, cfg, dist.rank, dist.world_size)
-    except (ConfigError, CheckpointError, FileNotFoundError, ValueError) as e:
+    except (ConfigError, CheckpointError, FileNotFoundError, PermissionError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if dist.is_main:
-        out = Path(args.out or Path(cfg.train.out_dir) / "eval")
         atomic_write_json(out / "results.json", results, indent=None)
         atomic_write_json(out / "metrics.json", metrics)
         for k, v in metrics.items():
             print(f"{k:>12s}: {v:.4f}" if isinstance(v, float) else f"{k:>12s}: {v}")
+        print(f"results -> {out / 'results.json'}, metrics -> {out / 'metrics.json'}")
     return 0
 
 

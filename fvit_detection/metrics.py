@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import contextlib
 import io
+import math
+from collections import defaultdict
 
 import numpy as np
 import torch
@@ -11,23 +13,41 @@ import torch.nn.functional as F
 from shared.formats.coco import mask_to_rle
 
 
+def rescale_detections(det: dict, scale: float, size: tuple[int, int], orig_size: tuple[int, int]) -> dict:
+    """One image's detections at the padded input resolution → numpy boxes (N, 4) xyxy, scores, labels and bool
+    masks (N, H, W) (when the model has masks) in original image pixels."""
+    out = {"boxes": (det["boxes"].float().cpu() / scale).numpy(), "scores": det["scores"].float().cpu().numpy(),
+           "labels": det["labels"].cpu().numpy()}
+    if "masks" in det:
+        (h, w), (oh, ow) = size, orig_size
+        if len(det["boxes"]):
+            m = det["masks"][:, :, :h, :w].float()
+            up = F.interpolate(m, size=(oh, ow), mode="bilinear", align_corners=False)[:, 0]
+            out["masks"] = (up > 0.5).cpu().numpy()
+        else:
+            out["masks"] = np.zeros((0, oh, ow), bool)
+    return out
+
+
 def detections_to_results(detections: list[dict], batch: dict, label_to_cat: list[int]) -> list[dict]:
     """Per-image detections at the padded input resolution → result records in original image coordinates."""
     out = []
-    for det, image_id, scale, (h, w), (oh, ow) in zip(detections, batch["image_ids"], batch["scales"],
-                                                    batch["image_sizes"], batch["orig_sizes"]):
-        boxes = det["boxes"].float().cpu() / scale
-        masks = None
-        if "masks" in det and len(det["boxes"]):
-            m = det["masks"][:, :, :h, :w].float()
-            masks = (F.interpolate(m, size=(oh, ow), mode="bilinear", align_corners=False)[:, 0] > 0.5).cpu().numpy()
-        for k in range(len(boxes)):
-            x0, y0, x1, y1 = boxes[k].tolist()
-            rec = {"image_id": int(image_id), "category_id": int(label_to_cat[int(det["labels"][k])]),
-                   "bbox": [x0, y0, x1 - x0, y1 - y0], "score": float(det["scores"][k])}
-            if masks is not None:
-                rec["segmentation"] = mask_to_rle(masks[k])
-            out.append(rec)
+    for det, image_id, scale, size, orig in zip(detections, batch["image_ids"], batch["scales"],
+                                                batch["image_sizes"], batch["orig_sizes"]):
+        out += results_records(rescale_detections(det, scale, size, orig), int(image_id), label_to_cat)
+    return out
+
+
+def results_records(det: dict, image_id: int, label_to_cat: list[int]) -> list[dict]:
+    """``rescale_detections`` output of one image → COCO/LVIS result records (bbox xywh, RLE masks)."""
+    out = []
+    for k in range(len(det["boxes"])):
+        x0, y0, x1, y1 = det["boxes"][k].tolist()
+        rec = {"image_id": image_id, "category_id": int(label_to_cat[int(det["labels"][k])]),
+               "bbox": [x0, y0, x1 - x0, y1 - y0], "score": float(det["scores"][k])}
+        if "masks" in det:
+            rec["segmentation"] = mask_to_rle(det["masks"][k])
+        out.append(rec)
     return out
 
 
@@ -46,18 +66,68 @@ def _split_means(precision: np.ndarray, cat_ids: list[int], novel_cat_ids: set[i
     return out
 
 
+LVIS_MAX_DETS = 300  # the lvis api's LVISResults default, the official LVIS setting
+
+
+def lvis_api_results(results: list[dict], max_dets: int = LVIS_MAX_DETS) -> list[dict]:
+    """The detections the official lvis api evaluates, in its order (``LVISResults`` + ``LVISEval._prepare``).
+
+    1. Per image (in order of first appearance), when it has more than ``max_dets`` detections, its ``max_dets``
+       highest scores (a stable sort: ties keep the file order); images at or under the cap are left as they are.
+    2. Then detections without a positive finite area are dropped: ``area`` = w·h of the ``bbox`` when the first
+       record has a ``bbox`` (also for segm, as lvis-api computes it), else the RLE mask area; ``get_ann_ids``
+       keeps only 0 < area < inf. So a zero-area box still takes one of the ``max_dets`` places.
+    hotcoco keeps zero-area detections, which changes AP (they are false positives there). Ground truth: see
+    ``_lvis_api_gt``.
+    """
+    if not results:
+        return []
+    per_image: dict = defaultdict(list)
+    for r in results:
+        per_image[r["image_id"]].append(r)
+    capped = []
+    for anns in per_image.values():
+        if max_dets >= 0 and len(anns) > max_dets:
+            anns = sorted(anns, key=lambda a: a["score"], reverse=True)[:max_dets]
+        capped += anns
+    if "bbox" in capped[0]:
+        areas = [r["bbox"][2] * r["bbox"][3] for r in capped]
+    else:
+        from pycocotools import mask as mask_utils
+
+        areas = [float(mask_utils.area(r["segmentation"])) for r in capped]
+    return [r for r, a in zip(capped, areas) if 0 < a < math.inf]
+
+
+def _lvis_api_gt(gt_file: str):
+    """The ground truth as the lvis api evaluates it: ``get_ann_ids`` (with category ids, as ``LVISEval._prepare``
+    calls it) also drops annotations without a positive finite area, which hotcoco would count as misses."""
+    import hotcoco
+
+    gt = hotcoco.COCO(str(gt_file))
+    # cheap check first (hotcoco's area range is inclusive: from the smallest positive float); rewrite only if needed
+    if len(gt.get_ann_ids(area_rng=[math.ulp(0.0), math.inf])) != len(gt.get_ann_ids()):
+        data = gt.dataset
+        data["annotations"] = [a for a in data["annotations"] if 0 < a["area"] < math.inf]
+        gt.dataset = data
+    return gt
+
+
 def evaluate_lvis(gt_file: str, results: list[dict], iou_types=("bbox", "segm"),
                   novel_cat_ids: set[int] = frozenset()) -> dict:
-    """LVIS v1 federated AP (hotcoco's LVISeval, identical to the official lvis api): AP, AP50, APr/APc/APf,
-    plus AP / AP50 averaged over the base and the novel classes of the split."""
+    """LVIS v1 federated AP exactly as the official lvis api computes it (hotcoco's LVISeval on the detections the
+    api keeps, ``lvis_api_results``): AP, AP50, APr/APc/APf, plus AP / AP50 averaged over the base and the novel
+    classes of the split."""
     import hotcoco
 
     metrics = {}
+    kept = lvis_api_results(results)
     for iou_type in iou_types:
         if not results or (iou_type == "segm" and "segmentation" not in results[0]):
             continue
-        gt = hotcoco.COCO(str(gt_file))
-        ev = hotcoco.LVISeval(gt, gt.load_res(results), iou_type)
+        gt = _lvis_api_gt(gt_file)
+        # already capped: hotcoco must not cap again (its cap would let in a detection the api had cut)
+        ev = hotcoco.LVISeval(gt, hotcoco.LVISResults(gt, kept, max_dets=-1), iou_type)
         with contextlib.redirect_stdout(io.StringIO()):
             ev.run()
         r = ev.get_results()
@@ -67,8 +137,15 @@ def evaluate_lvis(gt_file: str, results: list[dict], iou_types=("bbox", "segm"),
     return metrics
 
 
+COCO_OV_MAX_DETS = [100, 300, 1000]  # F-ViT's CocoDatasetOV.evaluate (mmdet's proposal_nums) instead of [1, 10, 100]
+
+
 def evaluate_coco_ov(gt_file: str, results: list[dict], novel_cat_ids: set[int]) -> dict:
-    """pycocotools bbox AP/AP50 plus the OV-COCO headline: AP50 averaged over novel / base / all classes."""
+    """pycocotools bbox AP/AP50 plus the OV-COCO headline: AP50 averaged over novel / base / all classes.
+
+    As F-ViT: ``maxDets = [100, 300, 1000]``, so AP50 (``summarize`` reads ``maxDets[2]``) and the per-class AP50
+    (the last entry) count up to 1000 detections per image and class, not 100; ``bbox_AP`` (``summarize``'s
+    ``stats[0]`` uses its default 100, which both lists hold) still counts 100."""
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
 
@@ -77,6 +154,7 @@ def evaluate_coco_ov(gt_file: str, results: list[dict], novel_cat_ids: set[int])
     with contextlib.redirect_stdout(io.StringIO()):
         gt = COCO(str(gt_file))
         ev = COCOeval(gt, gt.loadRes(results), "bbox")
+        ev.params.maxDets = list(COCO_OV_MAX_DETS)
         ev.evaluate(), ev.accumulate(), ev.summarize()
     prec = ev.eval["precision"][0, :, :, 0, -1]  # IoU 0.5, all recalls, classes, area all, max dets
     per_class = {}

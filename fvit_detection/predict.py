@@ -1,97 +1,109 @@
-"""``python -m fvit_detection.predict --config CFG --checkpoint CKPT --image IMG --classes "a,b" --out OUT.png``
+"""``python -m fvit_detection.predict --pretrained DIR --images DIR_OR_GLOB --classes "cat;dog" --out OUT [--vis]``
 
-Open-vocabulary detection on one image with any class list (``;`` separates classes, ``,`` synonyms inside one
-class when ``;`` is used; otherwise ``,`` separates classes). Classes of the training vocabulary are scored as
-base, others as novel (fusion exponents α / β). Draws boxes, masks, labels and scores.
+Open-vocabulary detection with any class list on a folder / glob of images. Writes ``OUT/results.json`` (COCO
+results: image_id, category_id, bbox xywh, score, segmentation RLE when the model has masks), ``OUT/categories.json``
+and ``OUT/images.json`` (the ids used; with them pycocotools' ``COCO.loadRes`` reads the results), and with
+``--vis`` one picture per image in ``OUT/vis/``. Resumable: a rerun skips the images already done
+(``OUT/progress.jsonl``); a rerun with other settings is refused.
+
+Classes: separated by ``;``, synonyms of one class by ``,``, or ``@file.txt`` (one class per line, ``index:syn1,syn2``),
+e.g. ``--classes "traffic light;cat,kitty;dog"``. Default: the model's saved vocabulary. Classes sharing a synonym
+with the training vocabulary are scored as base (α), the others as novel (β).
+
+The model: ``--pretrained DIR`` (``save_pretrained`` / ``train.export_pretrained`` / ``convert --config``) or
+``--config CFG --checkpoint CKPT [key=value ...]``. ``--image IMG --out OUT.png`` draws one image (no json files).
 """
 from __future__ import annotations
 
-import argparse
 import sys
+from pathlib import Path
 
-import numpy as np
-import torch
-from PIL import Image, ImageDraw
+from shared.classes import CLASSES_HELP
 
-from backbone.preprocess import load_image
-from shared.engine import CheckpointError, ConfigError, load_config
-from shared.io import atomic_path, load_json
-from shared.transforms import eval_input
-
-from .builder import set_vocabulary
-from .config import FViTConfig
-from .eval import load_trained
-
-PALETTE = [(230, 25, 75), (60, 180, 75), (0, 130, 200), (245, 130, 48), (145, 30, 180), (70, 240, 240),
-           (240, 50, 230), (210, 245, 60), (250, 190, 190), (0, 128, 128)]
-
-
-def _key(name: str) -> str:
-    """Names compare as F-ViT's prompts see them: "traffic_light" == "Traffic light"."""
-    return name.replace("_", " ").lower().strip()
-
-
-def parse_classes(text: str) -> list[str]:
-    parts = text.split(";") if ";" in text else text.split(",")
-    names = [p.strip() for p in parts if p.strip()]
-    if not names:
-        raise ValueError("--classes is empty")
-    return names
-
-
-def draw(image: Image.Image, det: dict, names: list[str], min_score: float) -> Image.Image:
-    canvas = image.convert("RGBA")
-    overlay = Image.new("RGBA", canvas.size, (0, 0, 0, 0))
-    d = ImageDraw.Draw(overlay)
-    for k in range(len(det["boxes"])):
-        s = float(det["scores"][k])
-        if s < min_score:
-            continue
-        c = PALETTE[int(det["labels"][k]) % len(PALETTE)]
-        if "masks" in det:
-            m = Image.fromarray((det["masks"][k] * 110).astype(np.uint8))
-            overlay.paste(Image.new("RGBA", canvas.size, c + (255,)), (0, 0), m)
-        x0, y0, x1, y1 = det["boxes"][k].tolist()
-        d.rectangle([x0, y0, x1, y1], outline=c + (255,), width=2)
-        d.text((x0 + 2, y0 + 1), f"{names[int(det['labels'][k])]} {s:.2f}", fill=(255, 255, 255, 255))
-    return Image.alpha_composite(canvas, overlay).convert("RGB")
+DEFAULT_DRAW_SCORE = 0.2
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m fvit_detection.predict", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--config", required=True)
-    p.add_argument("--checkpoint", required=True)
-    p.add_argument("--image", required=True)
-    p.add_argument("--classes", required=True)
-    p.add_argument("--out", required=True, help="output PNG")
-    p.add_argument("--min-score", type=float, default=0.2, help="draw detections above this score")
-    p.add_argument("overrides", nargs="*")
-    args = p.parse_args(argv)
+    from shared.batch_predict import prediction_parser, start_prediction
+
+    from .config import FViTConfig
+    from .pretrained import FViT
+
+    p = prediction_parser("python -m fvit_detection.predict", __doc__, CLASSES_HELP)
+    p.add_argument("--score-threshold", type=float, default=None,
+                   help="keep detections scoring at least this in results.json (default: all the model returns)")
+    p.add_argument("--min-score", type=float, default=DEFAULT_DRAW_SCORE,
+                   help=f"draw detections above this score (default {DEFAULT_DRAW_SCORE})")
+    started = start_prediction(p, argv, FViT, FViTConfig)
+    if started is None:
+        return 2
+    args, model, run, files, root = started
+    if args.image:
+        return _one_image(model, args)
+    records = run.run(files, root, lambda batch: _predict(model, batch, args, root), args.batch_size,
+                      progress=not args.no_progress)
+    write_outputs(run.out, records, model.class_names)
+    n = sum(len(r["detections"]) for r in records)
+    print(f"{len(records)}/{len(files)} images, {n} detections -> {run.out / 'results.json'}"
+          + (f", pictures in {run.out / 'vis'}" if args.vis else ""))
+    return 0
+
+
+def _predict(model, batch, args, root):
+    from shared.batch_predict import output_stem, read_images
+    from shared.io import atomic_path
+
+    from .metrics import results_records
+
+    loaded = list(read_images(batch))
+    ok = [(f, i, im) for f, i, im in loaded if im is not None]
+    preds = model.predict([im for _, _, im in ok], args.score_threshold, batch_size=args.batch_size) if ok else []
+    by_file = {}
+    for (file, image_id, im), det in zip(ok, preds):
+        if args.vis:
+            with atomic_path(Path(args.out) / "vis" / f"{output_stem(file, root)}.png") as tmp:
+                model.draw(im, _above(det, args.min_score)).save(tmp, format="PNG")
+        cats = list(range(1, len(model.class_names) + 1))
+        recs = [{k: v for k, v in r.items() if k != "image_id"} for r in results_records(det, image_id, cats)]
+        by_file[file] = {"height": int(im.shape[0]), "width": int(im.shape[1]), "detections": recs}
+    for file, _, _ in loaded:
+        yield file, by_file.get(file)
+
+
+def _above(det: dict, min_score: float) -> dict:
+    keep = det["scores"] >= min_score
+    return {k: [n for n, kk in zip(v, keep) if kk] if k == "label_names" else v[keep] for k, v in det.items()}
+
+
+def categories(class_names: list[str]) -> list[dict]:
+    """COCO categories of a vocabulary: id = position + 1, name = first synonym, all synonyms kept."""
+    return [{"id": k + 1, "name": n.split(",")[0], "synonyms": n.split(",")} for k, n in enumerate(class_names)]
+
+
+def write_outputs(out: Path, records: list[dict], class_names: list[str]) -> None:
+    from shared.io import atomic_write_json
+
+    atomic_write_json(out / "categories.json", categories(class_names))
+    atomic_write_json(out / "images.json", [{"id": r["image_id"], "file_name": r["file_name"], "width": r["width"],
+                                             "height": r["height"]} for r in records])
+    atomic_write_json(out / "results.json", [{"image_id": r["image_id"], **d} for r in records
+                                             for d in r["detections"]], indent=None)
+
+
+def _one_image(model, args) -> int:
+    from shared.io import atomic_path
+
     try:
-        cfg = load_config(FViTConfig, args.config, args.overrides)
-        names = parse_classes(args.classes)
-        model = load_trained(cfg, args.checkpoint).eval()
-        train_names = {_key(c["name"]) for c in load_json(cfg.data.train_ann)["categories"]}
-        set_vocabulary(model, names, torch.tensor([_key(n) not in train_names for n in names]), cfg.text_cache)
-        pil = Image.fromarray(np.asarray(load_image(args.image)))
-    except (ConfigError, CheckpointError, FileNotFoundError, ValueError) as e:
+        det = model.predict(args.image)
+    except (FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    spec = model.backbone.spec
-    x, (h, w) = eval_input(np.asarray(pil), cfg.data.image_size, spec.mean, spec.std)
-    scale = cfg.data.image_size / max(pil.size)
-    with torch.no_grad():
-        det = model({"images": x[None], "image_sizes": [(h, w)]})[0]
-    det = {"boxes": det["boxes"] / scale, "scores": det["scores"], "labels": det["labels"]} | (
-        {"masks": (torch.nn.functional.interpolate(det["masks"][:, :, :h, :w].float(), size=pil.size[::-1],
-                                                   mode="bilinear")[:, 0] > 0.5).numpy()} if "masks" in det else {})
     with atomic_path(args.out) as tmp:
-        draw(pil, det, names, args.min_score).save(tmp, format="PNG")
-    kept = int((det["scores"] >= args.min_score).sum())
+        model.draw(args.image, _above(det, args.min_score)).save(tmp, format="PNG")
     for k in range(min(5, len(det["scores"]))):
-        print(f"  {names[int(det['labels'][k])]:24s} {float(det['scores'][k]):.3f}  box {[round(v) for v in det['boxes'][k].tolist()]}")
-    print(f"{kept} detections ≥ {args.min_score} drawn -> {args.out}")
+        box = [round(v) for v in det["boxes"][k].tolist()]
+        print(f"  {det['label_names'][k]:24s} {float(det['scores'][k]):.3f}  box {box}")
+    print(f"{int((det['scores'] >= args.min_score).sum())} detections ≥ {args.min_score} drawn -> {args.out}")
     return 0
 
 

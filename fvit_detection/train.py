@@ -4,7 +4,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from shared.engine import Trainer, config_to_dict, init_distributed, save_config, seed_everything
+from shared.engine import Trainer, config_to_dict, init_distributed, seed_everything
 from shared.engine.cli import train_main
 from shared.io import atomic_write_json
 
@@ -28,8 +28,6 @@ def train(cfg: FViTConfig) -> dict:
     set_vocabulary(model, train_ds.class_names, novel_mask(cfg.data.train_ann, train_ds.class_names, cfg),
                    cfg.text_cache)
     out = Path(cfg.train.out_dir)
-    if dist.is_main:
-        save_config(cfg, out / "config.yaml")
 
     def periodic_eval(m, step):
         metrics, _ = evaluate(m, cfg, dist.rank, dist.world_size, progress=False)
@@ -37,12 +35,17 @@ def train(cfg: FViTConfig) -> dict:
                        cfg.text_cache)
         return metrics
 
-    Trainer(cfg.train, model, train_ds, collate,
-            evaluate=periodic_eval, param_groups=param_groups, metadata={"fvit_config": config_to_dict(cfg)}).train()
+    Trainer(cfg.train, model, train_ds, collate, evaluate=periodic_eval, param_groups=param_groups,
+            metadata={"fvit_config": config_to_dict(cfg)}, run_config=cfg).train()
     metrics, results = evaluate(model, cfg, dist.rank, dist.world_size)
     if dist.is_main:
         atomic_write_json(out / "eval_final.json", metrics)
         atomic_write_json(out / "results_final.json", results, indent=None)
+        if cfg.train.export_pretrained:
+            from .pretrained import export_pretrained
+
+            export_pretrained(model, cfg, train_ds.class_names, out / "pretrained")
+            print(f"pretrained folder -> {out / 'pretrained'}")
         print(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items()))
     return metrics
 

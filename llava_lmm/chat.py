@@ -15,12 +15,29 @@ import torch
 import llava_lmm  # noqa: F401
 
 
-def main(argv: list[str] | None = None) -> int:
+def stream_reply(model, tok, pixels: torch.Tensor, conv, temperature: float = 0.2, max_new_tokens: int = 512):
+    """Generate the open assistant turn of ``conv`` (image ``pixels``), yielding the text as it is produced."""
     from transformers import TextIteratorStreamer
 
+    from .eval import encode_prompt
+
+    n_img = model.config.vision_config.num_image_tokens
+    ids = torch.tensor([encode_prompt(tok, conv.get_prompt(), n_img, model.config.image_token_id)])
+    streamer = TextIteratorStreamer(tok, skip_prompt=True, skip_special_tokens=True)
+    kw = dict(input_ids=ids, attention_mask=torch.ones_like(ids), pixel_values=pixels, streamer=streamer,
+              max_new_tokens=max_new_tokens, do_sample=temperature > 0,
+              temperature=temperature if temperature > 0 else None, top_p=None, top_k=None,
+              pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)
+    th = Thread(target=model.generate, kwargs=kw)
+    th.start()
+    yield from streamer
+    th.join()
+
+
+def main(argv: list[str] | None = None) -> int:
     from .data.conversation import get_template
     from .data.image import open_image, process_images
-    from .eval import encode_prompt, load_model
+    from .eval import load_model
 
     p = argparse.ArgumentParser(prog="python -m llava_lmm.chat", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -35,7 +52,6 @@ def main(argv: list[str] | None = None) -> int:
     model, tok, proc, meta = load_model(a.model)
     pixels = process_images([open_image(a.image)], proc, meta["image_aspect_ratio"])
     conv = get_template(a.conv_mode or meta["template"])
-    n_img = model.config.vision_config.num_image_tokens
     first = True
     while True:
         if a.once is not None:
@@ -50,20 +66,11 @@ def main(argv: list[str] | None = None) -> int:
         conv.append_message(conv.roles[0], ("<image>\n" + text) if first else text)
         conv.append_message(conv.roles[1], None)
         first = False
-        ids = torch.tensor([encode_prompt(tok, conv.get_prompt(), n_img, model.config.image_token_id)])
-        streamer = TextIteratorStreamer(tok, skip_prompt=True, skip_special_tokens=True)
-        kw = dict(input_ids=ids, attention_mask=torch.ones_like(ids), pixel_values=pixels, streamer=streamer,
-                  max_new_tokens=a.max_new_tokens, do_sample=a.temperature > 0,
-                  temperature=a.temperature if a.temperature > 0 else None, top_p=None, top_k=None,
-                  pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)
-        th = Thread(target=model.generate, kwargs=kw)
-        th.start()
         print(f"{conv.roles[1]}: ", end="", flush=True)
         reply = ""
-        for piece in streamer:
+        for piece in stream_reply(model, tok, pixels, conv, a.temperature, a.max_new_tokens):
             reply += piece
             print(piece, end="", flush=True)
-        th.join()
         print()
         conv.messages[-1][-1] = reply.strip()
         if a.once is not None:

@@ -37,7 +37,9 @@ class DataArguments:
     template: str = field(default="plain", metadata={"help": "plain (stage 1) | v1 (stage 2)"})
     image_aspect_ratio: str = field(default="square", metadata={"help": "square | pad"})
     group_by_modality_length: bool = False
-    on_bad_image: str = field(default="error", metadata={"help": "error | skip (counted)"})
+    on_bad_image: str = field(default="error", metadata={"help": "missing / unreadable images: error | skip (counted)"})
+    on_bad_record: str = field(default="error", metadata={"help": "malformed records (checked in one pass before "
+        "training): error (lists the first 20) | skip (counted)"})
     cache_images: bool = field(default=False, metadata={"help": "keep processed images in RAM (small data only)"})
     tokenizer_corpus: str | None = field(default=None, metadata={"help": "extra LLaVA json for training the tiny tokenizer"})
 
@@ -51,8 +53,28 @@ class LlavaTrainingArguments(TrainingArguments):
 ARG_CLASSES = (ModelArguments, DataArguments, LlavaTrainingArguments)
 
 
+class ArgumentError(SystemExit):
+    """A bad argument: exit status 2 (as argparse), ``str()`` is the message naming the argument."""
+
+    def __init__(self, message: str):
+        super().__init__(2)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
 def parse_args(argv: list[str] | None = None, description: str = ""):
-    """``--config FILE.yaml`` sets defaults (unknown keys → error naming key and file); CLI flags override."""
+    """``--config FILE.yaml`` sets defaults (unknown keys → error naming key and file); CLI flags override.
+    Bad values print ``error: …`` and raise ``ArgumentError`` (exit status 2) before any work."""
+    try:
+        return _parse_args(argv, description)
+    except ArgumentError as e:
+        print(f"error: {e}", file=sys.stderr)
+        raise
+
+
+def _parse_args(argv: list[str] | None, description: str):
     import yaml
 
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -62,37 +84,63 @@ def parse_args(argv: list[str] | None = None, description: str = ""):
     if "--config" in argv:
         k = argv.index("--config")
         if k + 1 >= len(argv):
-            raise SystemExit("--config needs a file")
+            raise ArgumentError("--config needs a file")
         cfg_path = argv[k + 1]
         del argv[k:k + 2]
     if cfg_path:
         p = Path(cfg_path)
         if not p.is_file():
-            raise SystemExit(f"config file not found: {p}")
+            raise ArgumentError(f"config file not found: {p}")
         try:
             values = yaml.safe_load(p.read_text()) or {}
         except yaml.YAMLError as e:
-            raise SystemExit(f"config file {p} is not valid YAML: {e}")
+            raise ArgumentError(f"config file {p} is not valid YAML: {e}")
         if not isinstance(values, dict):
-            raise SystemExit(f"config file {p} must hold a mapping of argument names to values")
+            raise ArgumentError(f"config file {p} must hold a mapping of argument names to values")
         known = {f.name for c in ARG_CLASSES for f in fields(c)}
         unknown = sorted(set(values) - known)
         if unknown:
-            raise SystemExit(f"config file {p}: unknown key(s) {unknown}")
+            raise ArgumentError(f"config file {p}: unknown key(s) {unknown}")
         parser.set_defaults(**values)
-    margs, dargs, targs = parser.parse_args_into_dataclasses(args=argv)[:3]  # 4th: the --config namespace
+    try:
+        margs, dargs, targs = parser.parse_args_into_dataclasses(args=argv)[:3]  # 4th: the --config namespace
+    except ValueError as e:  # TrainingArguments' own checks
+        raise ArgumentError(str(e)) from None
     check_args(margs, dargs, targs)
     return margs, dargs, targs
 
 
+# (argument, value is allowed, what is expected): out-of-range values are errors before any work
+def _ranges(m: ModelArguments, d: DataArguments, t: LlavaTrainingArguments):
+    return [("per_device_train_batch_size", t.per_device_train_batch_size > 0, "> 0"),
+            ("gradient_accumulation_steps", t.gradient_accumulation_steps > 0, "> 0"),
+            ("learning_rate", t.learning_rate > 0, "> 0"),
+            ("mm_projector_lr", m.mm_projector_lr is None or m.mm_projector_lr > 0, "> 0 (or unset)"),
+            ("weight_decay", t.weight_decay >= 0, ">= 0"),
+            ("warmup_steps", t.warmup_steps >= 0, ">= 0 (steps, or a ratio in [0, 1))"),
+            ("max_steps", t.max_steps > 0 or t.max_steps == -1, "> 0 (or -1: use num_train_epochs)"),
+            ("num_train_epochs", t.max_steps > 0 or t.num_train_epochs > 0, "> 0"),
+            ("logging_steps", t.logging_steps > 0, "> 0"), ("save_steps", t.save_steps > 0, "> 0"),
+            ("model_max_length", t.model_max_length > 0, "> 0"),
+            ("image_size", m.image_size is None or m.image_size > 0, "> 0 (or unset)"),
+            ("lora_r", m.lora_r > 0, "> 0"), ("dataloader_num_workers", t.dataloader_num_workers >= 0, ">= 0")]
+
+
 def check_args(m: ModelArguments, d: DataArguments, t: LlavaTrainingArguments) -> None:
+    for name, ok, expected in _ranges(m, d, t):
+        if not ok:
+            value = next(getattr(a, name) for a in (t, m, d) if hasattr(a, name))
+            raise ArgumentError(f"--{name} must be {expected}, got {value!r}")
+    for name in ("on_bad_image", "on_bad_record"):
+        if getattr(d, name) not in ("error", "skip"):
+            raise ArgumentError(f"--{name} must be error | skip, got {getattr(d, name)!r}")
     if m.stage not in ("stage1", "full", "lora"):
-        raise SystemExit(f"stage must be stage1 | full | lora, got {m.stage!r}")
+        raise ArgumentError(f"stage must be stage1 | full | lora, got {m.stage!r}")
     if d.template not in ("plain", "v1", "vicuna_v1", "llava_v1"):
-        raise SystemExit(f"template must be plain | v1, got {d.template!r}")
+        raise ArgumentError(f"template must be plain | v1, got {d.template!r}")
     if d.image_aspect_ratio not in ("square", "pad"):
-        raise SystemExit(f"image_aspect_ratio must be square | pad, got {d.image_aspect_ratio!r}")
+        raise ArgumentError(f"image_aspect_ratio must be square | pad, got {d.image_aspect_ratio!r}")
     if not d.data_path:
-        raise SystemExit("data_path is required (a LLaVA json)")
+        raise ArgumentError("data_path is required (a LLaVA json)")
     if not Path(d.data_path).is_file():
-        raise SystemExit(f"data_path not found: {d.data_path}")
+        raise ArgumentError(f"data_path not found: {d.data_path}")

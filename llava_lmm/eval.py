@@ -1,22 +1,28 @@
-"""``python -m llava_lmm.eval`` — answer generation for LLaVA eval question files, sharding/merge, local scoring.
+"""``python -m llava_lmm.eval`` — answers for LLaVA's eval question files, sharding/merge, scoring.
 
-    python -m llava_lmm.eval answer --model DIR --questions q.jsonl --image-folder IMG --out answers.jsonl \\
-        [--batch-size 8 --max-new-tokens 128 --num-chunks 8 --chunk-idx 0 --temperature 0]
+    python -m llava_lmm.eval answer --model DIR --questions FILE --image-folder IMG --out answers.jsonl \\
+        [--single-pred-prompt --lang cn --batch-size 8 --max-new-tokens 128 --num-chunks 8 --chunk-idx 0]
     python -m llava_lmm.eval merge --inputs a_0.jsonl a_1.jsonl ... --out merge.jsonl
-    python -m llava_lmm.eval score --task pope|sqa|textvqa|gqa|exact --answers merge.jsonl --annotations FILE
+    python -m llava_lmm.eval score --task TASK --answers merge.jsonl [--annotations A --questions Q --submission S]
 
-Question lines: ``{"question_id", "image", "text", ...}`` (LLaVA eval format; ``image`` optional). Answer
-lines: ``{"question_id", "prompt", "text", "answer_id", "model_id", "metadata"}``. Under ``torchrun`` the
-questions are sharded by rank automatically and rank 0 merges (in question order). Server-scored sets (VQAv2,
-VizWiz, MMBench, MM-Vet) use the answer files as they are / with the reference converters.
+Question files as LLaVA's runners read them: ``{"question_id", "image", "text"}`` jsonl (``model_vqa_loader``),
+the ScienceQA json list (``model_vqa_science``) and the MMBench tsv (``model_vqa_mmbench``). Answer lines as
+theirs: ``{"question_id", "prompt", "text", "answer_id", "model_id", "metadata"}`` with ``prompt`` the question as
+the reference records it. ``answer`` appends each answer as it is made and, run again, continues a partial file;
+a question whose image cannot be read is skipped and counted. Under ``torchrun`` the questions are sharded by rank
+and rank 0 merges in question order. ``score --help`` lists the inputs of every benchmark.
 """
 from __future__ import annotations
 
 import argparse
+import base64
+import io
 import json
+import math
 import os
 import sys
 import uuid
+from collections import Counter
 from pathlib import Path
 
 import torch
@@ -24,16 +30,20 @@ import torch
 import llava_lmm  # noqa: F401
 
 from .data.conversation import inference_prompt
-from .data.image import open_image, process_images
+from .data.image import ImageError, open_image, process_images
+from .metrics import read_jsonl
 
 
-def load_model(model_dir: str | Path, dtype=torch.float32):
+def load_model(model_dir: str | Path, dtype=torch.float32, device: str | torch.device | None = None):
+    """Model (eval mode, on ``device`` if given), tokenizer, image processor and the run's template/aspect."""
     from transformers import AutoTokenizer, CLIPImageProcessor, LlavaForConditionalGeneration
 
     model_dir = Path(model_dir)
     if not (model_dir / "config.json").is_file():
         raise FileNotFoundError(f"no model (config.json) in {model_dir}")
     model = LlavaForConditionalGeneration.from_pretrained(model_dir, dtype=dtype).eval()
+    if device is not None:
+        model.to(device)
     tok = AutoTokenizer.from_pretrained(model_dir)
     proc = CLIPImageProcessor.from_pretrained(model_dir)
     meta = {}
@@ -42,21 +52,6 @@ def load_model(model_dir: str | Path, dtype=torch.float32):
     meta.setdefault("template", getattr(model.config, "conv_template", "v1"))
     meta.setdefault("image_aspect_ratio", getattr(model.config, "image_aspect_ratio", "pad"))
     return model, tok, proc, meta
-
-
-def read_jsonl(path: str | Path, what: str = "jsonl file") -> list[dict]:
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{what} not found: {path}")
-    out = []
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if line.strip():
-                try:
-                    out.append(json.loads(line))
-                except json.JSONDecodeError as e:
-                    raise ValueError(f"{what} {path}, line {n}: not valid json: {e}") from None
-    return out
 
 
 def write_jsonl(path: str | Path, rows: list[dict]) -> None:
@@ -75,29 +70,125 @@ def encode_prompt(tok, prompt: str, num_image_tokens: int, image_token_id: int) 
     return out
 
 
+SQA_SUFFIX = "Answer with the option's letter from the given choices directly."
+MMBENCH_SUFFIX = {"en": SQA_SUFFIX, "cn": "请直接回答选项字母。"}
+MMBENCH_OPTIONS = ("A", "B", "C", "D")
+
+
+def _is_none(value) -> bool:
+    """Reference ``model_vqa_mmbench.is_none``: None, NaN, or the strings nan / none (any case)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return True
+    return isinstance(value, str) and value.lower() in ("nan", "none")
+
+
+def load_questions(path: str | Path, fmt: str = "auto", single_pred_prompt: bool = False,
+                   lang: str = "en") -> list[dict]:
+    """Questions as the reference runners read them, each ``{question_id, text, prompt, image | image_b64,
+    extra}``: ``text`` is what follows ``<image>\\n`` in the model prompt, ``prompt`` what the answer line records.
+
+    ``jsonl`` (``model_vqa_loader`` / ``model_vqa``): ``{question_id, image, text}`` lines; ``sqa``
+    (``model_vqa_science``): a json list of LLaVA records (``id``, optional ``image``, ``conversations``);
+    ``mmbench`` (``model_vqa_mmbench``): the tsv with base64 images, hint and options A-D. ``auto`` picks by the
+    file's extension (.jsonl / .json / .tsv). ``single_pred_prompt`` appends the letter instruction (sqa, mmbench).
+    """
+    path = Path(path)
+    if fmt == "auto":
+        fmt = {".jsonl": "jsonl", ".json": "sqa", ".tsv": "mmbench"}.get(path.suffix)
+        if fmt is None:
+            raise ValueError(f"cannot tell the question format of {path} from its extension; pass --question-format")
+    out = []
+    if fmt == "jsonl":
+        for n, q in enumerate(read_jsonl(path, "question file")):
+            if "question_id" not in q or "text" not in q:
+                raise ValueError(f"question file {path}, line {n + 1}: needs 'question_id' and 'text'")
+            text = q["text"].replace("<image>", "").strip() if "<image>" in q["text"] else q["text"]
+            out.append({"question_id": q["question_id"], "text": text, "prompt": q["text"], "image": q.get("image"),
+                        "extra": {}})
+    elif fmt == "sqa":
+        from shared.io import load_json
+
+        for n, rec in enumerate(load_json(path, "ScienceQA question file")):
+            if "id" not in rec or not rec.get("conversations"):
+                raise ValueError(f"ScienceQA question file {path}, record {n}: needs 'id' and 'conversations'")
+            qs = rec["conversations"][0]["value"].replace("<image>", "").strip()
+            prompt = ("<image>\n" + qs) if "image" in rec else qs
+            if single_pred_prompt:
+                qs, prompt = qs + "\n" + SQA_SUFFIX, prompt + "\n" + SQA_SUFFIX
+            out.append({"question_id": rec["id"], "text": qs, "prompt": prompt, "image": rec.get("image"),
+                        "extra": {}})
+    elif fmt == "mmbench":
+        try:
+            import pandas as pd
+        except ImportError:
+            raise ImportError("MMBench tsv files need pandas: pip install '.[eval]'") from None
+        if lang not in MMBENCH_SUFFIX:
+            raise ValueError(f"--lang must be one of {sorted(MMBENCH_SUFFIX)}, got {lang!r}")
+        for _, row in pd.read_table(path).iterrows():
+            options = []
+            for c in MMBENCH_OPTIONS:
+                if _is_none(row[c]):
+                    break
+                options.append(row[c])
+            question = row["question"] if _is_none(row["hint"]) else row["hint"] + "\n" + row["question"]
+            for c, o in zip(MMBENCH_OPTIONS, options):
+                question = question + "\n" + c + ". " + o
+            text = question + ("\n" + MMBENCH_SUFFIX[lang] if single_pred_prompt else "")
+            qid = int(row["index"]) if not isinstance(row["index"], str) else row["index"]
+            out.append({"question_id": qid, "text": text, "prompt": question, "image_b64": row["image"],
+                        "extra": {"round_id": 0, "options": options,
+                                  "option_char": list(MMBENCH_OPTIONS[:len(options)])}})
+    else:
+        raise ValueError(f"unknown question format {fmt!r} (jsonl, sqa, mmbench)")
+    return out
+
+
+def _load_question_image(q: dict, image_folder):
+    if q.get("image_b64") is not None:
+        from PIL import Image
+
+        try:
+            return Image.open(io.BytesIO(base64.b64decode(q["image_b64"]))).convert("RGB")
+        except Exception as e:  # a broken base64 or image payload: reported by the caller, not fatal
+            raise ImageError(f"question {q['question_id']}: unreadable base64 image ({e})") from None
+    if image_folder is None:
+        raise ValueError(f"question {q['question_id']} has an image but no --image-folder was given")
+    return open_image(Path(image_folder) / q["image"])
+
+
+def _has_image(q: dict) -> bool:
+    return bool(q.get("image")) or q.get("image_b64") is not None
+
+
 @torch.no_grad()
-def generate_answers(model, tok, proc, questions: list[dict], image_folder: str | Path | None, template: str = "v1",
-                     aspect: str = "pad", batch_size: int = 8, max_new_tokens: int = 128, temperature: float = 0.0,
-                     model_id: str = "llava") -> list[dict]:
+def iter_answers(model, tok, proc, questions: list[dict], image_folder: str | Path | None, template: str = "v1",
+                 aspect: str = "pad", batch_size: int = 8, max_new_tokens: int = 128, temperature: float = 0.0,
+                 model_id: str = "llava", skipped: list | None = None):
+    """Yield one answer line per question, batch by batch. An unreadable image raises, or, when ``skipped`` is a
+    list, is appended to it as ``(question_id, message)`` and its question left out."""
     vcfg = model.config.vision_config
     n_img = vcfg.num_image_tokens if hasattr(vcfg, "num_image_tokens") else (vcfg.image_size // vcfg.patch_size) ** 2
     img_id = model.config.image_token_id
-    rows = []
+    param = next(model.parameters())
     for start in range(0, len(questions), batch_size):
-        chunk = questions[start:start + batch_size]
-        encs, images, prompts = [], [], []
-        for q in chunk:
+        chunk, encs, images = [], [], []
+        for q in questions[start:start + batch_size]:
             if "question_id" not in q or "text" not in q:
-                raise ValueError(f"question line needs 'question_id' and 'text': {json.dumps(q)[:120]}")
-            has_img = bool(q.get("image"))
-            prompt = inference_prompt(q["text"].replace("<image>", "").strip() if has_img else q["text"],
-                                      template, with_image=has_img)
-            prompts.append(prompt)
-            encs.append(encode_prompt(tok, prompt, n_img, img_id))
+                raise ValueError(f"question needs 'question_id' and 'text': {json.dumps(q, default=str)[:120]}")
+            has_img = _has_image(q)
             if has_img:
-                if image_folder is None:
-                    raise ValueError(f"question {q['question_id']} has an image but no --image-folder was given")
-                images.append(open_image(Path(image_folder) / q["image"]))
+                try:
+                    images.append(_load_question_image(q, image_folder))
+                except ImageError as e:
+                    if skipped is None:
+                        raise
+                    skipped.append((q["question_id"], str(e)))
+                    print(f"skipped question {q['question_id']}: {e}", file=sys.stderr, flush=True)
+                    continue
+            chunk.append(q)
+            encs.append(encode_prompt(tok, inference_prompt(q["text"], template, with_image=has_img), n_img, img_id))
+        if not chunk:
+            continue
         n = max(len(e) for e in encs)
         ids = torch.full((len(encs), n), tok.pad_token_id, dtype=torch.long)
         mask = torch.zeros_like(ids)
@@ -106,16 +197,77 @@ def generate_answers(model, tok, proc, questions: list[dict], image_folder: str 
             mask[k, n - len(e):] = 1
         kw = {}
         if images:
-            kw["pixel_values"] = process_images(images, proc, aspect).to(next(model.parameters()).dtype)
-        gen = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens,
+            kw["pixel_values"] = process_images(images, proc, aspect).to(device=param.device, dtype=param.dtype)
+        gen = model.generate(input_ids=ids.to(param.device), attention_mask=mask.to(param.device),
+                             max_new_tokens=max_new_tokens,
                              do_sample=temperature > 0, temperature=temperature if temperature > 0 else None,
                              top_p=None, top_k=None, num_beams=1, pad_token_id=tok.pad_token_id,
                              eos_token_id=tok.eos_token_id, **kw)
-        for q, prompt, out in zip(chunk, prompts, gen[:, n:]):
-            rows.append({"question_id": q["question_id"], "prompt": prompt,
-                         "text": tok.decode(out, skip_special_tokens=True).strip(), "answer_id": uuid.uuid4().hex,
-                         "model_id": model_id, "metadata": {}})
-    return rows
+        for q, out in zip(chunk, gen[:, n:].cpu()):
+            row = {"question_id": q["question_id"], "prompt": q.get("prompt", q["text"])}
+            row.update(q.get("extra", {}))
+            row.update({"text": tok.decode(out, skip_special_tokens=True).strip(), "answer_id": uuid.uuid4().hex,
+                        "model_id": model_id, "metadata": {}})
+            yield row
+
+
+def generate_answers(model, tok, proc, questions: list[dict], image_folder: str | Path | None, template: str = "v1",
+                     aspect: str = "pad", batch_size: int = 8, max_new_tokens: int = 128, temperature: float = 0.0,
+                     model_id: str = "llava") -> list[dict]:
+    """All answer lines (an unreadable image raises)."""
+    return list(iter_answers(model, tok, proc, questions, image_folder, template, aspect, batch_size,
+                             max_new_tokens, temperature, model_id))
+
+
+def _answer_key(question_id, prompt) -> tuple[str, str]:
+    # the question id alone is not unique: TextVQA ids are image ids, MME ids name the image of two questions
+    return json.dumps(question_id), prompt
+
+
+def resume_answers(path: Path) -> Counter:
+    """Keys of the answer lines already in ``path``. A last line without its newline (a write cut by a kill) is
+    removed from the file; a broken complete line is an error naming it."""
+    done = Counter()
+    if not path.is_file():
+        return done
+    data = path.read_bytes()
+    complete = data[:data.rfind(b"\n") + 1]
+    if len(complete) < len(data):
+        print(f"{path}: dropping a truncated last line ({len(data) - len(complete)} bytes)", file=sys.stderr)
+        with open(path, "r+b") as f:
+            f.truncate(len(complete))
+    for n, line in enumerate(complete.split(b"\n")[:-1], 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError:
+            raise ValueError(f"answer file {path}, line {n}: not valid json; fix or remove it to resume") from None
+        if not isinstance(row, dict) or "question_id" not in row or "prompt" not in row:
+            raise ValueError(f"answer file {path}, line {n}: no 'question_id'/'prompt'; not an answer file?")
+        done[_answer_key(row["question_id"], row["prompt"])] += 1
+    return done
+
+
+def answer_to_file(model, tok, proc, questions: list[dict], out: Path, image_folder, **kw) -> dict:
+    """Append the answers of ``questions`` to ``out`` as they are produced (flushed per line), skipping questions
+    already answered there; unreadable images are skipped and counted. Returns the counts."""
+    done = resume_answers(out)
+    todo = []
+    for q in questions:
+        key = _answer_key(q["question_id"], q.get("prompt", q["text"]))
+        if done[key] > 0:
+            done[key] -= 1
+        else:
+            todo.append(q)
+    skipped: list = []
+    written = 0
+    with open(out, "a", encoding="utf-8") as f:
+        for row in iter_answers(model, tok, proc, todo, image_folder, skipped=skipped, **kw):
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+            f.flush()
+            written += 1
+    return {"answered": written, "already_present": len(questions) - len(todo), "skipped": skipped}
 
 
 def shard(items: list, num_chunks: int, idx: int) -> list:
@@ -126,31 +278,57 @@ def shard(items: list, num_chunks: int, idx: int) -> list:
     return items[idx * size:(idx + 1) * size]
 
 
+def _part_path(out: Path, num_chunks: int, idx: int) -> Path:
+    return out.with_name(f"{out.stem}.{num_chunks}_{idx}{out.suffix}")
+
+
+def _device_and_dtype(device: str, dtype: str) -> tuple[torch.device, torch.dtype]:
+    """``auto``: this rank's GPU (``LOCAL_RANK``) in float16 as the reference's eval, else the CPU in float32."""
+    if device == "auto":
+        device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else "cpu"
+    dev = torch.device(device)
+    if dev.type == "cuda" and dev.index is not None:
+        torch.cuda.set_device(dev)
+    if dtype == "auto":
+        return dev, torch.float16 if dev.type == "cuda" else torch.float32
+    return dev, getattr(torch, dtype)
+
+
 def cmd_answer(a) -> int:
-    questions = read_jsonl(a.questions, "question file")
+    questions = load_questions(a.questions, a.question_format, a.single_pred_prompt, a.lang)
     world, rank = int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("RANK", 0))
     num_chunks, idx = (a.num_chunks, a.chunk_idx) if a.num_chunks > 1 else (world, rank)
     mine = shard(questions, num_chunks, idx)
-    model, tok, proc, meta = load_model(a.model)
-    rows = generate_answers(model, tok, proc, mine, a.image_folder, a.conv_mode or meta["template"],
-                            meta["image_aspect_ratio"], a.batch_size, a.max_new_tokens, a.temperature,
-                            Path(a.model).name)
     out = Path(a.out)
-    if num_chunks > 1:
-        part = out.with_name(f"{out.stem}.{num_chunks}_{idx}{out.suffix}")
-        write_jsonl(part, rows)
-        if a.num_chunks <= 1 and world > 1:  # torchrun: rank 0 waits for the others and merges
-            import torch.distributed as dist
+    target = _part_path(out, num_chunks, idx) if num_chunks > 1 else out
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target, "a", encoding="utf-8"):  # fail on an unwritable location before the model loads
+        pass
+    device, dtype = _device_and_dtype(a.device, a.dtype)
+    model, tok, proc, meta = load_model(a.model, dtype, device)
+    res = answer_to_file(model, tok, proc, mine, target, a.image_folder, template=a.conv_mode or meta["template"],
+                         aspect=meta["image_aspect_ratio"], batch_size=a.batch_size, max_new_tokens=a.max_new_tokens,
+                         temperature=a.temperature, model_id=Path(a.model).name)
+    skipped = res["skipped"]
+    print(f"{target}: {res['answered']} answers written, {res['already_present']} already there (resumed), "
+          f"{len(skipped)} skipped (unreadable image)")
+    for qid, msg in skipped[:20]:
+        print(f"  skipped {qid}: {msg}")
+    if len(skipped) > 20:
+        print(f"  ... and {len(skipped) - 20} more")
+    if a.num_chunks <= 1 and world > 1:  # torchrun: rank 0 waits for the others and merges in question order
+        import datetime
 
-            dist.init_process_group("gloo")
-            dist.barrier()
-            if rank == 0:
-                parts = [out.with_name(f"{out.stem}.{num_chunks}_{i}{out.suffix}") for i in range(num_chunks)]
-                write_jsonl(out, [r for p in parts for r in read_jsonl(p)])
-            dist.destroy_process_group()
-    else:
-        write_jsonl(out, rows)
-    print(f"wrote {len(rows)} answers to {out}")
+        import torch.distributed as dist
+
+        # ranks finish their shards at different times; the default 30 min would time a slow one out
+        dist.init_process_group("gloo", timeout=datetime.timedelta(hours=24))
+        dist.barrier()
+        if rank == 0:
+            rows = [r for i in range(num_chunks) for r in read_jsonl(_part_path(out, num_chunks, i), "answer file")]
+            write_jsonl(out, rows)
+            print(f"merged {len(rows)} answers into {out}")
+        dist.destroy_process_group()
     return 0
 
 
@@ -161,55 +339,142 @@ def cmd_merge(a) -> int:
     return 0
 
 
+# task -> (what --annotations is, what --questions is, what --submission is); None = not used, "!" = required
+SCORE_TASKS = {
+    "vqav2": (None, "!llava_vqav2_mscoco_test2015.jsonl", "!upload json"),
+    "gqa": ("!testdev_balanced_questions.json", None, "testdev_balanced_predictions.json"),
+    "vizwiz": (None, "!llava_test.jsonl", "!upload json"),
+    "sqa": ("!ScienceQA folder with problems.json + pid_splits.json", None, None),
+    "textvqa": ("!TextVQA_0.5.1_val.json", None, None),
+    "pope": ("!folder of coco_pope_<category>.json", "!llava_pope_test.jsonl", None),
+    "mme": ("!MME_Benchmark_release_version folder", None, None),
+    "mmbench": (None, "!mmbench_dev_20230712.tsv", "!upload xlsx"),
+    "mmbench_cn": (None, "!mmbench_dev_cn_20231003.tsv", "!upload xlsx"),
+    "seed": ("!SEED-Bench.json", None, "upload jsonl"),
+    "llavabench": (None, "!questions.jsonl", "!answers jsonl for eval_gpt_review_bench.py"),
+    "mmvet": (None, None, "!results json for the MM-Vet grader"),
+    "exact": ("!answer key jsonl {question_id, answer}", None, None),
+}
+
+
 def cmd_score(a) -> int:
-    from shared.io import atomic_write_json, load_json
+    from shared.io import atomic_write_json, atomic_write_text, load_json
 
     from . import metrics
 
+    for flag, spec in zip(("annotations", "questions", "submission"), SCORE_TASKS[a.task]):
+        if spec and spec.startswith("!") and not getattr(a, flag):
+            print(f"error: --task {a.task} needs --{flag} ({spec[1:]})", file=sys.stderr)
+            return 2
     answers = read_jsonl(a.answers, "answer file")
-    if a.task == "pope":
-        res = metrics.pope_score(answers, read_jsonl(a.annotations, "POPE label file"))
-    elif a.task == "textvqa":
+    sub = None
+    t = a.task
+    if t == "pope":
+        res = metrics.pope_score(answers, read_jsonl(a.questions, "POPE question file"),
+                                 metrics.load_pope_labels(a.annotations))
+    elif t == "textvqa":
         ann = load_json(a.annotations, "TextVQA annotations")
         res = metrics.textvqa_score(answers, ann["data"] if isinstance(ann, dict) else ann)
-    elif a.task == "sqa":
-        res = metrics.sqa_score(answers, load_json(a.annotations, "ScienceQA problems.json"))
-    elif a.task == "gqa":
+    elif t == "sqa":
+        res = metrics.sqa_score(answers, *metrics.load_sqa(a.annotations, a.split))
+    elif t == "gqa":
         res = metrics.gqa_score(answers, load_json(a.annotations, "GQA questions json"))
+        sub = metrics.gqa_submission(answers)
+    elif t == "mme":
+        res = metrics.mme_score(answers, metrics.load_mme_ground_truth(a.annotations))
+    elif t == "seed":
+        seed = load_json(a.annotations, "SEED-Bench json")
+        res = metrics.seed_score(answers, seed)
+        if a.submission:
+            sub = metrics.seed_submission(answers, seed)
+    elif t == "vqav2":
+        sub = metrics.vqav2_submission(answers, read_jsonl(a.questions, "VQAv2 test2015 question file"))
+        res = {"answered": sum(bool(r["answer"]) for r in sub), "num": len(sub)}
+    elif t == "vizwiz":
+        sub = metrics.vizwiz_submission(answers, read_jsonl(a.questions, "VizWiz question file"))
+        res = {"num": len(sub)}
+    elif t in ("mmbench", "mmbench_cn"):
+        res = {"filled": metrics.mmbench_submission(answers, a.questions, a.submission)}
+    elif t == "mmvet":
+        sub = metrics.mmvet_submission(answers)
+        res = {"num": len(sub)}
+    elif t == "llavabench":
+        sub = metrics.llavabench_answers(answers, read_jsonl(a.questions, "LLaVA-Bench question file"))
+        res = {"num": len(sub)}
     else:
         gt = {r["question_id"]: r["answer"] for r in read_jsonl(a.annotations, "answer key")}
         res = metrics.exact_match_score(answers, gt)
-    print(json.dumps(res, indent=2))
+    print(json.dumps(res, indent=2, ensure_ascii=False))
+    if a.submission and sub is not None:
+        if a.submission.endswith(".jsonl"):
+            atomic_write_text(a.submission, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in sub))
+        else:
+            atomic_write_json(a.submission, sub)
+    if a.submission:
+        print(f"submission file: {a.submission}")
     if a.out:
         atomic_write_json(a.out, res)
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def _score_epilog() -> str:
+    lines = ["inputs per task (optional ones in brackets):"]
+    for task, spec in SCORE_TASKS.items():
+        args = [f"--{flag} {v[1:]}" if v.startswith("!") else f"[--{flag} {v}]"
+                for flag, v in zip(("annotations", "questions", "submission"), spec) if v]
+        lines.append(f"  {task:<11} " + "; ".join(args))
+    return "\n".join(lines)
+
+
+def _positive_int(v: str) -> int:
+    if int(v) <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {v}")
+    return int(v)
+
+
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m llava_lmm.eval", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
-    q = sub.add_parser("answer", help="generate answers for a question jsonl")
+    q = sub.add_parser("answer", help="generate answers for a question file (appends; resumes a partial file)")
     q.add_argument("--model", required=True, help="model dir written by llava_lmm.train")
-    q.add_argument("--questions", required=True)
+    q.add_argument("--questions", required=True, help="question .jsonl, ScienceQA .json list or MMBench .tsv")
+    q.add_argument("--question-format", default="auto", choices=["auto", "jsonl", "sqa", "mmbench"])
+    q.add_argument("--single-pred-prompt", action="store_true", help="append the answer-letter instruction")
+    q.add_argument("--lang", default="en", choices=["en", "cn"], help="MMBench instruction language")
     q.add_argument("--image-folder")
     q.add_argument("--out", required=True)
     q.add_argument("--conv-mode", default=None, help="template (default: the model's, v1)")
-    q.add_argument("--batch-size", type=int, default=8)
-    q.add_argument("--max-new-tokens", type=int, default=128)
+    q.add_argument("--device", default="auto", help="auto (this rank's GPU, else cpu), cpu, cuda:0, ...")
+    q.add_argument("--dtype", default="auto", choices=["auto", "float32", "float16", "bfloat16"],
+                   help="auto: float16 on a GPU (as the reference), float32 on the CPU")
+    q.add_argument("--batch-size", type=_positive_int, default=8)
+    q.add_argument("--max-new-tokens", type=_positive_int, default=128)
     q.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
-    q.add_argument("--num-chunks", type=int, default=1)
+    q.add_argument("--num-chunks", type=_positive_int, default=1)
     q.add_argument("--chunk-idx", type=int, default=0)
     m = sub.add_parser("merge", help="concatenate chunk answer files")
     m.add_argument("--inputs", nargs="+", required=True)
     m.add_argument("--out", required=True)
-    s = sub.add_parser("score", help="score an answer file locally")
-    s.add_argument("--task", required=True, choices=["pope", "sqa", "textvqa", "gqa", "exact"])
-    s.add_argument("--answers", required=True)
-    s.add_argument("--annotations", required=True)
-    s.add_argument("--out")
-    a = p.parse_args(argv)
-    return {"answer": cmd_answer, "merge": cmd_merge, "score": cmd_score}[a.cmd](a)
+    s = sub.add_parser("score", help="score an answer file locally, or write the file a server / judge takes",
+                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog=_score_epilog())
+    s.add_argument("--task", required=True, choices=list(SCORE_TASKS))
+    s.add_argument("--answers", required=True, help="answer jsonl of `answer` (merged)")
+    s.add_argument("--annotations", help="ground truth file or folder (see below)")
+    s.add_argument("--questions", help="question file the answers were made from (see below)")
+    s.add_argument("--submission", help="where to write the server / judge file (see below)")
+    s.add_argument("--split", default="test", help="ScienceQA split in pid_splits.json")
+    s.add_argument("--out", help="also write the scores here as json")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = build_parser().parse_args(argv)
+    try:
+        return {"answer": cmd_answer, "merge": cmd_merge, "score": cmd_score}[a.cmd](a)
+    except (ValueError, FileNotFoundError, ImportError) as e:  # bad input files: one clear line, no traceback
+        print(f"error: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ import torch
 from transformers import Trainer
 
 import llava_lmm  # noqa: F401  (registers the tower)
+from shared.formats.validate import DatasetError
 
 from .config import DataArguments, LlavaTrainingArguments, ModelArguments, parse_args
 from .data.dataset import DataCollator, LazySupervisedDataset, ModalityLengthGroupedSampler, load_llava_json
@@ -42,9 +43,9 @@ def build_tokenizer(m: ModelArguments, d: DataArguments, max_len: int):
     if m.model_name_or_path == "tiny":
         from .data.tokenizer import corpus_from_llava_json, train_tiny_tokenizer
 
-        recs = load_llava_json(d.data_path)
+        recs = load_llava_json(d.data_path, d.on_bad_record)
         if d.tokenizer_corpus:
-            recs = recs + load_llava_json(d.tokenizer_corpus)
+            recs = recs + load_llava_json(d.tokenizer_corpus, d.on_bad_record)
         tok = train_tiny_tokenizer(corpus_from_llava_json(recs), vocab_size=m.tiny_vocab_size)
     else:
         from transformers import AutoTokenizer
@@ -191,7 +192,8 @@ def train(m: ModelArguments, d: DataArguments, t: LlavaTrainingArguments) -> dic
 
     ds = LazySupervisedDataset(d.data_path, tok, processor, d.image_folder, d.template, d.image_aspect_ratio,
                                num_image_tokens=vcfg.num_image_tokens, model_max_length=t.model_max_length,
-                               on_bad_image=d.on_bad_image, cache_images=d.cache_images)
+                               on_bad_image=d.on_bad_image, cache_images=d.cache_images,
+                               on_bad_record=d.on_bad_record)
     trainer = LlavaTrainer(model=model, args=t, train_dataset=ds,
                            data_collator=DataCollator(tok.pad_token_id, t.model_max_length),
                            group_by_modality=d.group_by_modality_length, mm_projector_lr=m.mm_projector_lr)
@@ -248,8 +250,13 @@ def _lm_of(llava):
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     m, d, t = parse_args(argv, description=__doc__)
-    metrics = train(m, d, t)
+    try:
+        metrics = train(m, d, t)
+    except DatasetError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     print(json.dumps({k: v for k, v in metrics.items() if k != "losses"}))
+    print(f"outputs in {t.output_dir}")
     return 0
 
 

@@ -9,35 +9,12 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from backbone.preprocess import load_image
+from shared.classes import read_class_names
 from shared.formats.panoptic import load_panoptic_json, read_segment_ids
+from shared.formats.validate import RecordProblems
 from shared.transforms import Instances, eval_input, large_scale_jitter, normalize_and_pad
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
-
-
-def read_class_names(path: str | Path) -> dict[int, str]:
-    """FC-CLIP class-name file (``index:name1,name2`` per line, ``invalid_class_id`` for unused ids) → {index: names}."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"class-name file not found: {path}")
-    out = {}
-    for n, line in enumerate(path.read_text().splitlines(), 1):
-        if not line.strip():
-            continue
-        if line.count(":") != 1:
-            raise ValueError(f"{path}:{n}: expected 'index:name1,name2', got {line!r}")
-        idx, names = line.split(":")
-        try:
-            index = int(idx)
-        except ValueError:
-            raise ValueError(f"{path}:{n}: index {idx!r} is not an integer") from None
-        if index in out:
-            raise ValueError(f"{path}:{n}: index {index} appears twice")
-        if names.strip() != "invalid_class_id":
-            out[index] = ",".join(s.strip() for s in names.split(",") if s.strip())
-    if not out:
-        raise ValueError(f"{path}: no class names")
-    return out
 
 
 def assign_class_names(names: dict[int, str], category_ids: list[int], source: str | Path) -> list[str]:
@@ -90,6 +67,8 @@ class _ImageIndex:
 class PanopticDataset(torch.utils.data.Dataset):
     """Images with one binary mask per (non-crowd, for training) segment; labels are positions in category-id order.
 
+    Records are checked when the dataset is built (``load_panoptic_json``: fields, categories, the PNG and image files
+    exist); ``on_bad_record`` "error" lists the problems, "skip" leaves bad records out (``skipped``).
     Class names come from the json, or from an FC-CLIP class-name file (synonyms) when given. At test time a sample
     also carries its semantic ground truth (``sem_gt``, original size, ``ignore_label`` = unlabelled): read from
     ``sem_seg_root/<image stem>.png`` when given (the reference's ``annotations_detectron2``), else painted from the
@@ -98,10 +77,12 @@ class PanopticDataset(torch.utils.data.Dataset):
 
     def __init__(self, json_file: str | Path, png_folder: str | Path, image_root: str | Path, train: bool,
                  size: int, mean, std, scale_range=(0.1, 2.0), class_names_file: str | Path | None = None,
-                 sem_seg_root: str | Path | None = None, ignore_label: int = 255, test_pad: str = "mean"):
-        data = load_panoptic_json(json_file, png_folder)
+                 sem_seg_root: str | Path | None = None, ignore_label: int = 255, test_pad: str = "mean",
+                 on_bad_record: str = "error"):
         self.test_pad = test_pad
         self.json_file, self.images = Path(json_file), _ImageIndex(image_root)
+        data = load_panoptic_json(json_file, png_folder, on_bad_record, lambda im: self.images(im["file_name"]))
+        self.skipped = data["skipped"]  # bad records left out (on_bad_record="skip")
         self.train, self.size, self.mean, self.std, self.scale_range = train, size, mean, std, tuple(scale_range)
         self.sem_seg_root, self.ignore_label = Path(sem_seg_root) if sem_seg_root else None, ignore_label
         self.categories = [data["categories"][k] for k in sorted(data["categories"])]
@@ -155,7 +136,8 @@ class SemanticSegDataset(torch.utils.data.Dataset):
     (255 for PNG sets, 65535 for the uint16 TIFF sets A-847 / PC-459). Test-time resize as for panoptic."""
 
     def __init__(self, image_root: str | Path, label_root: str | Path, class_names_file: str | Path, size: int,
-                 mean, std, ignore_label: int = 255, label_suffix: str = ".png", test_pad: str = "mean"):
+                 mean, std, ignore_label: int = 255, label_suffix: str = ".png", test_pad: str = "mean",
+                 on_bad_record: str = "error"):
         self.image_root, self.label_root = Path(image_root), Path(label_root)
         self.test_pad = test_pad
         for what, folder in (("image", self.image_root), ("label", self.label_root)):
@@ -164,6 +146,14 @@ class SemanticSegDataset(torch.utils.data.Dataset):
         self.labels = sorted(self.label_root.glob(f"*{label_suffix}"))
         if not self.labels:
             raise ValueError(f"{self.label_root}: no label maps ending in {label_suffix!r}")
+        problems = RecordProblems(self.label_root, on_bad_record)
+        for i, label in enumerate(self.labels):  # every label map has its image (a stat per suffix, no decode)
+            try:
+                self._image_path(label.name[: -len(label.suffix)])
+            except FileNotFoundError as e:
+                problems.add(label, f"label map {label.name}", "image", str(e))
+        self.skipped = problems.finish("label maps")
+        self.labels = [p for p in self.labels if not problems.bad(p)]
         self.size, self.mean, self.std, self.ignore_label = size, mean, std, ignore_label
         self.class_names = [n for _, n in sorted(read_class_names(class_names_file).items())]
         self.is_thing = torch.zeros(len(self.class_names), dtype=torch.bool)

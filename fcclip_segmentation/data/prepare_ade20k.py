@@ -82,7 +82,7 @@ from tqdm import tqdm
 
 from shared.formats.coco import mask_to_bbox, mask_to_rle
 from shared.formats.panoptic import id_to_rgb, segments_info
-from shared.io import atomic_path, atomic_write_json, load_json
+from shared.io import atomic_path, atomic_write_json, load_json, remove_stale_temporaries
 
 CATEGORIES_FILE = Path(__file__).with_name("ade20k_150_categories.json")
 SPLITS = {"training": "train", "validation": "val"}
@@ -156,7 +156,7 @@ def _read_png(path: Path, what: str, modes: tuple[str, ...], size: tuple[int, in
 
 
 def _save_png(array: np.ndarray, path: Path) -> None:
-    with atomic_path(path) as tmp:
+    with atomic_path(path, durable=False) as tmp:  # thousands of files a rerun rewrites: no fsync each
         Image.fromarray(array).save(tmp, format="PNG")
 
 
@@ -221,9 +221,7 @@ def _require_dir(path: Path, what: str) -> Path:
 def _remove_stray_tmp(folders: list[Path]) -> None:
     """Temporary files of ``atomic_path`` left by workers killed mid-write (a terminated pool runs no cleanup)."""
     for folder in folders:
-        if folder.is_dir():
-            for p in folder.glob(".*.png.*.tmp"):
-                p.unlink(missing_ok=True)
+        remove_stale_temporaries(folder, "*.png")
 
 
 def prepare_split(root: str | Path, split: str, tasks=TASKS, workers: int = 0,

@@ -10,6 +10,7 @@ import torch
 from pycocotools import mask as mask_utils
 
 from backbone.preprocess import load_image
+from shared.formats.validate import DatasetError, RecordProblems, bbox_problem, check_categories, is_finite_number
 from shared.io import load_json
 from shared.transforms import Instances, large_scale_jitter, normalize_and_pad, resize_long_side
 
@@ -23,29 +24,34 @@ class DetectionDataset(torch.utils.data.Dataset):
     Training drops crowd boxes, boxes of zero area and boxes fully outside the image (counted in ``skipped`` and
     logged), clips the rest, and — as the reference — drops images left with no annotation. LVIS images are found
     through ``coco_url`` (``<image_root>/<split>/<file>``), COCO images through ``file_name``.
+
+    Every record is checked when the dataset is built, in one pass (``shared.formats.validate``): categories (integer,
+    unique ids), images (id, positive width/height, the file exists), annotations (known image and category, bbox of
+    four finite numbers, w/h >= 0, a segmentation when masks are trained). ``on_bad_record="error"`` raises a
+    ``DatasetError`` listing the first 20 problems; ``"skip"`` leaves bad records out (``skipped["bad_record"]``).
     """
 
     def __init__(self, ann_file: str | Path, image_root: str | Path, train: bool, size: int, mean, std,
-                 with_masks: bool = False, scale_range: tuple[float, float] = (0.1, 2.0)):
+                 with_masks: bool = False, scale_range: tuple[float, float] = (0.1, 2.0), on_bad_record: str = "error"):
         self.ann_file, self.image_root = Path(ann_file), Path(image_root)
         self.scale_range = tuple(scale_range)
         self.train, self.size, self.mean, self.std, self.with_masks = train, size, mean, std, with_masks
         data = load_json(self.ann_file, "annotation json")
         for key in ("images", "annotations", "categories"):
-            if key not in data:
-                raise ValueError(f"{self.ann_file}: missing top-level field {key!r}")
+            if not isinstance(data, dict) or key not in data:
+                raise DatasetError(f"{self.ann_file}: missing top-level field {key!r}")
+        check_categories(data["categories"], self.ann_file)
         self.categories = sorted(data["categories"], key=lambda c: c["id"])
         self.cat_to_label = {c["id"]: i for i, c in enumerate(self.categories)}
         self.class_names = [c["name"] for c in self.categories]
-        images = {im["id"]: im for im in data["images"]}
+        problems = RecordProblems(self.ann_file, on_bad_record)
+        images = self._check_images(data["images"], problems)
+        bad_images = {im.get("id") for im in data["images"] if isinstance(im, dict)} - set(images)
         self.skipped: Counter = Counter()
         per_image: dict[int, list] = {i: [] for i in images}
         for k, a in enumerate(data["annotations"]):
-            where = f"{self.ann_file}: annotations[{k}] (id {a.get('id')})"
-            if a.get("image_id") not in images:
-                raise ValueError(f"{where}: image_id {a.get('image_id')} is not in 'images'")
-            if a.get("category_id") not in self.cat_to_label:
-                raise ValueError(f"{where}: category_id {a.get('category_id')} is not in 'categories'")
+            if not self._check_annotation(k, a, images, bad_images, problems):
+                continue
             if a.get("iscrowd", 0):
                 self.skipped["crowd"] += 1
                 continue
@@ -60,17 +66,63 @@ class DetectionDataset(torch.utils.data.Dataset):
                 self.skipped["box_outside_image"] += 1
                 continue
             per_image[a["image_id"]].append((a, [x0, y0, x1, y1]))
+        if problems.finish():
+            self.skipped["bad_record"] = problems.num_bad
         ids = sorted(images)
         if train:
             empty = [i for i in ids if not per_image[i]]
             self.skipped["image_without_annotations"] += len(empty)
             ids = [i for i in ids if per_image[i]]
         if not ids:
-            raise ValueError(f"{self.ann_file}: no usable images (skipped: {dict(self.skipped)})")
+            raise DatasetError(f"{self.ann_file}: no usable images (skipped: {dict(self.skipped)})")
         if self.skipped:
             log.warning("%s: skipped %s", self.ann_file, dict(self.skipped))
         self.images = [images[i] for i in ids]
         self.anns = per_image
+
+    def _check_images(self, records: list, problems: RecordProblems) -> dict[int, dict]:
+        """{id: image} of the well-formed image records whose file exists (a stat, no decode)."""
+        images: dict[int, dict] = {}
+        for i, im in enumerate(records):
+            where = f"images[{i}] (id {im.get('id') if isinstance(im, dict) else None})"
+            if not isinstance(im, dict):
+                problems.add(("image", i), where, "record", "is not an object")
+                continue
+            if not isinstance(im.get("id"), int) or isinstance(im.get("id"), bool):
+                problems.add(("image", i), where, "id", f"{im.get('id')!r} is not an integer")
+            elif im["id"] in images:
+                problems.add(("image", i), where, "id", f"{im['id']} is used by another image")
+            for key in ("width", "height"):
+                if not (is_finite_number(im.get(key)) and im[key] > 0):
+                    problems.add(("image", i), where, key, f"{im.get(key)!r} is not a positive number")
+            if not isinstance(im.get("coco_url", im.get("file_name")), str):
+                problems.add(("image", i), where, "file_name", "is missing (nor a coco_url)")
+            elif not self.image_path(im).is_file():
+                problems.add(("image", i), where, "file_name", f"image file not found: {self.image_path(im)}")
+            if not problems.bad(("image", i)):
+                images[im["id"]] = im
+        return images
+
+    def _check_annotation(self, k: int, a, images: dict[int, dict], bad_images: set,
+                          problems: RecordProblems) -> bool:
+        """Whether annotation ``k`` is usable; problems are recorded. Annotations of a skipped image are dropped
+        with it (not counted twice)."""
+        where = f"annotations[{k}] (id {a.get('id') if isinstance(a, dict) else None})"
+        if not isinstance(a, dict):
+            problems.add(("ann", k), where, "record", "is not an object")
+            return False
+        if a.get("image_id") not in images:
+            if a.get("image_id") not in bad_images:  # a bad image's annotations go with it, not counted again
+                problems.add(("ann", k), where, "image_id", f"{a.get('image_id')} is not in 'images'")
+            return False
+        if a.get("category_id") not in self.cat_to_label:
+            problems.add(("ann", k), where, "category_id", f"{a.get('category_id')} is not in 'categories'")
+        box = bbox_problem(a.get("bbox"))
+        if box:
+            problems.add(("ann", k), where, "bbox", box)
+        if self.with_masks and not isinstance(a.get("segmentation"), (list, dict)):
+            problems.add(("ann", k), where, "segmentation", "is missing (polygons or RLE; the config trains masks)")
+        return not problems.bad(("ann", k))
 
     def __len__(self) -> int:
         return len(self.images)

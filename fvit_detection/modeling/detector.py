@@ -26,10 +26,12 @@ class FViTModelConfig:
     window_stride: int = 168
     window_placement: str = "aligned"
     window_batch_size: int = 16
+    reference_skip_pos_embed: bool = False  # the backbone option: skip the trunk pos_embed (reference reproduction)
     c4_block: int | None = None  # None: num_blocks // 2 − 1 (the reference splits the blocks in halves)
     fpn_channels: int = 256
     norm: str = "bn"
     rpn_convs: int = 2
+    rpn_norm: str = "none"  # none (torchvision / the OV-COCO RPNHead) or bn (the OV-LVIS CustomRPNHead's SyncBN)
     rpn_pre_nms: int = 2000
     rpn_post_nms: int = 1000
     roi_batch_per_image: int = 512
@@ -72,7 +74,7 @@ class FViT(PartialCheckpoint, nn.Module):
                                          extra_blocks=LastLevelMaxPool(), norm_layer=norm_layer)
         strides = self.adapters.strides
         self.rpn = build_rpn(cfg.fpn_channels, strides + [2 * strides[-1]], num_convs=cfg.rpn_convs,
-                             pre_nms=cfg.rpn_pre_nms, post_nms=cfg.rpn_post_nms)
+                             norm=cfg.rpn_norm, pre_nms=cfg.rpn_pre_nms, post_nms=cfg.rpn_post_nms)
         self.roi_heads = FViTRoIHead(
             cfg.fpn_channels, strides, spec.embed_dim, conv_channels=cfg.roi_conv_channels, fc_dim=cfg.roi_fc_dim,
             norm=cfg.norm, cls_relu=cfg.cls_relu,

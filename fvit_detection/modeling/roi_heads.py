@@ -12,7 +12,8 @@ from .fusion import fuse_scores, masked_class_loss
 from .roi_align import MultiLevelRoIAlign
 
 
-def _conv_norm_relu(cin: int, cout: int, norm: str) -> list[nn.Module]:
+def conv_norm_relu(cin: int, cout: int, norm: str) -> list[nn.Module]:
+    """3×3 conv (bias only without a norm, as mmcv's ConvModule) → BatchNorm / GroupNorm / nothing → ReLU."""
     layers = [nn.Conv2d(cin, cout, 3, padding=1, bias=norm == "none")]
     if norm == "bn":
         layers.append(nn.BatchNorm2d(cout))
@@ -41,7 +42,7 @@ class FViTRoIHead(nn.Module):
         self.box_pool = MultiLevelRoIAlign(strides, 7)
         convs = []
         for i in range(num_convs):
-            convs += _conv_norm_relu(in_channels if i == 0 else conv_channels, conv_channels, norm)
+            convs += conv_norm_relu(in_channels if i == 0 else conv_channels, conv_channels, norm)
         self.box_convs = nn.Sequential(*convs)
         self.box_fcs = nn.Sequential(nn.Flatten(), nn.Linear(conv_channels * 49, fc_dim), nn.ReLU(inplace=True),
                                      nn.Linear(fc_dim, fc_dim), nn.ReLU(inplace=True))
@@ -54,7 +55,7 @@ class FViTRoIHead(nn.Module):
             self.mask_pool = MultiLevelRoIAlign(strides, 14)
             m = []
             for i in range(4):
-                m += _conv_norm_relu(in_channels if i == 0 else conv_channels, conv_channels, norm)
+                m += conv_norm_relu(in_channels if i == 0 else conv_channels, conv_channels, norm)
             self.mask_head = nn.Sequential(*m, nn.ConvTranspose2d(conv_channels, conv_channels, 2, 2),
                                            nn.ReLU(inplace=True), nn.Conv2d(conv_channels, 1, 1))
         self.matcher = det_utils.Matcher(fg_iou, bg_iou, allow_low_quality_matches=low_quality_matches)

@@ -9,37 +9,59 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from .image import ImageError, open_image, process_images
-from .preprocess import IGNORE_INDEX, encode_record, validate_record
+from shared.formats.validate import DatasetError, RecordProblems
+
+from .preprocess import IGNORE_INDEX, ConversationError, encode_record, validate_record
 
 log = logging.getLogger(__name__)
 
 
-def load_llava_json(path: str | Path) -> list[dict]:
+SKIP_HINT = "--on_bad_record skip"
+
+
+def load_llava_json(path: str | Path, on_bad: str = "error") -> list[dict]:
+    """The records of a LLaVA json, each checked (``validate_record``) in one pass: ``on_bad="error"`` raises a
+    ``DatasetError`` listing the first 20 bad records (index, id, problem), ``"skip"`` leaves them out (logged)."""
+    return _load_records(path, on_bad)[0]
+
+
+def _load_records(path: str | Path, on_bad: str) -> tuple[list[dict], int]:
+    """(the good records, the number skipped)."""
     from shared.io import load_json
 
     data = load_json(path, "LLaVA json")
     if not isinstance(data, list):
-        raise ValueError(f"LLaVA json {path} must hold a list of records, got {type(data).__name__}")
+        raise DatasetError(f"LLaVA json {path} must hold a list of records, got {type(data).__name__}")
+    problems = RecordProblems(path, on_bad, skip_hint=SKIP_HINT)
     for i, rec in enumerate(data):
-        validate_record(rec, f"{path}: #{i} ")
-    return data
+        try:
+            validate_record(rec, f"#{i} ")
+        except ConversationError as e:
+            where, _, message = str(e).partition(": ")
+            problems.add(i, where, "", message)
+    skipped = problems.finish()
+    return [r for i, r in enumerate(data) if not problems.bad(i)], skipped
 
 
 class LazySupervisedDataset(Dataset):
-    """Records are validated on load; tokenisation and image loading happen in ``__getitem__``.
+    """Records are validated on load, in one pass (conversation structure, and that every image file exists — a
+    stat, no decode); tokenisation and image loading happen in ``__getitem__``.
 
-    ``on_bad_image``: ``error`` raises an ``ImageError`` naming the file; ``skip`` drops records whose image
-    file is missing at load time and returns ``None`` for unreadable ones (the collator drops them); both are
-    counted in ``self.skipped``. Never the reference's "use sample 0's image".
+    ``on_bad_record``: malformed records and missing image files are listed in one ``DatasetError`` (first 20)
+    or, with ``skip``, left out and counted in ``self.skipped``. ``on_bad_image``: an image that cannot be read at
+    ``__getitem__`` raises an ``ImageError`` naming the file, or with ``skip`` the sample is returned as ``None``
+    (the collator drops it; counted); ``skip`` also skips missing image files at load. Never the reference's "use
+    sample 0's image".
     """
 
     def __init__(self, data_path, tokenizer, image_processor, image_folder=None, template: str = "v1",
                  image_aspect_ratio: str = "square", image_token_id: int | None = None, num_image_tokens: int = 0,
-                 model_max_length: int | None = None, on_bad_image: str = "error", cache_images: bool = False):
+                 model_max_length: int | None = None, on_bad_image: str = "error", cache_images: bool = False,
+                 on_bad_record: str = "error"):
         if on_bad_image not in ("error", "skip"):
             raise ValueError(f"on_bad_image must be 'error' or 'skip', got {on_bad_image!r}")
         self.path = str(data_path)
-        self.records = load_llava_json(data_path)
+        self.records, self.skipped = _load_records(data_path, on_bad_record)
         self.tokenizer = tokenizer
         self.image_processor = image_processor
         self.image_folder = Path(image_folder) if image_folder else None
@@ -51,19 +73,20 @@ class LazySupervisedDataset(Dataset):
         self.on_bad_image = on_bad_image
         self.cache_images = cache_images  # keep processed pixels in memory (small datasets only)
         self._cache: dict[int, torch.Tensor] = {}
-        self.skipped = 0
         self.truncated = 0
         self.mismatched = 0
         if any(r.get("image") for r in self.records) and self.image_folder is None:
-            raise ValueError(f"{self.path} has image records but no image folder was given")
-        if on_bad_image == "skip":
-            keep = [r for r in self.records if not r.get("image") or (self.image_folder / r["image"]).is_file()]
-            self.skipped = len(self.records) - len(keep)
-            if self.skipped:
-                log.warning("%s: skipped %d records whose image file is missing", self.path, self.skipped)
-            self.records = keep
+            raise DatasetError(f"{self.path} has image records but no image folder was given")
+        missing = RecordProblems(self.path, "skip" if "skip" in (on_bad_image, on_bad_record) else "error",
+                                 skip_hint=SKIP_HINT)
+        for i, r in enumerate(self.records):
+            if r.get("image") and not (self.image_folder / r["image"]).is_file():
+                missing.add(i, f"record {r.get('id', '?')!r}", "image",
+                            f"file not found: {self.image_folder / r['image']}")
+        self.skipped += missing.finish("records (missing image files)")
+        self.records = [r for i, r in enumerate(self.records) if not missing.bad(i)]
         if not self.records:
-            raise ValueError(f"{self.path}: no usable records")
+            raise DatasetError(f"{self.path}: no usable records")
 
     def __len__(self):
         return len(self.records)

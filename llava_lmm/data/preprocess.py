@@ -40,6 +40,8 @@ def validate_record(rec: dict, where: str = "") -> None:
     for j, turn in enumerate(conv):
         if not isinstance(turn, dict) or turn.get("from") not in ROLES or not isinstance(turn.get("value"), str):
             raise ConversationError(f"{rid}: turn {j} needs 'from' in {sorted(ROLES)} and a string 'value' ({turn!r:.80})")
+        if not turn["value"].strip():
+            raise ConversationError(f"{rid}: turn {j} ({turn['from']}) is empty")
         if ROLES[turn["from"]] != j % 2:
             raise ConversationError(f"{rid}: wrong role order — turn {j} is {turn['from']!r}, expected "
                                     f"{'human' if j % 2 == 0 else 'gpt'} (turns must alternate, human first)")

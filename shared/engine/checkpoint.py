@@ -1,7 +1,6 @@
 """Atomic checkpoints (a crash never leaves a half-written file) and safe loading (``weights_only=True``)."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import torch
@@ -15,12 +14,10 @@ class CheckpointError(RuntimeError):
 
 
 def save_checkpoint(path: str | Path, state: dict) -> None:
-    """Write ``state`` to a temporary file beside ``path``, fsync, rename over ``path``."""
+    """Write ``state`` to a temporary file beside ``path``, fsync, rename over ``path`` (``atomic_path``)."""
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
             torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
 
 
 def load_checkpoint(path: str | Path) -> dict:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from pathlib import Path
@@ -12,6 +13,8 @@ import yaml
 from shared.io import atomic_write_text
 
 T = TypeVar("T")
+# YAML 1.1 (PyYAML) reads "1e-4" (no dot) as a string; a schema that wants a number takes it as one
+_NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
 
 
 class ConfigError(ValueError):
@@ -57,6 +60,9 @@ def _convert(value: Any, tp: Any, key: str) -> Any:
         if not isinstance(value, dict):
             raise ConfigError(f"{key}: expected a mapping, got {value!r}")
         return dict(value)
+    if isinstance(value, str) and tp in (int, float) and _NUMBER.match(value.strip()):
+        number = float(value)
+        value = int(number) if tp is int and number.is_integer() else number
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{key}: expected a number, got {value!r}")
@@ -86,7 +92,10 @@ def _build(schema: type[T], values: dict, prefix: str = "") -> T:
     kwargs = {}
     for name, value in values.items():
         kwargs[name] = _convert(value, hints[name], f"{prefix}.{name}" if prefix else name)
-    return schema(**kwargs)
+    try:
+        return schema(**kwargs)
+    except ConfigError as e:  # a schema's own range checks (``__post_init__``) name the field; add the section
+        raise ConfigError(f"{prefix}.{e}" if prefix else str(e)) from None
 
 
 def _set_path(tree: dict, dotted: str, value: Any) -> None:
@@ -133,7 +142,8 @@ def config_to_dict(cfg: Any) -> dict:
     return dataclasses.asdict(cfg)
 
 
-def save_config(cfg: Any, path: str | Path) -> None:
+def save_config(cfg: Any, path: str | Path, header: str | None = None) -> None:
+    """``cfg`` as YAML that ``load_config`` reads back; ``header`` becomes a leading comment."""
     def plain(x):
         if isinstance(x, tuple):
             return [plain(v) for v in x]
@@ -143,4 +153,27 @@ def save_config(cfg: Any, path: str | Path) -> None:
             return {k: plain(v) for k, v in x.items()}
         return x
 
-    atomic_write_text(path, yaml.safe_dump(plain(config_to_dict(cfg)), sort_keys=False))
+    text = yaml.safe_dump(plain(config_to_dict(cfg)), sort_keys=False)
+    atomic_write_text(path, (f"# {header}\n" if header else "") + text)
+
+
+def flatten_config(tree: Any, prefix: str = "") -> dict[str, Any]:
+    """A config (dataclass or plain dict) as {dotted key: leaf value}; lists/tuples are leaves (as lists)."""
+    if dataclasses.is_dataclass(tree) and not isinstance(tree, type):
+        tree = config_to_dict(tree)
+    out: dict[str, Any] = {}
+    for k, v in tree.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(flatten_config(v, key + "."))
+        else:
+            out[key] = list(v) if isinstance(v, tuple) else v
+    return out
+
+
+def config_changes(old: Any, new: Any) -> dict[str, tuple[Any, Any]]:
+    """{dotted key: (old, new)} for every leaf that differs (a key absent on one side shows as ``<absent>``)."""
+    a, b = flatten_config(old), flatten_config(new)
+    missing = "<absent>"
+    return {k: (a.get(k, missing), b.get(k, missing)) for k in sorted(set(a) | set(b))
+            if a.get(k, missing) != b.get(k, missing)}

@@ -19,7 +19,7 @@ import sys
 import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, Literal
 
 import numpy as np
 import torch
@@ -28,7 +28,9 @@ from torch import nn
 from shared.io import atomic_path
 
 from .checkpoint import load_checkpoint, save_checkpoint
+from .config import ConfigError
 from .distributed import DistInfo, all_gather_objects, all_reduce_sum, barrier, init_distributed
+from .rundir import RunDir
 from .sampler import ResumableBatchSampler
 from .schedule import build_scheduler, scale_lr
 
@@ -58,6 +60,20 @@ class TrainConfig:
     find_unused_parameters: bool = False
     sync_bn: bool = True
     progress: bool = True
+    export_pretrained: bool = False  # the adapters write <out_dir>/pretrained/ (from_pretrained) at the end
+    resume_changes: Literal["refuse", "allow"] = "refuse"  # allow: resume with changed settings (shared.engine.rundir)
+
+    def __post_init__(self):
+        """Range checks, so a bad value is a config error naming the key before any work."""
+        checks = [("max_steps", self.max_steps > 0, "> 0"), ("batch_size", self.batch_size > 0, "> 0"),
+                  ("log_every", self.log_every > 0, "> 0"), ("ckpt_every", self.ckpt_every > 0, "> 0"),
+                  ("lr", self.lr > 0, "> 0"), ("warmup_steps", self.warmup_steps >= 0, ">= 0"),
+                  ("keep_every", self.keep_every >= 0, ">= 0 (0 = off)"),
+                  ("eval_every", self.eval_every >= 0, ">= 0 (0 = off)"),
+                  ("num_workers", self.num_workers >= 0, ">= 0"), ("weight_decay", self.weight_decay >= 0, ">= 0")]
+        for key, ok, expected in checks:
+            if not ok:
+                raise ConfigError(f"{key}: must be {expected}, got {getattr(self, key)!r}")
 
 
 def _to_device(x, device):
@@ -91,8 +107,13 @@ def _set_rng_state(state: dict) -> None:
 class TrainingInterrupted(RuntimeError):
     """Training stopped on a signal after writing ``last.pt``; rerunning the same command resumes."""
 
+    def __init__(self, message: str, signum: int = signal.SIGTERM):
+        super().__init__(message)
+        self.signum = signum
 
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
+
+# Ctrl-C (SIGINT) as a scheduler's SIGTERM / SIGUSR1: finish the step, checkpoint, stop; a second Ctrl-C aborts
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT)
 
 
 def _truncate_log(path: Path, step: int) -> None:
@@ -120,7 +141,10 @@ def _snapshot(src: Path, dst: Path) -> None:
 class Trainer:
     def __init__(self, cfg: TrainConfig, model: nn.Module, train_dataset, collate_fn: Callable,
                  evaluate: Callable[[nn.Module, int], dict] | None = None,
-                 param_groups: Callable[[nn.Module], list[dict]] | None = None, metadata: dict | None = None):
+                 param_groups: Callable[[nn.Module], list[dict]] | None = None, metadata: dict | None = None,
+                 run_config: Any = None):
+        """``run_config``: the adapter's full config (holding ``cfg`` as a field); it is what a resume is compared
+        with and what ``config.yaml`` shows. Default: ``cfg`` alone."""
         if cfg.amp not in ("none", "bf16", "fp16"):
             raise ValueError(f"train.amp={cfg.amp!r}: expected none, bf16 or fp16")
         if cfg.keep_every and (not cfg.ckpt_every or cfg.keep_every % cfg.ckpt_every):
@@ -129,10 +153,13 @@ class Trainer:
         self.cfg, self.model, self.dataset, self.collate = cfg, model, train_dataset, collate_fn
         self.evaluate, self.param_groups = evaluate, param_groups
         self.metadata = metadata or {}  # stored in every checkpoint (e.g. the adapter's full config)
+        self.run_config = cfg if run_config is None else run_config
         self.out_dir = Path(cfg.out_dir)
         self._stop_signal: int | None = None
 
     def _on_signal(self, signum, frame) -> None:
+        if signum == signal.SIGINT and self._stop_signal is not None:
+            raise KeyboardInterrupt  # a second Ctrl-C: abort now, without the checkpoint
         self._stop_signal = signum
 
     def _install_signal_handlers(self) -> dict:
@@ -158,18 +185,38 @@ class Trainer:
         if dist.is_main:
             state = {"model": self._model_state(model), "optimizer": optimizer.state_dict(),
                      "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "step": step, "rng": rng,
-                     "config": json.loads(json.dumps(asdict(self.cfg))), "metadata": self.metadata}
+                     "config": json.loads(json.dumps(asdict(self.cfg))), "metadata": self.metadata,
+                     "run_config": json.loads(json.dumps(asdict(self.run_config)))}
             save_checkpoint(self.out_dir / "last.pt", state)
             if self.cfg.keep_every and step % self.cfg.keep_every == 0:
                 _snapshot(self.out_dir / "last.pt", self.out_dir / f"step_{step:07d}.pt")
         barrier()  # no rank leaves (or exits, which makes torchrun stop the others) before the file is complete
 
+    @staticmethod
+    def _apply_config_hyperparameters(optimizer, scheduler, fresh: list[dict]) -> None:
+        """After restoring optimiser/scheduler state: the hyperparameters of this run's config (``fresh``: the
+        param groups as built from it), not the checkpoint's, with the lr at the restored step. Without config
+        changes the values are identical (LambdaLR computes lr the same way)."""
+        for group, new in zip(optimizer.param_groups, fresh):
+            group.update({k: v for k, v in new.items() if k not in ("params", "lr")})
+        scheduler.base_lrs = [g["initial_lr"] for g in optimizer.param_groups]
+        for group, base, factor in zip(optimizer.param_groups, scheduler.base_lrs, scheduler.lr_lambdas):
+            group["lr"] = base * factor(scheduler.last_epoch)
+        scheduler._last_lr = [g["lr"] for g in optimizer.param_groups]
+
     # --- loop ----------------------------------------------------------------------------------
     def train(self) -> list[dict]:
         """Train to ``max_steps`` (resuming from ``last.pt``); returns this run's logged records (every ``log_every``
-        steps and the last, as in ``metrics.jsonl``)."""
-        cfg = self.cfg
+        steps and the last, as in ``metrics.jsonl``). Holds the run folder (``RunDir``) throughout."""
         dist = init_distributed()
+        run = RunDir.open(self.run_config, is_main=dist.is_main)
+        try:
+            return self._train(dist, run)
+        finally:
+            run.close()
+
+    def _train(self, dist: DistInfo, run: RunDir) -> list[dict]:
+        cfg = self.cfg
         model = self.model.to(dist.device)
         if dist.world_size > 1 and cfg.sync_bn:
             model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
@@ -181,6 +228,7 @@ class Trainer:
         optimizer = torch.optim.AdamW(groups, lr=lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
         scheduler = build_scheduler(optimizer, cfg.warmup_steps, cfg.warmup_ratio, cfg.lr_steps, cfg.lr_gamma)
         scaler = torch.amp.GradScaler(dist.device.type, enabled=cfg.amp == "fp16")
+        fresh = [{k: v for k, v in g.items() if k != "params"} for g in optimizer.param_groups]
         start = 0
         ckpt = self.out_dir / "last.pt"
         if cfg.resume and ckpt.is_file():
@@ -188,12 +236,16 @@ class Trainer:
             self._load_model_state(model, state["model"], str(ckpt))
             optimizer.load_state_dict(state["optimizer"])
             scheduler.load_state_dict(state["scheduler"])
+            self._apply_config_hyperparameters(optimizer, scheduler, fresh)
             scaler.load_state_dict(state["scaler"])
             _set_rng_state(state["rng"][dist.rank] if dist.rank < len(state["rng"]) else state["rng"][0])
             start = state["step"]
             if dist.is_main:
                 _truncate_log(self.out_dir / "metrics.jsonl", start)
                 print(f"resumed from {ckpt} at step {start}", flush=True)
+                for key, (old, new) in run.changes.items():
+                    print(f"  changed from step {start} on: {key}: {old!r} -> {new!r}", flush=True)
+        run.commit()
         ddp = model
         if dist.world_size > 1:
             ddp = nn.parallel.DistributedDataParallel(
@@ -259,7 +311,7 @@ class Trainer:
                 if summed[-1] > 0 and step + 1 < cfg.max_steps:
                     self._save(dist, model, optimizer, scheduler, scaler, step + 1)
                     raise TrainingInterrupted(f"stopped by a signal after step {step + 1}; {ckpt} written — run the "
-                                              f"same command again to resume")
+                                              f"same command again to resume", self._stop_signal or signal.SIGTERM)
                 if cfg.ckpt_every and (step + 1) % cfg.ckpt_every == 0 and step + 1 < cfg.max_steps:
                     self._save(dist, model, optimizer, scheduler, scaler, step + 1)
                 if self.evaluate and cfg.eval_every and (step + 1) % cfg.eval_every == 0 and step + 1 < cfg.max_steps:

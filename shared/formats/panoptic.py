@@ -7,6 +7,7 @@ import numpy as np
 from PIL import Image
 
 from shared.formats.coco import mask_to_bbox
+from shared.formats.validate import DatasetError, RecordProblems, check_categories
 from shared.io import load_json
 
 
@@ -41,32 +42,61 @@ def segments_info(ids: np.ndarray, segments: list[tuple[int, int]], iscrowd: int
     return out
 
 
-def load_panoptic_json(path, png_folder) -> dict:
-    """Read a COCO-panoptic json and check it: every annotation names an image, a PNG and known categories.
+def load_panoptic_json(path, png_folder, on_bad: str = "error", image_path=None) -> dict:
+    """Read a COCO-panoptic json and check every record in one pass (``shared.formats.validate``): categories
+    (integer, unique ids), annotations naming a known image, an existing PNG and segments with integer ids and known
+    categories, and — with ``image_path`` (image record → Path, raising ``FileNotFoundError``) — an existing image.
 
-    Returns {"categories": {id: category}, "records": [{image, png, segments}]} in image-id order.
-    Errors name the file and the field.
+    Returns {"categories": {id: category}, "records": [{image, png, segments}], "skipped": n} in image-id order.
+    ``on_bad="error"`` raises a ``DatasetError`` listing the first 20 problems (file, record, field); ``"skip"``
+    leaves the bad records out and counts them.
     """
     path, png_folder = Path(path), Path(png_folder)
     data = load_json(path, "panoptic json")
     for key in ("images", "annotations", "categories"):
-        if key not in data:
-            raise ValueError(f"{path}: missing top-level field {key!r}")
+        if not isinstance(data, dict) or key not in data:
+            raise DatasetError(f"{path}: missing top-level field {key!r}")
+    check_categories(data["categories"], path)
     cats = {c["id"]: c for c in data["categories"]}
-    images = {im["id"]: im for im in data["images"]}
+    images = {im["id"]: im for im in data["images"] if isinstance(im, dict) and "id" in im}
+    problems = RecordProblems(path, on_bad)
     records = []
     for k, ann in enumerate(data["annotations"]):
-        where = f"{path}: annotations[{k}]"
-        if ann.get("image_id") not in images:
-            raise ValueError(f"{where}: image_id {ann.get('image_id')!r} is not in 'images'")
-        for s in ann.get("segments_info", []):
-            if s.get("category_id") not in cats:
-                raise ValueError(f"{where}: segment {s.get('id')} has unknown category_id {s.get('category_id')}")
-        records.append({"image": images[ann["image_id"]], "png": png_folder / ann["file_name"],
-                        "segments": ann.get("segments_info", [])})
+        where = f"annotations[{k}] (image_id {ann.get('image_id') if isinstance(ann, dict) else None})"
+        if not isinstance(ann, dict):
+            problems.add(k, where, "record", "is not an object")
+            continue
+        im = images.get(ann.get("image_id"))
+        if im is None:
+            problems.add(k, where, "image_id", f"{ann.get('image_id')!r} is not in 'images'")
+        elif not isinstance(im.get("file_name"), str):
+            problems.add(k, where, "image file_name", f"{im.get('file_name')!r} is not a file name")
+        elif image_path is not None:
+            try:
+                image_path(im)
+            except FileNotFoundError as e:
+                problems.add(k, where, "image", str(e))
+        if not isinstance(ann.get("file_name"), str):
+            problems.add(k, where, "file_name", f"{ann.get('file_name')!r} is not a PNG file name")
+        elif not (png_folder / ann["file_name"]).is_file():
+            problems.add(k, where, "file_name", f"panoptic PNG not found: {png_folder / ann['file_name']}")
+        segments = ann.get("segments_info", [])
+        if not isinstance(segments, list):
+            problems.add(k, where, "segments_info", "is not a list")
+            segments = []
+        for j, seg in enumerate(segments):
+            if not isinstance(seg, dict) or not isinstance(seg.get("id"), int) or isinstance(seg.get("id"), bool):
+                problems.add(k, where, f"segments_info[{j}].id", f"{seg.get('id') if isinstance(seg, dict) else seg!r}"
+                                                                 f" is not an integer")
+            elif seg.get("category_id") not in cats:
+                problems.add(k, where, f"segments_info[{j}].category_id",
+                             f"{seg.get('category_id')} is not in 'categories' (segment {seg['id']})")
+        if not problems.bad(k):
+            records.append({"image": im, "png": png_folder / ann["file_name"], "segments": segments})
+    skipped = problems.finish("annotations")
     if not records:
-        raise ValueError(f"{path}: no annotations")
-    return {"categories": cats, "records": sorted(records, key=lambda r: r["image"]["id"])}
+        raise DatasetError(f"{path}: no annotations" + (f" left after skipping {skipped} bad ones" if skipped else ""))
+    return {"categories": cats, "records": sorted(records, key=lambda r: r["image"]["id"]), "skipped": skipped}
 
 
 def read_segment_ids(png_path, segments: list[dict], size: tuple[int, int]) -> np.ndarray:

@@ -69,11 +69,11 @@ def _registered_ade20k_eval(run_dir):
             "--data-root", str(root.parent)]
     assert eval_main(base + ["--dataset", "ade20k_150,ade20k_150_semantic"]) == 0  # one model, two sets
     for name in ("ade20k_150", "ade20k_150_semantic"):
-        got = json.loads((run_dir / f"eval_{name}" / "metrics.json").read_text())
+        got = json.loads((run_dir / "eval" / name / "metrics.json").read_text())
         assert got["num_images"] == 1 and 0.0 <= got["mIoU"] <= 1.0
         assert [c["name"] for c in got["IoU_per_class"][:3]] == ["wall", "building", "sky"]  # ADE-150, id order
         assert ("PQ_all" in got) == (name == "ade20k_150")
-    pred = json.loads((run_dir / "eval_ade20k_150" / "panoptic_pred.json").read_text())
+    pred = json.loads((run_dir / "eval" / "ade20k_150" / "panoptic_pred.json").read_text())
     assert {s["category_id"] for a in pred["annotations"] for s in a["segments_info"]} <= set(range(150))
 
 
@@ -110,9 +110,8 @@ def test_two_process_gloo_parameters_identical(fcclip_world, tmp_path):
 def test_bad_inputs(fcclip_world, tmp_path):
     w = fcclip_world
     mean = std = (0.5, 0.5, 0.5)
-    ds = PanopticDataset(w.panoptic_val, w.panoptic_val_dir, tmp_path / "no_images", False, 128, mean, std)
-    with pytest.raises(FileNotFoundError, match="no_images"):
-        ds[0]
+    with pytest.raises(ValueError, match=r"annotations\[0\] \(image_id \d+\): image image folder not found: .*no_images"):
+        PanopticDataset(w.panoptic_val, w.panoptic_val_dir, tmp_path / "no_images", False, 128, mean, std)
     bad = tmp_path / "names.txt"
     bad.write_text("0:invalid_class_id\n1:red circle")
     with pytest.raises(ValueError, match=r"names.txt: 1 class names for \d+ dataset classes"):

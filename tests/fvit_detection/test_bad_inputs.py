@@ -4,9 +4,10 @@ import json
 import pytest
 import torch
 
-from fvit_helpers import make_config
+from fvit_helpers import CONFIG, make_config
 from fvit_detection.data import DetectionDataset
 from fvit_detection.eval import main as eval_main
+from shared.formats.validate import DatasetError
 
 MEAN, STD = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)
 
@@ -21,13 +22,67 @@ def _base(world):
     return json.loads(world.instances_train.read_text())
 
 
-def test_missing_image_file_names_it(fvit_world, tmp_path):
+def test_missing_image_file_is_found_when_the_dataset_is_built(fvit_world, tmp_path):
     data = _base(fvit_world)
     data["images"][0]["file_name"] = "train/nope.jpg"
-    ds = DetectionDataset(_write(tmp_path, data), fvit_world.images, True, 128, MEAN, STD)
-    idx = next(i for i, im in enumerate(ds.images) if im["file_name"] == "train/nope.jpg")
-    with pytest.raises(FileNotFoundError, match="nope.jpg"):
-        ds[idx]
+    data["images"][0].pop("coco_url", None)
+    ann = _write(tmp_path, data)
+    with pytest.raises(DatasetError, match=r"images\[0\] \(id \d+\): file_name image file not found: .*nope.jpg"):
+        DetectionDataset(ann, fvit_world.images, True, 128, MEAN, STD)
+    ds = DetectionDataset(ann, fvit_world.images, True, 128, MEAN, STD, on_bad_record="skip")
+    assert ds.skipped["bad_record"] == 1 and data["images"][0]["id"] not in {im["id"] for im in ds.images}
+    assert len(ds.images) == len(DetectionDataset(fvit_world.instances_train, fvit_world.images, True, 128, MEAN,
+                                                  STD).images) - 1
+
+
+def test_bad_records_are_collected_in_one_pass_up_to_20(fvit_world, tmp_path):
+    data = _base(fvit_world)
+    anns, ims = data["annotations"], data["images"]
+    anns[0]["bbox"] = [1, 2, 3]
+    anns[1]["bbox"] = [0, 0, float("nan"), 3]
+    anns[2]["bbox"] = [0, 0, -4, 3]
+    anns[3]["category_id"] = 999
+    anns[4]["image_id"] = 123456
+    ims[1]["width"] = 0
+    for a in anns[5:30]:
+        a["bbox"] = "abc"
+    with pytest.raises(DatasetError) as e:
+        DetectionDataset(_write(tmp_path, data), fvit_world.images, True, 128, MEAN, STD)
+    msg = str(e.value)
+    assert "ann.json" in msg and "data.on_bad_record=skip" in msg
+    for needle in (f"annotations[0] (id {anns[0]['id']}): bbox [1, 2, 3] is not 4 finite numbers",
+                   f"annotations[1] (id {anns[1]['id']}): bbox [0, 0, nan, 3] is not 4 finite numbers",
+                   f"annotations[2] (id {anns[2]['id']}): bbox [0, 0, -4, 3] has a negative width",
+                   "category_id 999 is not in 'categories'", "image_id 123456 is not in 'images'",
+                   f"images[1] (id {ims[1]['id']}): width 0 is not a positive number"):
+        assert needle in msg, needle
+    bad_anns = sum(a["image_id"] != ims[1]["id"] for a in anns[:30])  # image 1's annotations go with it
+    assert f"{1 + bad_anns} bad records" in msg.splitlines()[0]
+    assert len(msg.splitlines()) == 1 + 20 + 1 and msg.splitlines()[-1].strip() == f"… and {1 + bad_anns - 20} more"
+    ds = DetectionDataset(_write(tmp_path, data), fvit_world.images, True, 128, MEAN, STD, on_bad_record="skip")
+    assert ds.skipped["bad_record"] == 1 + bad_anns
+    assert all(a["bbox"] != "abc" for ann in ds.anns.values() for a, _ in ann)
+
+
+def test_duplicate_category_ids_are_an_error(fvit_world, tmp_path):
+    data = _base(fvit_world)
+    data["categories"].append(dict(data["categories"][0]))
+    with pytest.raises(DatasetError, match=f"category ids used more than once: \\[{data['categories'][0]['id']}\\]"):
+        DetectionDataset(_write(tmp_path, data), fvit_world.images, True, 128, MEAN, STD, on_bad_record="skip")
+
+
+def test_train_entry_point_prints_one_clean_error(fvit_world, tmp_path, capsys):
+    from fvit_detection.train import main as train_main
+
+    data = _base(fvit_world)
+    data["annotations"][0]["bbox"] = None
+    ann = _write(tmp_path, data)
+    args = ["--config", CONFIG, f"data.train_ann={ann}", f"data.train_images={fvit_world.images}",
+            f"data.val_ann={fvit_world.lvis_val}", f"data.val_images={fvit_world.images}",
+            f"train.out_dir={tmp_path / 'run'}", f"text_cache={tmp_path / 'tc'}", "train.progress=false"]
+    assert train_main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "annotations[0]" in err and "bbox None" in err and "Traceback" not in err
 
 
 def test_bad_boxes_are_counted_skips(fvit_world, tmp_path):
@@ -71,3 +126,36 @@ def test_checkpoint_of_another_architecture_and_nothing_half_written(fvit_world,
     assert not out.exists()  # no results half-written
     assert eval_main(["--config", str(cfg_file), "--checkpoint", str(tmp_path / "missing.pt")]) == 2
     assert "missing.pt" in capsys.readouterr().err
+
+
+def _untrained_checkpoint(world, tmp_path):
+    from fvit_detection.builder import build_model
+    from shared.engine import save_checkpoint, save_config
+
+    cfg = make_config(world, tmp_path / "run", "eval.max_images=2", "eval.iou_types=[bbox]")
+    save_config(cfg, tmp_path / "cfg.yaml")
+    save_checkpoint(tmp_path / "run" / "last.pt", {"model": build_model(cfg).checkpoint_state_dict(), "step": 0})
+    return ["--config", str(tmp_path / "cfg.yaml"), "--checkpoint", str(tmp_path / "run" / "last.pt")]
+
+
+def test_eval_output_checked_before_the_model_default_next_to_checkpoint_no_temp_files(fvit_world, tmp_path,
+                                                                                        capsys, monkeypatch):
+    import tempfile
+
+    import fvit_detection.eval as ev
+
+    args = _untrained_checkpoint(fvit_world, tmp_path)
+    loaded = []
+    real_load = ev.load_trained
+    monkeypatch.setattr(ev, "load_trained", lambda *a: loaded.append(1) or real_load(*a))
+    (tmp_path / "a_file").write_text("x")
+    assert ev.main(args + ["--out", str(tmp_path / "a_file" / "ev")]) == 2  # a folder below a file
+    assert "a_file/ev is not writable" in capsys.readouterr().err and not loaded  # before the model
+    tmp = tmp_path / "tmpdir"
+    tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp))
+    assert ev.main(args) == 0  # eval.max_images=2, no --out
+    out = tmp_path / "run" / "eval" / fvit_world.lvis_val.stem
+    assert json.loads((out / "metrics.json").read_text())["num_images"] == 2
+    assert str(out / "metrics.json") in capsys.readouterr().out  # says where the outputs went
+    assert list(tmp.iterdir()) == []  # the max_images ground-truth subset was removed

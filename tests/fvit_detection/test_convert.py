@@ -5,6 +5,7 @@ The reference modules below are stand-ins built with mmdet / mmcv's attribute na
 ``ConvModule`` = conv → ``bn`` → ReLU, conv bias off when a norm follows; ``CLIPViTamin.interpolate1/2``), so that a
 converted state dict must load into them with ``strict`` key checking and reproduce our outputs.
 """
+import copy
 import math
 import warnings
 from collections import OrderedDict
@@ -287,7 +288,8 @@ def test_reference_names_and_round_trip(model):
              BH + "all_embeddings": torch.zeros(64, 6)}
     back, report = reference_to_ours({**ref, **clip, **extra})
     assert report.clip_tensors == 2 and set(report.dropped) == set(extra) and not report.changed
-    assert report.config == ["model.with_mask=true", "model.rpn_convs=2", f"model.fpn_channels={FPN_C}",
+    assert report.config == ["model.with_mask=true", "model.rpn_convs=2", "model.rpn_norm=none",
+                             f"model.fpn_channels={FPN_C}",
                              f"model.roi_conv_channels={ROI_C}", "model.c4_block=14"]
     assert back.keys() == ours.keys() and all(torch.equal(back[k], ours[k]) for k in ours)
 
@@ -304,18 +306,19 @@ def test_exported_checkpoint_loads_into_the_reference_modules_and_computes_the_s
     ref.roi_head.bbox_head.all_embeddings.copy_(model.roi_heads.text_embeddings.t())  # its class_embed file
     _assert_same_outputs(model, ref, atol=1e-5)
     # the identity BatchNorm of the syncbn layout folds back to exactly our tensors
-    back, _ = reference_to_ours(ref_sd)
+    back, _ = reference_to_ours(ref_sd, rpn_layout="plain")
     ours = _trained_parts(model)
     assert back.keys() == ours.keys() and all(torch.equal(back[k], ours[k]) for k in ours)
 
 
-def test_reference_lvis_checkpoint_with_rpn_syncbn_converts_to_the_same_outputs(backbone):
-    """A reference state dict with the OV-LVIS CustomRPNHead (conv + MMSyncBN): the BN is folded into our conv."""
+def test_reference_lvis_checkpoint_with_rpn_syncbn_folds_into_a_plain_rpn(backbone):
+    """A reference state dict with the OV-LVIS CustomRPNHead (conv + MMSyncBN), asked for the plain layout
+    (model.rpn_norm=none): the BN is folded into our conv, same outputs at inference."""
     target = _model(backbone).eval()
     ref = RefFViT(target, rpn_norm=True)
     _randomise(ref, seed=5, skip="backbone.visual.")
     ref_sd = ref.state_dict()
-    ours, report = reference_to_ours(ref_sd)
+    ours, report = reference_to_ours(ref_sd, rpn_layout="plain")
     assert report.clip_tensors == 1 and len(report.changed) == 2 and "folded" in report.changed[0]
     assert set(report.dropped) == {BH + "fc_cls.weight", BH + "fc_cls.bias", BH + "all_embeddings"}
     target.load_checkpoint_state_dict({**ours, **{k: v for k, v in target.state_dict().items()
@@ -344,13 +347,15 @@ def test_cli_both_directions_and_bad_input(model, tmp_path, capsys):
     save_checkpoint(tmp_path / "ours.pt", {"model": full, "step": 7, "metadata": {"fvit_config": cfg}})
     assert main(["--to-reference", str(tmp_path / "ours.pt"), "--out", str(tmp_path / "ref.pth")]) == 0
     out = capsys.readouterr().out
-    assert "rpn_head.rpn_conv.0.conv bias → rpn_head.rpn_conv.0.bn" in out  # auto: mask head → OV-LVIS layout
+    assert "rpn.head.conv.0.0 bias → rpn.head.conv.0.1: BatchNorm" in out  # auto: mask head → OV-LVIS layout
     assert "roi_head.bbox_head.all_embeddings" in out and "fc_cls" in out
     ref = load_checkpoint(tmp_path / "ref.pth")
     assert "rpn_head.rpn_conv.1.bn.running_var" in ref["state_dict"] and "meta" in ref
-    assert main(["--reference", str(tmp_path / "ref.pth"), "--out", str(tmp_path / "back.pt")]) == 0
+    assert main(["--reference", str(tmp_path / "ref.pth"), "--rpn-layout", "plain",
+                 "--out", str(tmp_path / "back.pt")]) == 0
     out = capsys.readouterr().out
-    assert "folded into rpn.head.conv.1.0" in out and "load with: model.with_mask=true model.rpn_convs=2" in out
+    assert "rpn.head.conv.1.1 (BatchNorm) folded into rpn.head.conv.1.0" in out
+    assert "load with: model.with_mask=true model.rpn_convs=2 model.rpn_norm=none" in out
     back = load_checkpoint(tmp_path / "back.pt")["model"]
     ours = _trained_parts(model)
     assert back.keys() == ours.keys() and all(torch.equal(back[k], ours[k]) for k in ours)
@@ -390,8 +395,83 @@ def test_layouts_without_a_counterpart_are_refused(model, backbone):
     gn = _model(backbone, norm="gn")
     with pytest.raises(ValueError, match="model.norm=gn"):
         ours_to_reference(_trained_parts(gn))
+    rpn_gn = _model(backbone, rpn_norm="gn")
+    with pytest.raises(ValueError, match="without BatchNorm running statistics"):
+        ours_to_reference(_trained_parts(rpn_gn))
+    with pytest.raises(ValueError, match="cannot be folded"):
+        ours_to_reference(_trained_parts(rpn_gn), rpn_layout="plain")
+    with pytest.raises(ValueError, match="model.rpn_norm='gn'"):
+        ours_to_reference(_trained_parts(model), model_cfg={"rpn_norm": "gn"})
     narrow = _model(backbone, roi_fc_dim=32)
     with pytest.raises(ValueError, match="roi_fc_dim differs"):
         ours_to_reference(_trained_parts(narrow))
     with pytest.raises(ValueError, match="cls_relu=false"):
         ours_to_reference(_trained_parts(model), model_cfg={"cls_relu": False, "norm": "bn"})
+
+
+# --- the OV-LVIS RPN head with BatchNorm (model.rpn_norm=bn) ---------------------------------------------------------
+@pytest.fixture(scope="module")
+def bn_model(backbone):
+    m = _model(backbone, rpn_norm="bn")
+    _randomise(m, seed=7)
+    return m.eval()
+
+
+def test_rpn_batchnorm_maps_name_for_name_and_trains_the_same(bn_model):
+    """model.rpn_norm=bn ⇄ the OV-LVIS CustomRPNHead (conv → MMSyncBN → ReLU): no folding either way; the RPN
+    maps are bitwise equal in eval mode and in train mode (batch statistics, and the running statistics after)."""
+    ours = _trained_parts(bn_model)
+    ref_sd, report = ours_to_reference(ours)  # auto: the model has RPN BatchNorms → syncbn, exact
+    assert not report.changed and len(ref_sd) == len(ours)
+    conv = bn_model.rpn.head.conv
+    for i in range(2):
+        assert "rpn_head.rpn_conv.{i}.conv.bias".format(i=i) not in ref_sd
+        for entry in ("weight", "bias", "running_mean", "running_var", "num_batches_tracked"):
+            assert torch.equal(ref_sd[f"rpn_head.rpn_conv.{i}.bn.{entry}"], getattr(conv[i][1], entry))
+        assert torch.equal(ref_sd[f"rpn_head.rpn_conv.{i}.conv.weight"], conv[i][0].weight)
+    ref = RefFViT(bn_model, rpn_norm=True)
+    missing, unexpected = ref.load_state_dict(ref_sd, strict=False)
+    assert unexpected == [] and all(k.startswith(("backbone.visual.", BH + "fc_cls", BH + "all_emb")) for k in missing)
+    ref.roi_head.bbox_head.all_embeddings.copy_(bn_model.roi_heads.text_embeddings.t())
+    _assert_same_outputs(bn_model, ref, atol=1e-5)
+
+    torch.manual_seed(4)
+    levels = [torch.randn(2, FPN_C, s, s) for s in (16, 8, 4, 2, 1)]
+    head = copy.deepcopy(bn_model.rpn.head)
+    for train in (False, True):
+        head.train(train), ref.rpn_head.train(train)
+        with torch.no_grad():
+            obj, reg = head(levels)
+            theirs = [ref.rpn_head.forward_single(x) for x in levels]  # mmdet runs the head level by level
+        for o, r, (ro, rr) in zip(obj, reg, theirs):
+            assert torch.equal(o, ro) and torch.equal(r, rr)
+    for i in range(2):  # five levels through each BN in train mode: same running statistics updates
+        assert torch.equal(head.conv[i][1].running_mean, ref.rpn_head.rpn_conv[i].bn.running_mean)
+        assert torch.equal(head.conv[i][1].running_var, ref.rpn_head.rpn_conv[i].bn.running_var)
+        assert not torch.equal(head.conv[i][1].running_var, conv[i][1].running_var)
+
+    back, report = reference_to_ours(ref_sd)  # auto: the file's SyncBN → our BatchNorm, exact
+    assert not report.changed and "model.rpn_norm=bn" in report.config
+    assert back.keys() == ours.keys() and all(torch.equal(back[k], ours[k]) for k in ours)
+
+
+def test_rpn_batchnorm_model_exports_to_the_plain_layout_by_folding(bn_model, model):
+    """--rpn-layout plain on a model.rpn_norm=bn model folds the BN (OV-COCO RPNHead), same outputs at inference;
+    a plain file asked for syncbn gets the identity BN and loads into a model.rpn_norm=bn model."""
+    ref_sd, report = ours_to_reference(_trained_parts(bn_model), rpn_layout="plain")
+    assert len(report.changed) == 2 and "folded" in report.changed[0]
+    assert "rpn_head.rpn_conv.0.conv.bias" in ref_sd and not any(".bn." in k for k in ref_sd if "rpn" in k)
+    ref = RefFViT(bn_model, rpn_norm=False)
+    ref.load_state_dict(ref_sd, strict=False)
+    ref.roi_head.bbox_head.all_embeddings.copy_(bn_model.roi_heads.text_embeddings.t())
+    _assert_same_outputs(bn_model, ref, atol=1e-5)
+
+    plain_ref, _ = ours_to_reference(_trained_parts(model), rpn_layout="plain")
+    ours, report = reference_to_ours(plain_ref, rpn_layout="syncbn")
+    assert len(report.changed) == 2 and "model.rpn_norm=bn" in report.config
+    target = copy.deepcopy(bn_model)
+    target.load_checkpoint_state_dict({**ours, **{k: v for k, v in target.state_dict().items()
+                                                  if k.startswith("backbone.")}}, "converted")
+    x = [torch.randn(1, FPN_C, 8, 8)]
+    with torch.no_grad():
+        _close(target.rpn.head(x)[0][0], model.rpn.head(x)[0][0], 1e-5)

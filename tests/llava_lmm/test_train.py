@@ -104,6 +104,7 @@ def _write(path, obj):
 def test_missing_and_corrupt_images(world, stage1, tmp_path):
     from llava_lmm.data.image import ImageError
     from llava_lmm.train import train
+    from shared.formats.validate import DatasetError
 
     recs = json.loads(Path(world.llava_instruct_train).read_text())[:4]
     imgs = tmp_path / "imgs"
@@ -116,7 +117,7 @@ def test_missing_and_corrupt_images(world, stage1, tmp_path):
     out = tmp_path / "out"
     base = ["--model_name_or_path", str(stage1 / "base_lm"), "--data_path", str(data), "--image_folder", str(imgs),
             "--max_steps", "2", "--per_device_train_batch_size", "4", "--group_by_modality_length", "false"]
-    with pytest.raises(ImageError, match="missing.jpg|000002.jpg|not found|cannot read"):
+    with pytest.raises((ImageError, DatasetError), match="missing.jpg|000002.jpg|not found|cannot read"):
         train(*_args(world, out, *base))
     assert not (out / "model.safetensors").exists() and not (out / "config.json").exists()  # nothing half-written
     m = train(*_args(world, out, *base, "--on_bad_image", "skip"))
@@ -133,10 +134,10 @@ def test_missing_and_corrupt_images(world, stage1, tmp_path):
 ])
 def test_bad_records_named(tmp_path, records, msg):
     from llava_lmm.data.dataset import load_llava_json
-    from llava_lmm.data.preprocess import ConversationError
+    from shared.formats.validate import DatasetError
 
     p = _write(tmp_path / "bad.json", records)
-    with pytest.raises(ConversationError, match=msg) as e:
+    with pytest.raises(DatasetError, match=msg) as e:
         load_llava_json(p)
     assert "bad.json" in str(e.value) and records[0]["id"] in str(e.value)
 
@@ -160,3 +161,62 @@ def test_oversize_and_bad_config(world, stage1, tmp_path):
     with pytest.raises(ValueError, match="trunc.json"):
         from llava_lmm.data.dataset import load_llava_json
         load_llava_json(tmp_path / "trunc.json")
+
+
+def _turns(*values):
+    return [{"from": "human" if j % 2 == 0 else "gpt", "value": v} for j, v in enumerate(values)]
+
+
+def test_records_checked_in_one_pass_listed_or_skipped(world, tmp_path):
+    """Every bad record of the file in one error (index, id, problem; images stat-ed), or skipped and counted."""
+    from llava_lmm.data.dataset import LazySupervisedDataset, load_llava_json
+    from shared.formats.validate import DatasetError
+
+    good = json.loads(Path(world.llava_instruct_train).read_text())[:3]
+    bad = [{"id": "empty", "conversations": _turns("hi", "   ")},  # text-only, empty answer
+           {"id": "noimg", "image": "train/none.jpg", "conversations": _turns("<image>\nq", "a")},
+           {"id": "odd", "conversations": _turns("a", "b", "c")},
+           {"id": "role", "conversations": [{"from": "gpt", "value": "a"}, {"from": "human", "value": "b"}]}]
+    bad += [{"id": f"n{k}", "conversations": "nope"} for k in range(20)]
+    p = _write(tmp_path / "mixed.json", good + bad)
+    with pytest.raises(DatasetError) as e:
+        load_llava_json(p)
+    msg = str(e.value)
+    assert msg.splitlines()[0].startswith(f"{p}: 23 bad records") and "--on_bad_record skip" in msg
+    assert "#3 record 'empty': turn 1 (gpt) is empty" in msg and "#5 record 'odd': the last human turn" in msg
+    assert "#6 record 'role': wrong role order" in msg and msg.splitlines()[-1].strip() == "… and 3 more"
+    kept = load_llava_json(p, "skip")
+    assert [r["id"] for r in kept] == [r["id"] for r in good] + ["noimg"]
+
+    class Tok:
+        model_max_length = 64
+
+        def convert_tokens_to_ids(self, t):
+            return 7
+
+    with pytest.raises(DatasetError, match=r"record 'noimg': image file not found: .*none.jpg"):
+        LazySupervisedDataset(_write(tmp_path / "img.json", good + bad[1:2]), Tok(), None, world.images)
+    ds = LazySupervisedDataset(p, Tok(), None, world.images, on_bad_record="skip")
+    assert ds.skipped == 24 and len(ds) == len(good)
+
+
+@pytest.mark.parametrize("flag,value,expected", [
+    ("--learning_rate", "0", "--learning_rate must be > 0"), ("--per_device_train_batch_size", "0", "> 0"),
+    ("--max_steps", "0", "--max_steps must be > 0 (or -1"), ("--warmup_steps", "-1", "warmup_steps"),
+    ("--save_steps", "0", "--save_steps must be > 0"), ("--logging_steps", "0", "logging_steps")])
+def test_out_of_range_arguments_exit_2_naming_them(world, tmp_path, capsys, flag, value, expected):
+    from llava_lmm.config import parse_args
+
+    with pytest.raises(SystemExit) as e:
+        parse_args(["--data_path", str(world.llava_pretrain), "--output_dir", str(tmp_path), flag, value])
+    assert e.value.code == 2 and expected in capsys.readouterr().err
+
+
+def test_yaml_exponent_numbers_are_numbers(world, tmp_path):
+    from llava_lmm.config import parse_args
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("learning_rate: 2e-5\nweight_decay: 1e-2\n")
+    _, _, t = parse_args(["--config", str(cfg), "--data_path", str(world.llava_pretrain), "--output_dir",
+                          str(tmp_path)])
+    assert t.learning_rate == 2e-5 and t.weight_decay == 0.01

@@ -62,7 +62,7 @@ def test_config_yaml_overrides_and_errors(tmp_path):
 
 def _cfg(out, **kw):
     base = dict(out_dir=str(out), max_steps=12, batch_size=4, lr=0.05, weight_decay=0.01, warmup_steps=3,
-                lr_steps=[8], ckpt_every=0, log_every=1, progress=False)
+                lr_steps=[8], ckpt_every=1000, log_every=1, progress=False)
     base.update(kw)
     return TrainConfig(**base)
 
@@ -172,7 +172,7 @@ def forward(batch):
         os.kill(os.getpid(), signal.SIGTERM)
     return orig(batch)
 model.forward = forward
-cfg = TrainConfig(out_dir={out!r}, max_steps=6, batch_size=4, lr=0.05, warmup_steps=0, ckpt_every=0,
+cfg = TrainConfig(out_dir={out!r}, max_steps=6, batch_size=4, lr=0.05, warmup_steps=0, ckpt_every=1000,
                   progress=False, log_every=1)
 try:
     hist, status = Trainer(cfg, model, ToyDataset(), collate).train(), "done"

@@ -1,0 +1,136 @@
+"""``FViT``: the detector with ``from_pretrained`` / ``save_pretrained`` / ``set_classes`` / ``predict`` / ``draw``.
+
+    from fvit_detection import FViT
+    model = FViT.from_pretrained("outputs/demo/fvit_detection/pretrained")
+    model.set_classes(["red circle", "blue square,blue box"])
+    result = model.predict("image.jpg", score_threshold=0.3)
+    model.draw("image.jpg", result).save("out.png")
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+
+from shared.classes import normalize_name, parse_classes
+from shared.pretrained import PretrainedError, PretrainedMixin, check_classes_list, restore_config, to_rgb
+from shared.transforms import eval_input
+
+from .builder import build_model, set_vocabulary
+from .config import FViTConfig
+from .metrics import rescale_detections
+from .modeling.detector import FViT as FViTModule
+from .modeling.detector import FViTModelConfig
+
+
+class FViT(PretrainedMixin, FViTModule):
+    """The F-ViT module plus the user-facing API; ``model(batch)`` still runs the raw detector.
+
+    Base classes (fusion exponent α) are those sharing a normalised synonym with ``train_classes``; the others
+    are novel (β). ``image_size``: the long side the input is resized to (the config's ``data.image_size``).
+    """
+
+    KIND = "fvit"
+
+    def __init__(self, cfg: FViTModelConfig, backbone, image_size: int, train_classes: Sequence[str]):
+        super().__init__(cfg, backbone)
+        self.cfg_model = cfg
+        self.image_size = image_size
+        self.train_classes = list(train_classes)
+        self.class_names: list[str] = []
+        self.text_cache: str | None = "outputs/text_cache"
+        self._classifiers: dict[tuple[str, ...], tuple[torch.Tensor, torch.Tensor]] = {}
+
+    # --- construction -------------------------------------------------------------------------------------------
+    @classmethod
+    def from_config(cls, cfg: FViTConfig, checkpoint: str | dict | None = None,
+                    class_names: Sequence[str] | None = None):
+        """From a training config and weights (``last.pt`` of ``fvit_detection.train`` or a state dict in its
+        layout; none: initial weights); the vocabulary is ``class_names`` or the training set's categories."""
+        from shared.io import load_json
+
+        cats = sorted(load_json(cfg.data.train_ann, "annotation json")["categories"], key=lambda c: c["id"])
+        names = [c["name"] for c in cats]
+        model = build_model(cfg, cls=cls, image_size=cfg.data.image_size, train_classes=base_classes(cfg, names))
+        if checkpoint is not None:
+            model.load_trained(checkpoint)
+        model.text_cache = cfg.text_cache
+        model.eval().set_classes(class_names or names)
+        return model
+
+    @classmethod
+    def build_from_pretrained(cls, model_cfg: dict, extra: dict, backbone_included: bool):
+        mc = restore_config(FViTModelConfig, model_cfg, "config.json model")
+        if backbone_included:
+            mc.pretrained = None  # the CLIP weights are in model.safetensors: nothing to download or read
+        cfg = FViTConfig(model=mc)
+        model = build_model(cfg, cls=cls, image_size=int(extra["image_size"]),
+                            train_classes=check_classes_list(extra.get("train_classes"), "config.json train_classes"))
+        model.cfg_model.pretrained = model_cfg.get("pretrained")  # what a later save_pretrained records
+        return model
+
+    def pretrained_config(self) -> dict:
+        return {"image_size": self.image_size, "train_classes": self.train_classes, "classes": self.class_names}
+
+    def restore_vocabulary(self, config: dict) -> None:
+        self.set_classes(check_classes_list(config.get("classes"), "config.json classes"))
+
+    # --- vocabulary ---------------------------------------------------------------------------------------------
+    def set_classes(self, classes: str | Sequence[str]) -> FViT:
+        """Set the vocabulary: ``["traffic light", "cat,kitty"]`` (``,`` = synonyms), ``"a;b,c"`` or
+        ``"@classes.txt"``. Text embeddings are cached per vocabulary (in memory and in ``text_cache``)."""
+        names = parse_classes(classes, "classes")
+        key = tuple(names)
+        if key not in self._classifiers:
+            train = {normalize_name(s) for c in self.train_classes for s in c.split(",")}
+            novel = torch.tensor([not any(normalize_name(s) in train for s in n.split(",")) for n in names])
+            set_vocabulary(self, names, novel, self.text_cache)
+            self._classifiers[key] = (self.roi_heads.text_embeddings.clone(), novel)
+        else:
+            self.roi_heads.set_vocabulary(*self._classifiers[key])
+        self.class_names = names
+        return self
+
+    # --- inference ----------------------------------------------------------------------------------------------
+    def _predict_batch(self, images: list[np.ndarray], score_threshold: float | None) -> list[dict]:
+        if not self.class_names:
+            raise ValueError("no vocabulary: call set_classes([...]) first")
+        spec, device = self.backbone.spec, self.device
+        inputs = [eval_input(im, self.image_size, spec.mean, spec.std) for im in images]
+        batch = {"images": torch.stack([x for x, _ in inputs]).to(device), "image_sizes": [s for _, s in inputs]}
+        out = []
+        for det, im, (_, size) in zip(self(batch), images, inputs):
+            r = rescale_detections(det, self.image_size / max(im.shape[:2]), size, im.shape[:2])
+            if score_threshold is not None:
+                keep = r["scores"] >= score_threshold
+                r = {k: v[keep] for k, v in r.items()}
+            r["label_names"] = [self.class_names[int(k)].split(",")[0] for k in r["labels"]]
+            out.append(r)
+        return out
+
+    def draw(self, image: Any, result: dict) -> Image.Image:
+        """The image with the result's masks, boxes and ``name score`` labels."""
+        from shared.draw import draw_detections
+
+        return draw_detections(Image.fromarray(to_rgb(image)), result)
+
+
+def base_classes(cfg: FViTConfig, names: list[str]) -> list[str]:
+    """The classes of the training set that were trained on: all but the split's novel ones."""
+    from .builder import novel_mask
+
+    return [n for n, nv in zip(names, novel_mask(cfg.data.train_ann, names, cfg).tolist()) if not nv]
+
+
+def export_pretrained(module: FViTModule, cfg: FViTConfig, class_names: Sequence[str], out) -> None:
+    """Save a trained detector module (e.g. at the end of training) as a pretrained folder, sharing its CLIP;
+    ``class_names``: the training set's categories (its novel classes stay novel)."""
+    api = FViT(cfg.model, module.backbone, cfg.data.image_size, base_classes(cfg, list(class_names)))
+    api.load_state_dict(module.state_dict())
+    api.text_cache = cfg.text_cache
+    api.to(next(module.parameters()).device).eval().set_classes(class_names).save_pretrained(out)
+
+
+__all__ = ["FViT", "PretrainedError", "export_pretrained"]

@@ -1,0 +1,190 @@
+"""The frame of the batch prediction CLIs: image lists, a resumable output folder, a progress bar.
+
+``OUT/progress.jsonl`` gets one line per finished image (its id, file name, size and the adapter's records),
+flushed as it goes; a rerun with the same settings skips those images, and ``OUT/run.json`` refuses a rerun with
+other settings (classes, model, threshold) instead of mixing two runs in one folder. The adapter turns the lines
+into its final files (COCO results json, panoptic json) at the end.
+"""
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Callable, Iterable
+
+from shared.io import atomic_write_json, ensure_writable_dir, load_json
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+PROGRESS_FILE, RUN_FILE = "progress.jsonl", "run.json"
+
+
+def list_images(spec: str) -> tuple[list[Path], Path]:
+    """A folder (its image files, sorted, not recursive), a glob (``**`` recursive) or one file →
+    (files, root that output names are relative to)."""
+    p = Path(spec)
+    if p.is_dir():
+        files = sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
+        root = p
+    elif p.is_file():
+        files, root = [p], p.parent
+    else:
+        files = sorted(Path(f) for f in glob.glob(spec, recursive=True)
+                       if Path(f).is_file() and Path(f).suffix.lower() in IMAGE_SUFFIXES)
+        root = Path(os.path.commonpath([str(f.parent) for f in files])) if files else Path(".")
+    if not files:
+        raise FileNotFoundError(f"--images {spec}: no image files ({', '.join(IMAGE_SUFFIXES)})")
+    return files, root
+
+
+def output_stem(file: Path, root: Path) -> str:
+    """A flat, unique output name for an input file: its path below ``root`` without suffix, ``/`` → ``__``."""
+    return str(file.relative_to(root).with_suffix("")).replace(os.sep, "__")
+
+
+class BatchRun:
+    """The output folder of one batch prediction run."""
+
+    def __init__(self, out: str | Path, settings: dict):
+        self.out = ensure_writable_dir(out, "--out")  # fail before the model loads, not after the first image
+        self.out.mkdir(parents=True, exist_ok=True)
+        run_file = self.out / RUN_FILE
+        if run_file.is_file():
+            old = load_json(run_file, "run settings")
+            changed = {k: (old.get(k), v) for k, v in settings.items() if old.get(k) != v}
+            if changed:
+                raise ValueError(f"--out {self.out} holds a run with other settings: " + "; ".join(
+                    f"{k}: {a!r} → {b!r}" for k, (a, b) in changed.items()) + " (use another --out or delete it)")
+        else:
+            atomic_write_json(run_file, settings)
+        self.done = self._read_progress()
+
+    def _read_progress(self) -> dict[str, dict]:
+        path = self.out / PROGRESS_FILE
+        done = {}
+        if path.is_file():
+            with open(path, encoding="utf-8") as f:
+                lines = f.read().split("\n")
+            good = []
+            for line in lines:
+                try:
+                    rec = json.loads(line)
+                except json.JSONDecodeError:
+                    continue  # the unfinished last line of a killed run: that image is redone
+                done[rec["file_name"]] = rec
+                good.append(line)
+            if len(good) != len([x for x in lines if x]):  # drop the torn line so appends stay line-aligned
+                with open(path, "w", encoding="utf-8") as f:
+                    f.write("".join(g + "\n" for g in good))
+        return done
+
+    def run(self, files: list[Path], root: Path,
+            predict: Callable[[list[tuple[Path, int]]], Iterable[tuple[Path, dict | None]]], batch_size: int,
+            progress: bool = True) -> list[dict]:
+        """Call ``predict`` on the not yet finished (file, image id) pairs, ``batch_size`` at a time; it yields
+        (file, line record or None for an unreadable image). Returns all line records, in file order."""
+        from tqdm import tqdm
+
+        names = {f: str(f.relative_to(root)) for f in files}
+        todo = [f for f in files if names[f] not in self.done]
+        first_id = max((r["image_id"] for r in self.done.values()), default=0) + 1
+        ids = {f: first_id + k for k, f in enumerate(todo)}
+        failed = []
+        bar = tqdm(total=len(files), initial=len(files) - len(todo), desc="predict", unit="img",
+                   disable=not progress, file=sys.stderr)
+        with open(self.out / PROGRESS_FILE, "a", encoding="utf-8") as log:
+            for i in range(0, len(todo), batch_size):
+                for file, rec in predict([(f, ids[f]) for f in todo[i:i + batch_size]]):
+                    if rec is None:
+                        failed.append(file)
+                    else:
+                        rec = {"image_id": ids[file], "file_name": names[file], **rec}
+                        log.write(json.dumps(rec) + "\n")
+                        log.flush()
+                        self.done[rec["file_name"]] = rec
+                    bar.update(1)
+        bar.close()
+        if failed:
+            print(f"warning: {len(failed)} unreadable image(s) skipped (retried on the next run), e.g. {failed[0]}",
+                  file=sys.stderr)
+        return [self.done[names[f]] for f in files if names[f] in self.done]
+
+
+def read_images(batch: list[tuple[Path, int]]):
+    """(file, id, (H, W, 3) uint8 or None when unreadable) for each pair; the error is printed."""
+    from shared.pretrained import to_rgb
+
+    for file, image_id in batch:
+        try:
+            yield file, image_id, to_rgb(file)
+        except (OSError, ValueError) as e:
+            print(f"warning: {e}", file=sys.stderr)
+            yield file, image_id, None
+
+
+def prediction_parser(prog: str, doc: str, classes_help: str) -> argparse.ArgumentParser:
+    """The arguments both prediction CLIs share (model source, images, classes, output, batching)."""
+    p = argparse.ArgumentParser(prog=prog, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--pretrained", help="pretrained folder (config.json + model.safetensors)")
+    p.add_argument("--config", help="training config (with --checkpoint, instead of --pretrained)")
+    p.add_argument("--checkpoint", help="last.pt written by the trainer")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--images", help="image folder, glob (quote it: 'photos/**/*.jpg') or one file")
+    src.add_argument("--image", help="one image: draw it to --out (a PNG)")
+    p.add_argument("--classes", help=classes_help + " (default: the model's vocabulary)")
+    p.add_argument("--out", required=True, help="output folder (--images) or PNG (--image)")
+    p.add_argument("--vis", action="store_true", help="also draw each image to OUT/vis/<name>.png")
+    p.add_argument("--batch-size", type=int, default=2)
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, …")
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("overrides", nargs="*", help="key=value config overrides (with --config)")
+    return p
+
+
+def start_prediction(p: argparse.ArgumentParser, argv: list[str] | None, cls, config_cls):
+    """Parse the arguments, open the output folder (``--images``; refused settings and unwritable folders fail
+    here, before the model loads), load the model and set ``--classes``. Returns (args, model, run, files, root),
+    or None after printing the one error (the caller exits with 2)."""
+    from shared.classes import parse_classes
+    from shared.engine import CheckpointError, ConfigError
+    from shared.pretrained import PretrainedError
+
+    args = p.parse_args(argv)
+    if bool(args.pretrained) == bool(args.config or args.checkpoint):
+        p.error("give either --pretrained DIR or --config CFG --checkpoint CKPT")
+    if args.config and not args.checkpoint:
+        p.error("--config needs --checkpoint")
+    if args.batch_size < 1:
+        p.error("--batch-size must be >= 1")
+    run = files = root = None
+    try:
+        classes = parse_classes(args.classes, "--classes") if args.classes else None
+        if args.images:
+            files, root = list_images(args.images)
+            run = BatchRun(args.out, run_settings(args, classes, score_threshold=args.score_threshold))
+        else:
+            ensure_writable_dir(Path(args.out).resolve().parent)  # fail before the model loads
+        model = load_for_prediction(cls, config_cls, args)
+        if classes:
+            model.set_classes(classes)
+    except (ConfigError, CheckpointError, PretrainedError, FileNotFoundError, PermissionError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return None
+    return args, model, run, files, root
+
+
+def load_for_prediction(cls, config_cls, args: argparse.Namespace):
+    """The API model (``FViT`` / ``FCCLIP``) from ``--pretrained`` or ``--config`` + ``--checkpoint``."""
+    from shared.engine import load_config
+
+    if args.pretrained:
+        return cls.from_pretrained(args.pretrained, device=args.device)
+    return cls.from_config(load_config(config_cls, args.config, args.overrides), args.checkpoint).to(args.device)
+
+
+def run_settings(args: argparse.Namespace, classes: list[str] | None, **extra) -> dict:
+    """What a resumed run must share with the one that started the output folder."""
+    return {"model": str(Path(args.pretrained or args.checkpoint).resolve()), "overrides": args.overrides,
+            "classes": classes, **extra}

@@ -1,0 +1,202 @@
+"""The run folder of a training run: one process at a time (an OS lock), stale temporaries removed, and a resume
+that never silently changes settings (the new config is compared with the checkpoint's before anything is written).
+
+Rules (``train.out_dir`` holding ``last.pt`` and ``train.resume=true``):
+
+- Keys that do not change the trained model may differ from the stored run: ``RESUMABLE_KEYS`` of the train section
+  (extend a run with ``train.max_steps``, change logging / checkpoint / eval cadence, the progress bar, loader
+  workers — batches do not depend on them —, the folder's own path).
+- Any other difference (model, data, optimiser, schedule, seed, batch size, AMP, …) is refused with a
+  ``ConfigError`` listing every changed key as ``old -> new``, unless ``train.resume_changes=allow``: then the new
+  values are used from the checkpoint's step on (the optimiser's lr, betas, weight decay included), and
+  ``history.jsonl`` records ``{"step", "time", "changes": {key: [old, new]}}``.
+- ``config.yaml`` is written after the check (and, by the trainer, after the checkpoint loaded) and shows the
+  settings in force.
+"""
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import os
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+from shared.io import remove_stale_temporaries
+
+from .config import ConfigError, config_changes, config_to_dict, save_config
+from .distributed import all_gather_objects
+
+# TrainConfig fields that may differ when resuming (they do not change the trained weights)
+RESUMABLE_KEYS = ("max_steps", "log_every", "ckpt_every", "keep_every", "eval_every", "progress", "num_workers",
+                  "resume", "resume_changes", "out_dir", "export_pretrained")
+LOCK_NAME = ".lock"
+CHECKPOINT_NAME = "last.pt"
+HISTORY_NAME = "history.jsonl"
+
+
+class RunDirError(RuntimeError):
+    """The run folder cannot be used (another process holds it)."""
+
+
+def train_section(config: Any):
+    """(the TrainConfig inside ``config``, its dotted prefix): ``config`` itself or one of its fields."""
+    from .trainer import TrainConfig
+
+    if isinstance(config, TrainConfig):
+        return config, ""
+    for name, value in vars(config).items():
+        if isinstance(value, TrainConfig):
+            return value, f"{name}."
+    raise TypeError(f"{type(config).__name__} has no TrainConfig field")
+
+
+def _plain(config: Any) -> dict:
+    """A json-safe dict of a config (tuples become lists), as stored in checkpoints."""
+    return json.loads(json.dumps(config_to_dict(config)))
+
+
+def stored_run(out_dir: Path) -> tuple[dict, int] | None:
+    """(the full config the checkpoint was trained with, its step), or None without a checkpoint. The file is
+    memory-mapped: only the small entries are read."""
+    import torch
+
+    ckpt = out_dir / CHECKPOINT_NAME
+    if not ckpt.is_file():
+        return None
+    try:
+        state = torch.load(ckpt, map_location="cpu", weights_only=True, mmap=True)
+    except Exception as e:  # noqa: BLE001 — re-raised naming the file
+        raise ConfigError(f"cannot read checkpoint {ckpt}: {type(e).__name__}: {e}") from None
+    return state.get("run_config"), int(state.get("step", 0))
+
+
+class _Lock:
+    """``fcntl.flock`` on ``<out_dir>/.lock``: released by the OS when the process dies (kill -9 included)."""
+
+    def __init__(self, out_dir: Path):
+        self.path = out_dir / LOCK_NAME
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            os.close(self.fd)
+            if e.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                raise
+            raise RunDirError(f"{out_dir} is in use by {self._holder()}; one run per folder — wait for it to end, "
+                              f"stop it, or choose another train.out_dir") from None
+        info = {"pid": os.getpid(), "host": socket.gethostname(),
+                "started": time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime())}
+        os.ftruncate(self.fd, 0)
+        os.pwrite(self.fd, (json.dumps(info) + "\n").encode(), 0)
+
+    def _holder(self) -> str:
+        try:
+            info = json.loads(self.path.read_text())
+            return f"pid {info['pid']} on host {info['host']} (started {info['started']})"
+        except (OSError, ValueError, KeyError):
+            return "another process (its details are not written yet)"
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)  # closing the descriptor drops the flock
+            self.fd = None
+
+
+class RunDir:
+    """An open run folder. ``RunDir.open`` is re-entrant within a process (the CLI opens it before building the
+    model, the trainer again), ``close`` releases the lock when the last opener closes. Under torchrun rank 0 holds
+    the lock and checks the config; every rank raises when rank 0 refused."""
+
+    _held: dict[Path, "RunDir"] = {}
+
+    def __init__(self, out_dir: Path, config: Any, is_main: bool):
+        self.out_dir, self.config, self.is_main = out_dir, config, is_main
+        self.train_cfg, self.prefix = train_section(config)
+        self.changes: dict[str, tuple[Any, Any]] = {}
+        self.resume_step = 0
+        self._lock: _Lock | None = None
+        self._opened = 0
+        self._committed = False
+
+    @classmethod
+    def open(cls, config: Any, is_main: bool = True) -> "RunDir":
+        train_cfg, _ = train_section(config)
+        out_dir = Path(train_cfg.out_dir).resolve()
+        run = cls._held.get(out_dir)
+        if run is None:
+            run = cls(out_dir, config, is_main)
+            error = None
+            if is_main:
+                try:
+                    run._acquire()
+                except (ConfigError, RunDirError) as e:
+                    error = e
+            errors = all_gather_objects(None if error is None else f"{type(error).__name__}: {error}")
+            if error is not None:
+                raise error
+            if errors[0] is not None:  # rank 0 refused: every rank stops before any work
+                kind, msg = errors[0].split(": ", 1)
+                raise (ConfigError if kind == "ConfigError" else RunDirError)(msg)
+            cls._held[out_dir] = run
+        run._opened += 1
+        return run
+
+    def _acquire(self) -> None:
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self._lock = _Lock(self.out_dir)
+        try:
+            remove_stale_temporaries(self.out_dir)
+            self._check_resume()
+        except BaseException:
+            self._lock.release()
+            raise
+
+    def _check_resume(self) -> None:
+        if not self.train_cfg.resume:
+            return
+        stored = stored_run(self.out_dir)
+        if stored is None:
+            return
+        old, self.resume_step = stored
+        if old is None:  # a checkpoint written before run configs were stored: nothing to compare
+            return
+        self.changes = config_changes(old, _plain(self.config))
+        allowed = {self.prefix + k for k in RESUMABLE_KEYS}
+        refused = {k: v for k, v in self.changes.items() if k not in allowed}
+        if refused and self.train_cfg.resume_changes != "allow":
+            lines = "\n".join(f"  {k}: {o!r} -> {n!r}" for k, (o, n) in refused.items())
+            raise ConfigError(
+                f"{self.out_dir} holds a run at step {self.resume_step} trained with other settings; resuming would "
+                f"change:\n{lines}\nUse another {self.prefix}out_dir, or {self.prefix}resume_changes=allow to apply "
+                f"the changes from step {self.resume_step} on (recorded in {HISTORY_NAME}).")
+
+    def commit(self) -> None:
+        """Write ``config.yaml`` (the settings in force) and, after changes, a ``history.jsonl`` record. Called once
+        the checkpoint has been restored, so a failed resume leaves the folder as it was."""
+        if self._committed or not self.is_main:
+            return
+        self._committed = True
+        header = None
+        if self.changes:
+            record = {"step": self.resume_step, "time": time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime()),
+                      "changes": {k: [o, n] for k, (o, n) in self.changes.items()}}
+            with open(self.out_dir / HISTORY_NAME, "a") as f:
+                f.write(json.dumps(record) + "\n")
+            header = f"settings in force since step {self.resume_step}; earlier values in {HISTORY_NAME}"
+        save_config(self.config, self.out_dir / "config.yaml", header=header)
+
+    def close(self) -> None:
+        self._opened -= 1
+        if self._opened <= 0:
+            if self._lock is not None:
+                self._lock.release()
+            RunDir._held.pop(self.out_dir, None)
+
+    def __enter__(self) -> "RunDir":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

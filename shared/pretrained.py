@@ -1,0 +1,192 @@
+"""Pretrained folders (``config.json`` + ``model.safetensors``, no pickle) and the image inputs of ``predict``.
+
+The adapters' ``FViT`` / ``FCCLIP`` inherit ``PretrainedMixin`` and supply the model-specific parts (how to build
+the module from a config, how to set a vocabulary, how to run a batch).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+
+from shared.io import atomic_path, atomic_write_json, load_image
+
+CONFIG_FILE, WEIGHTS_FILE = "config.json", "model.safetensors"
+FORMAT_VERSION = 1
+
+
+class PretrainedError(ValueError):
+    """A pretrained folder is missing, incomplete, of another model, or does not fit the model it describes."""
+
+
+def to_rgb(image: Any, what: str = "image") -> np.ndarray:
+    """A path, PIL image, (H, W[, 3|4]) numpy array (uint8, or float in [0, 1]) or (3, H, W) / (H, W, 3) tensor
+    (uint8, or float in [0, 1]) → (H, W, 3) uint8 RGB."""
+    if isinstance(image, (str, Path)):
+        return np.asarray(load_image(image))
+    if isinstance(image, Image.Image):
+        return np.asarray(image.convert("RGB"))
+    if isinstance(image, torch.Tensor):
+        t = image.detach().cpu()
+        if t.ndim == 3 and t.shape[0] in (1, 3) and t.shape[-1] not in (1, 3):
+            t = t.permute(1, 2, 0)  # torchvision's (C, H, W)
+        image = t.numpy()
+    if not isinstance(image, np.ndarray):
+        raise TypeError(f"{what}: expected a path, PIL image, numpy array or tensor, got {type(image).__name__}")
+    a = image
+    if a.ndim == 2:
+        a = a[:, :, None]
+    if a.ndim != 3 or a.shape[2] not in (1, 3, 4):
+        raise ValueError(f"{what}: expected an (H, W), (H, W, 3) or (3, H, W) image, got shape {image.shape}")
+    if a.dtype != np.uint8:
+        if not np.issubdtype(a.dtype, np.floating) or a.size and (a.min() < 0 or a.max() > 1):
+            raise ValueError(f"{what}: a {a.dtype} array must be uint8 or float in [0, 1]")
+        a = np.round(a * 255).astype(np.uint8)
+    if a.shape[2] == 1:
+        a = np.repeat(a, 3, axis=2)
+    return np.ascontiguousarray(a[:, :, :3])
+
+
+def as_image_list(images: Any) -> tuple[list, bool]:
+    """(items, single): a list/tuple or a (B, 3, H, W) tensor is many images, anything else one."""
+    if isinstance(images, (list, tuple)):
+        return list(images), False
+    if isinstance(images, torch.Tensor) and images.ndim == 4:
+        return list(images), False
+    return [images], True
+
+
+class PretrainedMixin:
+    """``save_pretrained`` / ``from_pretrained`` / ``set_classes`` / ``predict`` on top of four adapter hooks."""
+
+    KIND: str = ""  # "fvit" / "fcclip": a folder of one model is refused by the other
+
+    # --- adapter hooks ------------------------------------------------------------------------------------------
+    def pretrained_config(self) -> dict:
+        """The json-serialisable settings besides the model config: preprocessing, vocabulary, training classes."""
+        raise NotImplementedError
+
+    @classmethod
+    def build_from_pretrained(cls, model_cfg: dict, extra: dict, backbone_included: bool):
+        """The module (random heads) for a saved config; ``backbone_included``: build the CLIP without weights."""
+        raise NotImplementedError
+
+    def _predict_batch(self, images: list[np.ndarray], score_threshold: float | None) -> list[dict]:
+        raise NotImplementedError
+
+    # --- folder I/O ---------------------------------------------------------------------------------------------
+    def save_pretrained(self, directory: str | Path, include_backbone: bool = False) -> Path:
+        """Write ``config.json`` and ``model.safetensors`` (trained weights; the CLIP weights too when
+        ``include_backbone`` or when the backbone cannot be restored from its source, e.g. random init)."""
+        from safetensors.torch import save_file
+
+        directory = Path(directory)
+        state = self.state_dict() if include_backbone else self.checkpoint_state_dict()
+        tensors = {k: v.detach().cpu().contiguous() for k, v in state.items()}
+        included = any(k.startswith("backbone.") for k in tensors)
+        bb = self.backbone
+        config = {
+            "kind": self.KIND, "format_version": FORMAT_VERSION,
+            "model": dataclasses.asdict(self.cfg_model),
+            "backbone": {"name": bb.name, "weights": self.cfg_model.pretrained or bb.weights,
+                         "included": included},
+            **self.pretrained_config(),
+        }
+        directory.mkdir(parents=True, exist_ok=True)
+        with atomic_path(directory / WEIGHTS_FILE) as tmp:
+            save_file(tensors, str(tmp), metadata={"kind": self.KIND})
+        atomic_write_json(directory / CONFIG_FILE, config)
+        return directory
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path, device: str | torch.device = "cpu",
+                        text_cache: str | None = "outputs/text_cache"):
+        """The model saved in ``directory`` (eval mode, on ``device``) with its saved vocabulary set.
+        ``text_cache``: folder for the text-classifier cache (None: compute every time)."""
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        from shared.engine import CheckpointError
+
+        directory = Path(directory)
+        cfg_file, weights_file = directory / CONFIG_FILE, directory / WEIGHTS_FILE
+        for f in (cfg_file, weights_file):
+            if not f.is_file():
+                raise PretrainedError(f"{directory}: not a pretrained folder ({f.name} missing)")
+        try:
+            config = json.loads(cfg_file.read_text())
+        except json.JSONDecodeError as e:
+            raise PretrainedError(f"{cfg_file}: invalid json ({e})") from None
+        if config.get("kind") != cls.KIND:
+            raise PretrainedError(f"{cfg_file}: kind {config.get('kind')!r}, expected {cls.KIND!r} "
+                                  f"(a folder saved by another model)")
+        if config.get("format_version") != FORMAT_VERSION:
+            raise PretrainedError(f"{cfg_file}: format_version {config.get('format_version')!r}, this code reads "
+                                  f"{FORMAT_VERSION}")
+        try:
+            state = load_file(str(weights_file), device="cpu")
+        except (SafetensorError, OSError) as e:
+            raise PretrainedError(f"cannot read {weights_file}: {e}") from None
+        model = cls.build_from_pretrained(config["model"], config, config["backbone"]["included"])
+        try:
+            model.load_checkpoint_state_dict(state, str(weights_file))
+        except CheckpointError as e:
+            raise PretrainedError(str(e)) from None
+        model.text_cache = text_cache
+        model.to(device).eval()
+        model.restore_vocabulary(config)
+        return model
+
+    def load_trained(self, checkpoint: str | Path | dict) -> None:
+        """Weights in the trainer's layout: its ``last.pt`` or a state dict (e.g. a converted reference one)."""
+        from shared.engine import CheckpointError, load_checkpoint
+
+        if isinstance(checkpoint, dict):
+            self.load_checkpoint_state_dict(checkpoint, "the given state dict")
+            return
+        state = load_checkpoint(checkpoint)
+        if "model" not in state:
+            raise CheckpointError(f"{checkpoint}: no 'model' entry (not a checkpoint of this repo's trainer)")
+        self.load_checkpoint_state_dict(state["model"], str(checkpoint))
+
+    # --- inference ----------------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def predict(self, images: Any, score_threshold: float | None = None, batch_size: int = 2):
+        """Predictions for one image (a path, PIL image, numpy array or tensor: one dict) or a list / batch tensor
+        of them (a list of dicts), run ``batch_size`` at a time at the model's input size."""
+        items, single = as_image_list(images)
+        # read (and check) every input before the first forward: a bad 100th path fails at once
+        rgb = [to_rgb(im, f"image {i}") for i, im in enumerate(items)]
+        was_training = self.training
+        self.eval()
+        out: list[dict] = []
+        for i in range(0, len(rgb), batch_size):
+            out += self._predict_batch(rgb[i:i + batch_size], score_threshold)
+        self.train(was_training)
+        return out[0] if single else out
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+
+def restore_config(schema: type, values: dict, source: str):
+    """A model-config dataclass from its saved dict; unknown keys are an error naming them."""
+    names = {f.name for f in dataclasses.fields(schema)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise PretrainedError(f"{source}: unknown model config keys {unknown} (saved by a newer version?)")
+    kw = {k: tuple(v) if isinstance(v, list) and isinstance(getattr(schema, k, None), tuple) else v
+          for k, v in values.items()}
+    return schema(**kw)
+
+
+def check_classes_list(value: Sequence, source: str) -> list[str]:
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+        raise PretrainedError(f"{source}: expected a non-empty list of class names")
+    return list(value)

@@ -1,0 +1,207 @@
+"""The F-ViT Python API: save_pretrained → from_pretrained restores identical outputs (with and without the CLIP
+weights in the folder), set_classes, predict on every input type, draw."""
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from safetensors.torch import load_file, save_file
+
+from fvit_detection import FViT, PretrainedError
+from fvit_helpers import make_config
+
+
+@pytest.fixture(scope="module")
+def clip_file(tmp_path_factory, tiny_backbone):
+    """A local CLIP weights file: the backbone is then restorable from its source."""
+    path = tmp_path_factory.mktemp("clip") / "vitamin_tiny.safetensors"
+    save_file({k: v.contiguous() for k, v in tiny_backbone.clip.state_dict().items()}, str(path))
+    return path
+
+
+@pytest.fixture(scope="module")
+def cfg(fvit_world, clip_file, tmp_path_factory):
+    return make_config(fvit_world, tmp_path_factory.mktemp("fvit_api"), f"model.pretrained={clip_file}",
+                       "model.score_thresh=0.0")
+
+
+@pytest.fixture(scope="module")
+def model(cfg):
+    torch.manual_seed(0)
+    m = FViT.from_config(cfg)
+    torch.manual_seed(1)
+    with torch.no_grad():  # the heads' random init gives every box the same score: spread them out
+        for p in m.roi_heads.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    return m
+
+
+@pytest.fixture(scope="module")
+def image(fvit_world):
+    return sorted((fvit_world.images / "val").glob("*.jpg"))[0]
+
+
+def _same(a, b):
+    assert a.keys() == b.keys()
+    for k in ("boxes", "scores", "labels", "masks"):
+        np.testing.assert_array_equal(a[k], b[k])
+    assert a["label_names"] == b["label_names"]
+
+
+def test_round_trip_without_and_with_the_backbone(model, image, clip_file, tmp_path):
+    model.set_classes(["red circle", "blue square,blue box", "sky"])
+    ref = model.predict(image)
+    assert len(ref["boxes"]) > 0
+    model.save_pretrained(tmp_path / "light")
+    model.save_pretrained(tmp_path / "full", include_backbone=True)
+    light, full = (load_file(str(tmp_path / f / "model.safetensors")) for f in ("light", "full"))
+    assert not any(k.startswith("backbone.") for k in light)  # restorable from model.pretrained
+    assert set(full) == set(model.state_dict()) and set(full) - set(light) == {
+        k for k in model.state_dict() if k.startswith("backbone.")}
+    cfg = json.loads((tmp_path / "full/config.json").read_text())
+    assert cfg["backbone"] == {"name": "ViTamin-Tiny", "weights": str(clip_file), "included": True}
+    assert cfg["classes"] == ["red circle", "blue square,blue box", "sky"]
+    assert len(cfg["train_classes"]) == 9  # the 12 classes less the split's 3 novel (rare) ones
+    for folder in ("light", "full"):
+        loaded = FViT.from_pretrained(tmp_path / folder)
+        assert loaded.class_names == model.class_names and not loaded.training
+        _same(loaded.predict(image), ref)
+    # the self-contained folder needs nothing else: not even the CLIP file it came from
+    moved = clip_file.with_suffix(".moved")
+    clip_file.rename(moved)
+    try:
+        _same(FViT.from_pretrained(tmp_path / "full").predict(image), ref)
+        with pytest.raises(Exception, match="vitamin_tiny.safetensors"):
+            FViT.from_pretrained(tmp_path / "light")
+    finally:
+        moved.rename(clip_file)
+
+
+def test_novel_flags_follow_the_training_vocabulary(model):
+    # base = shares a normalised synonym with a trained class; the rare classes of the split stay novel
+    model.set_classes("red_circle;Red Circle,disc;traffic light;blue circle;blue_circle,dot")
+    assert model.roi_heads.novel[:5].tolist() == [False, False, True, True, True]
+    assert model.class_names == ["red_circle", "Red Circle,disc", "traffic light", "blue circle", "blue_circle,dot"]
+
+
+def test_predict_input_types_agree(model, image):
+    model.set_classes(["red circle", "green square", "blue triangle"])
+    pil = Image.open(image).convert("RGB")
+    rgb = np.array(pil)
+    ref = model.predict(str(image))
+    assert ref["boxes"].shape[1] == 4 and ref["masks"].shape[1:] == rgb.shape[:2] and ref["masks"].dtype == bool
+    assert ref["boxes"][:, 2].max() <= rgb.shape[1] and ref["boxes"][:, 3].max() <= rgb.shape[0]
+    assert ref["label_names"] == [["red circle", "green square", "blue triangle"][k] for k in ref["labels"]]
+    for x in (image, pil, rgb, rgb / 255.0, torch.from_numpy(rgb).permute(2, 0, 1).contiguous(),
+              torch.from_numpy(rgb).permute(2, 0, 1).float() / 255):
+        _same(model.predict(x), ref)
+    many = model.predict([image, pil, rgb], batch_size=2)  # batched 2 + 1
+    assert len(many) == 3
+    for r in many:
+        np.testing.assert_allclose(r["scores"][:5], ref["scores"][:5], rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(r["boxes"][:5], ref["boxes"][:5], rtol=1e-4, atol=1e-2)
+    kept = model.predict(image, score_threshold=float(np.median(ref["scores"])))
+    assert 0 < len(kept["scores"]) < len(ref["scores"]) and (kept["scores"] >= np.median(ref["scores"])).all()
+    with pytest.raises(ValueError, match="image 1: expected"):
+        model.predict([rgb, np.zeros((4, 5, 6), np.uint8)])
+    with pytest.raises(FileNotFoundError, match="nope.jpg"):
+        model.predict("nope.jpg")
+
+
+def test_draw_keeps_labels_inside_and_apart(model, image):
+    model.set_classes(["red circle", "green square"])
+    small = np.asarray(Image.open(image).convert("RGB").resize((64, 48)))
+    res = model.predict(small)
+    pic = model.draw(small, res)
+    assert pic.size == (64, 48) and pic.mode == "RGB"
+    assert not np.array_equal(np.asarray(pic), small)
+
+
+def test_from_pretrained_refuses_other_folders(model, tmp_path):
+    with pytest.raises(PretrainedError, match="config.json missing"):
+        FViT.from_pretrained(tmp_path)
+    model.save_pretrained(tmp_path / "m")
+    cfg = json.loads((tmp_path / "m/config.json").read_text())
+    (tmp_path / "m/config.json").write_text(json.dumps({**cfg, "kind": "fcclip"}))
+    with pytest.raises(PretrainedError, match="kind 'fcclip', expected 'fvit'"):
+        FViT.from_pretrained(tmp_path / "m")
+
+
+def test_training_export_and_converter_write_loadable_folders(model, cfg, image, tmp_path):
+    from fvit_detection.builder import build_model
+    from fvit_detection.convert import main as convert_main
+    from fvit_detection.convert import ours_to_reference
+    from fvit_detection.pretrained import export_pretrained
+    from shared.engine import save_checkpoint, save_config
+
+    names = ["red circle", "green square"]
+    ref = model.set_classes(names).predict(image)
+    plain = build_model(cfg)  # the training module (not the API class), given the trained weights
+    plain.load_state_dict(model.state_dict())
+    export_pretrained(plain, cfg, names, tmp_path / "exported")
+    _same(FViT.from_pretrained(tmp_path / "exported").predict(image), ref)
+    # reference checkpoint → pretrained folder (--config), equal to the model it came from
+    sd, _ = ours_to_reference(model.checkpoint_state_dict(), "ours", "plain")
+    save_checkpoint(tmp_path / "ref.pth", {"state_dict": sd})
+    save_config(cfg, tmp_path / "cfg.yaml")
+    assert convert_main(["--reference", str(tmp_path / "ref.pth"), "--config", str(tmp_path / "cfg.yaml"),
+                         "--out", str(tmp_path / "converted")]) == 0
+    converted = FViT.from_pretrained(tmp_path / "converted").set_classes(names)
+    _same(converted.predict(image), ref)
+
+
+def test_batch_cli_writes_coco_results_and_resumes(model, cfg, fvit_world, tmp_path, capsys):
+    import contextlib
+    import io
+
+    from pycocotools.coco import COCO
+
+    from fvit_detection.predict import main
+    from shared.engine import save_checkpoint, save_config
+
+    model.save_pretrained(tmp_path / "pre")
+    images = fvit_world.images / "val"
+    out = tmp_path / "out"
+    args = ["--pretrained", str(tmp_path / "pre"), "--images", str(images / "00000[1-4].jpg"),
+            "--classes", "red circle;green square", "--out", str(out), "--score-threshold", "0.05", "--no-progress"]
+    assert main(args + ["--vis"]) == 0
+    files = sorted(images.glob("00000[1-4].jpg"))
+    assert len(files) == 4
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt = COCO()
+        gt.dataset = {"images": json.loads((out / "images.json").read_text()), "annotations": [],
+                      "categories": json.loads((out / "categories.json").read_text())}
+        gt.createIndex()
+        dt = gt.loadRes(str(out / "results.json"))
+    assert [c["name"] for c in gt.dataset["categories"]] == ["red circle", "green square"]
+    assert [im["file_name"] for im in gt.dataset["images"]] == [f.name for f in files]
+    model.set_classes(["red circle", "green square"])
+    for im in gt.dataset["images"]:
+        ref = model.predict(images / im["file_name"], score_threshold=0.05)
+        anns = dt.loadAnns(dt.getAnnIds(imgIds=[im["id"]]))
+        assert len(anns) == len(ref["boxes"])
+        if anns:
+            x0, y0, w, h = anns[0]["bbox"]
+            np.testing.assert_allclose([x0, y0, x0 + w, y0 + h], ref["boxes"][0], rtol=1e-5, atol=1e-3)
+            assert anns[0]["category_id"] == ref["labels"][0] + 1
+    assert sorted(p.name for p in (out / "vis").iterdir()) == [f.stem + ".png" for f in files]
+    first = (out / "results.json").read_text()
+    # a killed run: the last image's line is torn; the rerun redoes only that image
+    lines = (out / "progress.jsonl").read_text().splitlines()
+    (out / "progress.jsonl").write_text("\n".join(lines[:-1]) + "\n" + lines[-1][:20])
+    capsys.readouterr()
+    assert main(args) == 0
+    assert (out / "results.json").read_text() == first
+    assert len((out / "progress.jsonl").read_text().splitlines()) == len(files)
+    # other settings in the same folder are refused before the model loads
+    assert main(args[:5] + ["red circle", *args[6:]]) == 2
+    assert "classes: ['red circle', 'green square'] → ['red circle']" in capsys.readouterr().err
+    assert main(args[:5] + ["red circle;;dog", *args[6:]]) == 2
+    assert "class 2 is empty" in capsys.readouterr().err
+    # the training config + checkpoint route, one picture
+    save_checkpoint(tmp_path / "last.pt", {"model": model.checkpoint_state_dict()})
+    save_config(cfg, tmp_path / "config.yaml")
+    assert main(["--config", str(tmp_path / "config.yaml"), "--checkpoint", str(tmp_path / "last.pt"),
+                 "--image", str(files[0]), "--classes", "red circle", "--out", str(tmp_path / "one.png")]) == 0
+    assert Image.open(tmp_path / "one.png").size == Image.open(files[0]).size
