@@ -2,7 +2,7 @@
 
 Generates the synthetic world, pre-trains the world CLIP (``backbone.pretrain``: contrastive, on the world's
 captions), then runs one step per subproject on it and writes ``<out>/summary.json``:
-``{"seed", "world", "steps": [{"name", "status", "seconds", "metrics"}], "ablations": {...}}`` and prints the
+``{"seed", "world", "steps": [{"name", "status", "seconds", "cpu_seconds", "metrics"}], "ablations": {...}}`` and prints the
 ablations as one table (what the pretrained CLIP brings: zero-shot crops, F-ViT novel AP, FC-CLIP held-out
 vocabulary, LLaVA image vs blank image).
 A subproject joins the demo by adding ``(name, "package.module:function")`` to ``STEPS``; the function takes a
@@ -63,11 +63,13 @@ def run_demo(out_dir: Path, seed: int = 0, steps: list[str] | None = None, **wor
         print(f"[demo] using the world CLIP of an earlier run: {pretrained}", flush=True)
     for name, target in chosen:
         print(f"[demo] step {name}", flush=True)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         record: dict[str, Any] = {"name": name}
         try:
             metrics = _load_step(target)(DemoContext(out_dir / name, world, seed, pretrained))
-            record.update(status="ok", seconds=round(time.perf_counter() - t0, 2), metrics=metrics)
+            # CPU seconds of this process (all threads): the time to compare on a shared, busy machine
+            record.update(status="ok", seconds=round(time.perf_counter() - t0, 2),
+                          cpu_seconds=round(time.process_time() - c0, 1), metrics=metrics)
         except Exception as e:  # noqa: BLE001 — recorded in the summary, then re-raised
             record.update(status="failed", seconds=round(time.perf_counter() - t0, 2), error=f"{type(e).__name__}: {e}")
             summary["steps"].append(record)

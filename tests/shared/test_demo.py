@@ -34,7 +34,8 @@ def test_failing_step_is_recorded_and_earlier_steps_kept(tmp_path, monkeypatch):
     with pytest.raises(SystemExit, match="boom"):
         demo.run_demo(tmp_path, seed=1, num_train=2, num_val=1, image_size=64)
     steps = json.loads((tmp_path / "summary.json").read_text())["steps"]
-    assert steps[0] == {"name": "ok", "status": "ok", "seconds": steps[0]["seconds"], "metrics": {"value": 1}}
+    assert steps[0] == {"name": "ok", "status": "ok", "seconds": steps[0]["seconds"],
+                        "cpu_seconds": steps[0]["cpu_seconds"], "metrics": {"value": 1}}
     assert steps[1]["status"] == "failed" and "ZeroDivisionError" in steps[1]["error"]
     with pytest.raises(SystemExit, match="unknown demo step"):
         demo.run_demo(tmp_path, steps=["nope"])
