@@ -13,13 +13,14 @@ aten = torch.ops.aten
 LINEAR_CONV_OPS = {aten.convolution, aten._convolution, aten.mm, aten.addmm}
 
 
-def count_macs(fn: Callable[[], Any]) -> dict[str, int]:
+def count_macs(fn: Callable[[], Any], grad: bool = False) -> dict[str, int]:
     """MACs of ``fn()``: ``linear_conv`` and ``attention`` (products QKᵀ and AV). 1 MAC = 2 FLOPs.
 
-    SDPA runs in its math form so attention appears as plain matmuls the counter understands.
+    SDPA runs in its math form so attention appears as plain matmuls the counter understands. ``grad``: autograd
+    stays on, so a training step's backward products are counted too.
     """
     counter = FlopCounterMode(display=False)
-    with torch.no_grad(), sdpa_kernel(SDPBackend.MATH), counter:
+    with torch.set_grad_enabled(grad), sdpa_kernel(SDPBackend.MATH), counter:
         fn()
     per_op = counter.get_flop_counts().get("Global", {})
     linear_conv = sum(v for op, v in per_op.items() if op in LINEAR_CONV_OPS) // 2

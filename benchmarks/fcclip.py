@@ -13,14 +13,16 @@ import warnings
 from pathlib import Path
 
 # run as a script, sys.path[0] is this folder (where backbone.py would shadow the package): use the repo root
-sys.path[0] = str(Path(__file__).resolve().parents[1])
+if not __package__:
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 import torch  # noqa: E402
 
-from benchmarks.timing import device_name, step_functions, timed  # noqa: E402
+from benchmarks.timing import AMP_DTYPES, device_name, step_functions, sync, timed  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from backbone import build_backbone  # noqa: E402
+from backbone.profile import backbone_info  # noqa: E402
 from backbone.text import TextClassifier  # noqa: E402
 from fcclip_segmentation.modeling.fcclip import FCCLIP, FCCLIPModelConfig  # noqa: E402
 
@@ -28,6 +30,58 @@ TINY_HEADS = dict(hidden_dim=64, num_queries=16, encoder_layers=2, decoder_layer
                   encoder_feedforward_dim=128, train_num_points=2048)
 
 
+def build(cfg: FCCLIPModelConfig, size: int, batch_size: int, device: torch.device,
+          classes: int = 133) -> tuple[FCCLIP, dict]:
+    """Random-init FC-CLIP of ``cfg`` (``cfg.pretrained`` ignored: no download) with ``classes`` random unit-vector
+    class embeddings (the first 80 "things"), and a training batch of ``batch_size`` random ``size``² images with
+    6 stripe masks each."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        bb = build_backbone(cfg.backbone, mode=cfg.backbone_mode, window_placement=cfg.window_placement,
+                            window_batch_size=cfg.window_batch_size,
+                            reference_skip_pos_embed=cfg.reference_skip_pos_embed)
+    model = FCCLIP(cfg, bb, classes).to(device)
+    clf = TextClassifier([f"class {i}" for i in range(classes)],
+                         F.normalize(torch.randn(classes, bb.spec.embed_dim), dim=-1), torch.arange(classes), "max")
+    model.set_vocabulary(clf, torch.arange(classes) < 80, torch.ones(classes, dtype=torch.bool))
+    s = size
+    images = torch.randn(batch_size, 3, s, s, device=device)
+    targets = []
+    for _ in range(batch_size):
+        m = torch.zeros(6, s, s, device=device)
+        for k in range(6):
+            m[k, (k * s) // 6:((k + 1) * s) // 6] = 1
+        targets.append({"masks": m, "labels": torch.randint(0, classes, (6,), device=device)})
+    return model, {"images": images, "image_sizes": [(s, s)] * batch_size, "targets": targets}
+
+
+def deform_attention_share(model: FCCLIP, infer, device: torch.device) -> float:
+    """Fraction of one ``infer()`` call spent inside the pixel decoder's multi-scale deformable attention modules
+    (transformers' pure-PyTorch op; timed with CUDA synchronisation around each call)."""
+    spent: list[float] = []
+
+    def pre(*_):
+        sync(device)
+        spent.append(-time.perf_counter())
+
+    def post(*_):
+        sync(device)
+        spent.append(time.perf_counter())
+
+    mods = [m for m in model.pixel_decoder.modules() if "DeformableAttention" in type(m).__name__]
+    if not mods:
+        raise RuntimeError("no deformable-attention module found in the pixel decoder")
+    hooks = [h for m in mods for h in (m.register_forward_pre_hook(pre), m.register_forward_hook(post))]
+    try:
+        sync(device)
+        t0 = time.perf_counter()
+        infer()
+        sync(device)
+        total = time.perf_counter() - t0
+    finally:
+        for h in hooks:
+            h.remove()
+    return sum(spent) / total
 
 
 def main() -> None:
@@ -42,45 +96,21 @@ def main() -> None:
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = p.parse_args()
     device = torch.device(args.device)
-    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(args.amp)
+    dtype = AMP_DTYPES[args.amp]
     torch.manual_seed(0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        bb = build_backbone(args.model, device=device)
-    win = bb.spec.native_size[0]
-    heads = {} if args.paper_heads else TINY_HEADS
+    win = backbone_info(args.model)["image_size"][0]
     cfg = FCCLIPModelConfig(backbone=args.model, train_window_stride=win, test_window_stride=win // 3,
-                            position_compensation_size=args.size, **heads)
-    model = FCCLIP(cfg, bb, args.classes).to(device)
-    d = bb.spec.embed_dim
-    clf = TextClassifier([f"class {i}" for i in range(args.classes)], F.normalize(torch.randn(args.classes, d), dim=-1),
-                         torch.arange(args.classes), "max")
-    model.set_vocabulary(clf, torch.arange(args.classes) < 80, torch.ones(args.classes, dtype=torch.bool))
-    s = args.size
-    images = torch.randn(args.batch, 3, s, s, device=device)
-    targets = []
-    for _ in range(args.batch):
-        m = torch.zeros(6, s, s, device=device)
-        for k in range(6):
-            m[k, (k * s) // 6:((k + 1) * s) // 6] = 1
-        targets.append({"masks": m, "labels": torch.randint(0, args.classes, (6,), device=device)})
-    batch = {"images": images, "image_sizes": [(s, s)] * args.batch, "targets": targets}
+                            position_compensation_size=args.size, **({} if args.paper_heads else TINY_HEADS))
+    model, batch = build(cfg, args.size, args.batch, device, args.classes)
     train_step, infer = step_functions(model, batch, dtype, device)
-
-    encoder = model.pixel_decoder.encoder
-    spent = []
-    pre = encoder.register_forward_pre_hook(lambda *a: spent.append(-time.perf_counter()))
-    post = encoder.register_forward_hook(lambda *a: spent.append(time.perf_counter()))
     t_infer = timed(infer, args.repeats, device)
-    deform = sum(spent[-2:]) if len(spent) >= 2 else float("nan")
-    pre.remove(), post.remove()
+    deform = deform_attention_share(model, infer, device)
     t_train = timed(train_step, args.repeats, device)
-    name = device_name(device)
-    print(f"device: {name}  model: {args.model}  input {s}x{s}  batch {args.batch}  amp {args.amp}  "
-          f"heads {'paper' if args.paper_heads else 'tiny'}")
-    print(f"eval: {args.batch / t_infer:.2f} img/s (test stride {win // 3}); deformable-attention encoder "
-          f"{deform / t_infer:.0%} of eval time")
-    print(f"train step (stride {win}): {t_train * 1e3:.0f} ms")
+    print(f"device: {device_name(device)}  model: {args.model}  input {args.size}x{args.size}  batch {args.batch}  "
+          f"amp {args.amp}  heads {'paper' if args.paper_heads else 'tiny'}")
+    print(f"eval: {args.batch / t_infer:.2f} img/s (test stride {model.cfg.test_window_stride}); deformable "
+          f"attention {deform:.0%} of eval time")
+    print(f"train step (stride {model.cfg.train_window_stride}): {t_train * 1e3:.0f} ms")
 
 
 if __name__ == "__main__":

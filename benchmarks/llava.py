@@ -1,6 +1,6 @@
 """LLaVA training throughput: ViTamin-L-336 tower (441 tokens) vs HF CLIP ViT-L/14-336 (576 tokens), one run.
 
-GPU: a Vicuna-7B-shaped random Llama (bf16, gradient checkpointing, LM + projector trainable as in stage 2),
+GPU: a Vicuna-7B-shaped random Llama (bf16, activation checkpointing, LM + projector trainable as in stage 2),
 training tokens/s (text + image tokens) and peak memory per tower. CPU: the vision-tower-only forward at small
 batch (the 7B LM does not fit a CPU benchmark).
 
@@ -14,28 +14,88 @@ import time
 from pathlib import Path
 
 # run as a script, sys.path[0] is this folder (where backbone.py would shadow the package): use the repo root
-sys.path[0] = str(Path(__file__).resolve().parents[1])
+if not __package__:
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 import torch  # noqa: E402
 
 import llava_lmm  # noqa: F401,E402
 
+IMAGE_TOKEN_ID = 32000  # Vicuna's vocabulary is 32000 tokens; <image> is the first added one (LLaVA-1.5)
 
-def towers():
+
+def towers(tiny: bool = False) -> dict:
+    """{name: (vision config, model class, image tokens, feature selection)}: ViTamin-L-336 (all 441 tokens) and
+    CLIP ViT-L/14-336 (576 patch tokens, CLS dropped as LLaVA-1.5 does); ``tiny``: a ViTamin-Tiny and a 2-layer
+    CLIP of the same width, for CPU dry runs."""
     from transformers import CLIPVisionConfig, CLIPVisionModel
 
     from llava_lmm.modeling.builder import vision_config_for
     from llava_lmm.modeling.vision_tower import ViTaminVisionModel
 
+    if tiny:
+        vit = vision_config_for("ViTamin-Tiny")
+        clip = CLIPVisionConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+                                image_size=vit.image_size, patch_size=16, projection_dim=64)
+        return {"ViTamin-Tiny": (vit, ViTaminVisionModel, vit.num_image_tokens, "full"),
+                "CLIP-tiny/16": (clip, CLIPVisionModel, (vit.image_size // 16) ** 2, "default")}
     vit = vision_config_for("ViTamin-L-336")
     clip = CLIPVisionConfig(hidden_size=1024, intermediate_size=4096, num_hidden_layers=24, num_attention_heads=16,
                             image_size=336, patch_size=14, projection_dim=768)
-    return {"ViTamin-L-336": (vit, ViTaminVisionModel, 441), "CLIP-ViT-L/14-336": (clip, CLIPVisionModel, 576)}
+    return {"ViTamin-L-336": (vit, ViTaminVisionModel, vit.num_image_tokens, "full"),
+            "CLIP-ViT-L/14-336": (clip, CLIPVisionModel, (336 // 14) ** 2, "default")}
+
+
+def vicuna7b_config(layers: int = 32, hidden: int = 4096, intermediate: int = 11008, heads: int = 32,
+                    vocab: int = 32064):
+    """A Vicuna-7B-shaped Llama config (``layers`` / sizes smaller for dry runs); vocabulary incl. <image>."""
+    from transformers import LlamaConfig
+
+    return LlamaConfig(vocab_size=vocab, hidden_size=hidden, intermediate_size=intermediate, num_hidden_layers=layers,
+                       num_attention_heads=heads, num_key_value_heads=heads, max_position_embeddings=4096)
+
+
+def build_llava(vision_config, image_tokens: int, select: str, text_config, device: torch.device,
+                dtype: torch.dtype):
+    """Random-init LlavaForConditionalGeneration on ``device`` in ``dtype``, stage-2 trainable set (LM + projector;
+    the tower frozen), in train mode; ``select``: the vision feature selection (full | default = drop CLS)."""
+    from transformers import LlavaConfig, LlavaForConditionalGeneration
+
+    cfg = LlavaConfig(vision_config=vision_config, text_config=text_config, image_token_id=IMAGE_TOKEN_ID,
+                      vision_feature_layer=-2, vision_feature_select_strategy=select, image_seq_length=image_tokens)
+    with torch.device(device):
+        model = LlavaForConditionalGeneration(cfg).to(dtype)
+    model.model.vision_tower.requires_grad_(False)
+    model.train()
+    return model
+
+
+def sample_batch(batch: int, text_tokens: int, image_tokens: int, image_size: int, device: torch.device,
+                 dtype: torch.dtype) -> dict:
+    """``batch`` sequences of one image (``image_tokens`` placeholders after BOS) + ``text_tokens`` random tokens,
+    labels = inputs (every token trained: the LM cost of a packed stage-2 batch)."""
+    ids = torch.randint(3, IMAGE_TOKEN_ID, (batch, text_tokens + image_tokens), device=device)
+    ids[:, 1:1 + image_tokens] = IMAGE_TOKEN_ID
+    px = torch.randn(batch, 3, image_size, image_size, device=device, dtype=dtype)
+    return {"input_ids": ids, "pixel_values": px, "labels": ids}
+
+
+def train_step_fn(model, batch: dict):
+    """One AdamW step on the trainable parameters (plain, non-fused AdamW: the default of the HF Trainer runs)."""
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5, foreach=False)
+
+    def step():
+        loss = model(**batch).loss
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+
+    return step
 
 
 def bench_tower_cpu(batch: int, steps: int) -> None:
     print(f"CPU: vision tower forward, batch {batch}, {torch.get_num_threads()} threads")
-    for name, (cfg, cls, n) in towers().items():
+    for name, (cfg, cls, n, _) in towers().items():
         m = cls(cfg).eval()
         x = torch.randn(batch, 3, 336, 336)
         with torch.no_grad():
@@ -48,39 +108,20 @@ def bench_tower_cpu(batch: int, steps: int) -> None:
 
 
 def bench_llava_gpu(batch: int, text_tokens: int, steps: int, layers: int) -> None:
-    from transformers import LlamaConfig, LlavaConfig, LlavaForConditionalGeneration
+    from benchmarks.timing import timed
 
-    dev = "cuda"
+    dev = torch.device("cuda")
     print(f"GPU {torch.cuda.get_device_name()}: Vicuna-7B-shaped LM ({layers} layers), batch {batch}, "
-          f"{text_tokens} text tokens/sample, bf16, grad checkpointing")
-    for name, (vcfg, _, n) in towers().items():
-        lm = LlamaConfig(vocab_size=32064, hidden_size=4096, intermediate_size=11008, num_hidden_layers=layers,
-                         num_attention_heads=32, num_key_value_heads=32, max_position_embeddings=4096)
-        cfg = LlavaConfig(vision_config=vcfg, text_config=lm, image_token_id=32000, vision_feature_layer=-2,
-                          vision_feature_select_strategy="full", image_seq_length=n)
-        with torch.device(dev):
-            model = LlavaForConditionalGeneration(cfg).to(torch.bfloat16)
-        model.model.vision_tower.requires_grad_(False)
+          f"{text_tokens} text tokens/sample, bf16, activation checkpointing")
+    for name, (vcfg, _, n, select) in towers().items():
+        model = build_llava(vcfg, n, select, vicuna7b_config(layers), dev, torch.bfloat16)
         model.activation_checkpointing_enable()
-        model.train()
-        opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5, foreach=False)
-        ids = torch.randint(3, 32000, (batch, text_tokens + n), device=dev)
-        ids[:, 1:1 + n] = 32000
-        px = torch.randn(batch, 3, 336, 336, device=dev, dtype=torch.bfloat16)
+        step = train_step_fn(model, sample_batch(batch, text_tokens, n, vcfg.image_size, dev, torch.bfloat16))
         torch.cuda.reset_peak_memory_stats()
-        for i in range(steps + 1):
-            if i == 1:
-                torch.cuda.synchronize()
-                t0 = time.perf_counter()
-            loss = model(input_ids=ids, pixel_values=px, labels=ids).loss
-            loss.backward()
-            opt.step()
-            opt.zero_grad(set_to_none=True)
-        torch.cuda.synchronize()
-        dt = (time.perf_counter() - t0) / steps
+        dt = timed(step, steps, dev)
         print(f"  {name:20s} img tokens {n:4d}  {batch * (text_tokens + n) / dt:9.0f} tokens/s  "
               f"{dt * 1000:8.1f} ms/step  peak {torch.cuda.max_memory_allocated() / 2**30:6.1f} GiB")
-        del model, opt
+        del model, step
         torch.cuda.empty_cache()
 
 

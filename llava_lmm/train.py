@@ -97,12 +97,14 @@ def build_model(m: ModelArguments, tok, dtype=torch.float32):
     return model
 
 
-def atomic_save_model_dir(model, tok, processor, out_dir: Path, extra: dict | None = None) -> None:
-    """save_pretrained into a temporary folder beside ``out_dir``, then move every file in (config.json last)."""
+def atomic_save_model_dir(model, tok, processor, out_dir: Path, extra: dict | None = None,
+                          state_dict: dict | None = None) -> None:
+    """save_pretrained into a temporary folder beside ``out_dir``, then move every file in (config.json last).
+    ``state_dict``: the weights to write instead of the model's own (a gathered copy of a sharded model)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".saving-", dir=out_dir))
     try:
-        model.save_pretrained(tmp, safe_serialization=True)
+        model.save_pretrained(tmp, safe_serialization=True, state_dict=state_dict)
         tok.save_pretrained(tmp)
         processor.save_pretrained(tmp)
         if extra:
@@ -163,6 +165,27 @@ class LlavaTrainer(Trainer):
         return self.optimizer
 
 
+def sharding_of(trainer) -> str | None:
+    """How the run sharded the model: fsdp2 | fsdp | deepspeed-zero<N> | None (accelerate enables FSDP only on
+    accelerators: a CPU run asked for FSDP trains unsharded, and says so here)."""
+    if trainer.is_fsdp_enabled:
+        return "fsdp2" if trainer.accelerator.is_fsdp2 else "fsdp"
+    if trainer.is_deepspeed_enabled:
+        return f"deepspeed-zero{trainer.accelerator.state.deepspeed_plugin.zero_stage}"
+    return None
+
+
+def gathered_state_dict(trainer) -> dict | None:
+    """The full state dict of a model whose weights are sharded (FSDP, DeepSpeed ZeRO-3: each rank holds a slice
+    of every weight), gathered by a collective that every rank must join; rank 0 receives it. None otherwise
+    (ZeRO-2 shards only optimizer state and gradients: every rank holds the whole model)."""
+    if trainer.is_fsdp_enabled:
+        return trainer.accelerator.get_state_dict(trainer.model)
+    if trainer.is_deepspeed_enabled and trainer.accelerator.state.deepspeed_plugin.zero_stage == 3:
+        return trainer.accelerator.get_state_dict(trainer.deepspeed)
+    return None
+
+
 def _unwrap_llava(model):
     return model.get_base_model() if hasattr(model, "get_base_model") else model
 
@@ -197,6 +220,12 @@ def train(m: ModelArguments, d: DataArguments, t: LlavaTrainingArguments) -> dic
     trainer = LlavaTrainer(model=model, args=t, train_dataset=ds,
                            data_collator=DataCollator(tok.pad_token_id, t.model_max_length),
                            group_by_modality=d.group_by_modality_length, mm_projector_lr=m.mm_projector_lr)
+    if trainer.is_world_process_zero():  # LLaVA's recipe fixes the global batch; the LR is never rescaled
+        a = trainer.args
+        log.info("global batch %d (%d/device x %d accumulation x %d processes), lr %g, projector lr %s (not scaled "
+                 "with the batch)", a.per_device_train_batch_size * a.gradient_accumulation_steps * a.world_size,
+                 a.per_device_train_batch_size, a.gradient_accumulation_steps, a.world_size, a.learning_rate,
+                 m.mm_projector_lr or "= lr")
     resume = t.resume_from_checkpoint
     if resume is None and out.is_dir():
         resume = get_last_checkpoint(str(out))  # reference: resume automatically
@@ -204,11 +233,16 @@ def train(m: ModelArguments, d: DataArguments, t: LlavaTrainingArguments) -> dic
     history = [h for h in trainer.state.log_history if "loss" in h]
     metrics = {"stage": m.stage, "steps": trainer.state.global_step, "train_loss": result.training_loss,
                "losses": [h["loss"] for h in history], "resumed_from": resume,
-               "truncated": ds.truncated, "skipped": ds.skipped, "mismatched": ds.mismatched}
+               "truncated": ds.truncated, "skipped": ds.skipped, "mismatched": ds.mismatched,
+               "sharding": sharding_of(trainer)}
+    full = gathered_state_dict(trainer) if m.stage != "lora" else None  # on every rank, before rank 0 saves
     if trainer.is_world_process_zero():
         llava = _unwrap_llava(trainer.model)
         if m.stage == "stage1":
-            state = projector_state_to_reference(llava.model.multi_modal_projector.state_dict())
+            proj = "model.multi_modal_projector."
+            state = projector_state_to_reference(
+                {k[len(proj):]: v for k, v in full.items() if k.startswith(proj)} if full is not None
+                else llava.model.multi_modal_projector.state_dict())
             with atomic_path(out / "mm_projector.bin") as tmp:
                 torch.save(state, tmp)
             llava.config.to_json_file(str(out / "config.json.tmp"))
@@ -227,7 +261,8 @@ def train(m: ModelArguments, d: DataArguments, t: LlavaTrainingArguments) -> dic
                 final.config.use_cache = True
                 final.config.text_config.use_cache = True
                 atomic_save_model_dir(final, tok, processor, out, extra={
-                    "template": model_template(d), "image_aspect_ratio": d.image_aspect_ratio})
+                    "template": model_template(d), "image_aspect_ratio": d.image_aspect_ratio},
+                    state_dict=full if m.stage == "full" else None)
         atomic_write_json(out / "train_metrics.json", metrics)
     return metrics
 

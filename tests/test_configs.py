@@ -45,3 +45,27 @@ def test_llava_config_parses(path, tmp_path):
     m, d, t = parse_args(["--config", str(tmp_path / "cfg.yaml"), f"--output_dir={tmp_path}", "--bf16", "False",
                           "--tf32", "False", "--data_path", str(tmp_path / "data.json")])
     assert m.vision_tower and t.output_dir == str(tmp_path)
+
+
+def test_llava_fsdp2_config(tmp_path):
+    """FSDP2 beside ZeRO-2/3: version 2 (``fully_shard``), one shard group per decoder layer, FSDP's own activation
+    checkpointing instead of the training argument's, a full state dict for saving; the rest is the ZeRO-3 stage-2
+    config unchanged."""
+    import yaml
+
+    from llava_lmm.config import parse_args
+
+    configs = REPO / "llava_lmm/configs"
+    fsdp2 = yaml.safe_load((configs / "fsdp2_stage2_full_vitamin_l_336_vicuna7b.yaml").read_text())
+    zero3 = yaml.safe_load((configs / "stage2_full_vitamin_l_336_vicuna7b.yaml").read_text())
+    sharding = {"deepspeed", "fsdp", "fsdp_config", "activation_checkpointing"}
+    assert {k: v for k, v in fsdp2.items() if k not in sharding} == {k: v for k, v in zero3.items() if k not in sharding}
+    (tmp_path / "data.json").write_text("[]")
+    m, d, t = parse_args(["--config", str(configs / "fsdp2_stage2_full_vitamin_l_336_vicuna7b.yaml"),
+                          f"--output_dir={tmp_path}", "--bf16", "False", "--tf32", "False",
+                          "--data_path", str(tmp_path / "data.json")])
+    a = t.fsdp_plugin_args
+    assert a["fsdp_version"] == 2 and a["transformer_cls_names_to_wrap"] == "LlamaDecoderLayer"
+    assert a["activation_checkpointing"] is True and not t.activation_checkpointing
+    assert a["state_dict_type"] == "FULL_STATE_DICT" and a["reshard_after_forward"] is True
+    assert t.deepspeed is None and m.stage == "full"

@@ -62,6 +62,13 @@ class FCCLIPModelConfig:
     test_topk: int = 100
 
 
+def upsample_mask_logits(masks: torch.Tensor, size, image_sizes) -> list[torch.Tensor]:
+    """(B, Q, h', w') mask logits of padded inputs of ``size`` (H, W) → per image (Q, h, w): bilinear to the
+    input size, cropped to the image's content (h, w)."""
+    up = F.interpolate(masks, size=tuple(size), mode="bilinear", align_corners=False)
+    return [m[:, :h, :w] for m, (h, w) in zip(up, image_sizes)]
+
+
 class MLP(nn.Sequential):
     def __init__(self, dims: list[int]):
         layers: list[nn.Module] = []
@@ -157,31 +164,42 @@ class FCCLIP(PartialCheckpoint, nn.Module):
     # --- forward ---------------------------------------------------------------------------------
     def forward(self, batch: dict):
         images = batch["images"]
-        opts = self.backbone.options
-        opts.window_stride = self.cfg.train_window_stride if self.training else self.cfg.test_window_stride
+        if not self.training:
+            probs, masks = self.infer(images)
+            up = upsample_mask_logits(masks, images.shape[-2:], batch["image_sizes"])
+            return [{"probs": p, "mask_logits": m} for p, m in zip(probs, up)]
+        self.backbone.options.window_stride = self.cfg.train_window_stride
+        feats, pd, dec = self._decode(images)
+        masks = dec.masks_queries_logits
+        queries = [h.transpose(0, 1) for h in dec.intermediate_hidden_states]
+        logits = [self.classify(qs, m, pd.mask_features) for qs, m in zip(queries, masks)]
+        targets = batch["targets"]
+        losses = self.criterion(masks[-1], logits[-1], [t["masks"].float() for t in targets],
+                                [t["labels"] for t in targets],
+                                [{"masks_queries_logits": m, "class_queries_logits": c}
+                                 for m, c in zip(masks[:-1], logits[:-1])])
+        return self.criterion.weighted(losses)
+
+    def _decode(self, images: torch.Tensor):
         feats = self.backbone(images)
         maps = {k: feats[k] for k in LEVELS}
         if self.position is not None:
             maps = self.position(maps)
         with torch.autocast(images.device.type, enabled=False):  # the deformable pixel decoder runs in fp32
             pd = self.pixel_decoder([maps[k].float() for k in LEVELS])
-        dec = self.transformer(list(pd.multi_scale_features), pd.mask_features)
-        masks = dec.masks_queries_logits
-        queries = [h.transpose(0, 1) for h in dec.intermediate_hidden_states]
-        if self.training:
-            logits = [self.classify(qs, m, pd.mask_features) for qs, m in zip(queries, masks)]
-            targets = batch["targets"]
-            losses = self.criterion(masks[-1], logits[-1], [t["masks"].float() for t in targets],
-                                    [t["labels"] for t in targets],
-                                    [{"masks_queries_logits": m, "class_queries_logits": c}
-                                     for m, c in zip(masks[:-1], logits[:-1])])
-            return self.criterion.weighted(losses)
-        logits_in = self.classify(queries[-1], masks[-1], pd.mask_features)
+        return feats, pd, self.transformer(list(pd.multi_scale_features), pd.mask_features)
+
+    def infer(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Test-time class probabilities (B, Q, K+1), void last, and mask logits (B, Q, H/s, W/s) at the mask
+        features' stride s, for the padded input (an exported graph ends here; ``forward`` upsamples and crops)."""
+        self.backbone.options.window_stride = self.cfg.test_window_stride
+        feats, pd, dec = self._decode(images)
+        masks = dec.masks_queries_logits[-1]
+        logits_in = self.classify(dec.intermediate_hidden_states[-1].transpose(0, 1), masks, pd.mask_features)
         clip_map = feats[self.backbone.extractor.clip_source]
-        logits_out = self.out_of_vocabulary_logits(clip_map, masks[-1])
+        logits_out = self.out_of_vocabulary_logits(clip_map, masks)
         probs = geometric_ensemble(logits_in.float(), logits_out.float(), self.seen, self.cfg.alpha, self.cfg.beta)
-        up = F.interpolate(masks[-1].float(), size=images.shape[-2:], mode="bilinear", align_corners=False)
-        return [{"probs": p, "mask_logits": m[:, :h, :w]} for p, m, (h, w) in zip(probs, up, batch["image_sizes"])]
+        return probs, masks.float()
 
     def checkpoint_skip_prefixes(self) -> tuple[str, ...]:
         # a frozen CLIP loaded from its own source is left out; a random-init one exists nowhere else

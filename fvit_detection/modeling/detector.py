@@ -89,15 +89,24 @@ class FViT(PartialCheckpoint, nn.Module):
         images, image_sizes, targets = batch["images"], batch["image_sizes"], batch.get("targets")
         if self.training and targets is None:
             raise ValueError("F-ViT needs targets in train mode")
-        feats = self.backbone(images)
-        pyramid = self.fpn(OrderedDict(self.adapters(feats)))
-        levels = list(pyramid.values())
+        if not self.training:
+            return self.detect(images, image_sizes)
+        feats, pyramid = self._features(images)
         proposals, losses = self.rpn(ImageList(images, list(image_sizes)), pyramid, targets)
-        if self.training:
-            return {"loss_rpn_cls": losses["loss_objectness"], "loss_rpn_box": losses["loss_rpn_box_reg"],
-                    **self.roi_heads(levels[:4], proposals, image_sizes, targets)}
-        return self.roi_heads(levels[:4], proposals, image_sizes, clip_dense=feats["clip_dense"],
-                              clip_stride=self.clip_stride)
+        return {"loss_rpn_cls": losses["loss_objectness"], "loss_rpn_box": losses["loss_rpn_box_reg"],
+                **self.roi_heads(list(pyramid.values())[:4], proposals, image_sizes, targets)}
+
+    def _features(self, images):
+        feats = self.backbone(images)
+        return feats, self.fpn(OrderedDict(self.adapters(feats)))
+
+    def detect(self, images, image_sizes, paste_masks: bool = True) -> list[dict]:
+        """Eval-mode detections per image; ``image_sizes``: content (h, w) per image, ints or (2,) tensors (an
+        exported graph's input). ``paste_masks=False`` returns the mask head's (K, 1, M, M) probabilities."""
+        feats, pyramid = self._features(images)
+        proposals, _ = self.rpn(ImageList(images, list(image_sizes)), pyramid)
+        return self.roi_heads._detect(list(pyramid.values())[:4], proposals, image_sizes, feats["clip_dense"],
+                                      self.clip_stride, paste_masks=paste_masks)
 
     def checkpoint_skip_prefixes(self) -> tuple[str, ...]:
         # a frozen CLIP loaded from its own source is left out; a random-init one exists nowhere else

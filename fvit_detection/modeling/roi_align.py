@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import torch
+import torchvision
 from torch import nn
 from torchvision.ops import roi_align
 
@@ -30,12 +31,14 @@ class MultiLevelRoIAlign(nn.Module):
         """feats: per level (B, C, h, w); boxes: per image (n_i, 4) xyxy → (Σn_i, C, S, S)."""
         rois = torch.cat([torch.cat([torch.full_like(b[:, :1], i), b], dim=1) for i, b in enumerate(boxes)])
         out = feats[0].new_zeros((rois.shape[0], feats[0].shape[1], self.output_size, self.output_size))
-        if rois.shape[0] == 0:
+        if not torchvision._is_tracing() and rois.shape[0] == 0:  # a traced graph must also take boxes
             return out
         levels = self.levels(boxes)
         for k, (f, scale) in enumerate(zip(feats, self.scales)):
             idx = torch.where(levels == k)[0]
-            if idx.numel():
-                out[idx] = roi_align(f, rois[idx].to(f.dtype), self.output_size, spatial_scale=scale,
-                                     sampling_ratio=0, aligned=True).to(out.dtype)
+            if torchvision._is_tracing() or idx.numel():  # a traced graph keeps every level's branch
+                pooled = roi_align(f, rois[idx].to(f.dtype), self.output_size, spatial_scale=scale,
+                                   sampling_ratio=0, aligned=True).to(out.dtype)
+                # a scatter, not out[idx] = …: exported, index assignment fixes the box count it was traced with
+                out = out.scatter(0, idx.view(-1, 1, 1, 1).expand_as(pooled), pooled)
         return out

@@ -6,8 +6,9 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.models.detection import _utils as det_utils
 from torchvision.models.detection.roi_heads import paste_masks_in_image
-from torchvision.ops import batched_nms, box_iou, clip_boxes_to_image, roi_align
+from torchvision.ops import batched_nms, box_iou, roi_align
 
+from .boxes import clip_boxes
 from .fusion import fuse_scores, masked_class_loss
 from .roi_align import MultiLevelRoIAlign
 
@@ -159,7 +160,10 @@ class FViTRoIHead(nn.Module):
         return (self.vlm_temperature * v @ self.text_embeddings.t()).softmax(-1)
 
     @torch.no_grad()
-    def _detect(self, feats, proposals, image_sizes, clip_dense, clip_stride):
+    def _detect(self, feats, proposals, image_sizes, clip_dense, clip_stride, paste_masks: bool = True):
+        """Per image {boxes, scores, labels[, masks]}; masks pasted to the image size, or with ``paste_masks=False``
+        the (K, 1, M, M) probabilities of the mask head (an exported graph leaves the pasting to its caller).
+        Image sizes may be (h, w) tensors."""
         logits, deltas = self._box_forward(feats, proposals)
         scores = logits.float().softmax(-1)
         if clip_dense is not None:
@@ -167,9 +171,8 @@ class FViTRoIHead(nn.Module):
                                  self.alpha, self.beta)
         boxes = self.box_coder.decode_single(deltas.float(), torch.cat(proposals).float())
         results = []
-        for props, sc, bx, size in zip(proposals, scores.split([len(p) for p in proposals]),
-                                       boxes.split([len(p) for p in proposals]), image_sizes):
-            bx = clip_boxes_to_image(bx, size)
+        for sc, bx, size in zip(_per_image(scores, proposals), _per_image(boxes, proposals), image_sizes):
+            bx = clip_boxes(bx, size)
             sc = sc[:, :-1]  # background column out
             cand, cls = torch.where(sc > self.score_thresh)
             b, s = bx[cand], sc[cand, cls]
@@ -177,6 +180,11 @@ class FViTRoIHead(nn.Module):
             results.append({"boxes": b[keep], "scores": s[keep], "labels": cls[keep]})
         if self.with_mask:
             masks = self.mask_head(self.mask_pool(feats, [r["boxes"] for r in results])).sigmoid()
-            for r, m, size in zip(results, masks.split([len(r["boxes"]) for r in results]), image_sizes):
-                r["masks"] = paste_masks_in_image(m, r["boxes"], size)
+            for r, m, size in zip(results, _per_image(masks, [r["boxes"] for r in results]), image_sizes):
+                r["masks"] = paste_masks_in_image(m, r["boxes"], size) if paste_masks else m
         return results
+
+
+def _per_image(x: torch.Tensor, parts: list[torch.Tensor]) -> list[torch.Tensor]:
+    """Rows of ``x`` split by the lengths of ``parts``; one image keeps ``x`` whole (no length in a traced graph)."""
+    return [x] if len(parts) == 1 else list(x.split([len(p) for p in parts]))

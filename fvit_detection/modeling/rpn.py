@@ -7,13 +7,25 @@ from torch import nn
 from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.rpn import RegionProposalNetwork, RPNHead
 
+from .boxes import clip_boxes
 from .roi_heads import conv_norm_relu
 
 RPN_NORMS = ("none", "bn", "gn")
+# torchvision clips once more to the sizes it is given; boxes clipped already need no second bound
+_UNBOUNDED = (float("inf"), float("inf"))
 
 
 class L1RegionProposalNetwork(RegionProposalNetwork):
-    """torchvision's RPN with the box loss F-ViT uses: plain L1 (torchvision hard-codes smooth-L1, β = 1/9)."""
+    """torchvision's RPN with the box loss F-ViT uses: plain L1 (torchvision hard-codes smooth-L1, β = 1/9).
+
+    Image sizes may be (h, w) tensors (an exported graph's input): proposals are clipped to them before torchvision's
+    filtering, which first picks the top-k by objectness and then clips, so the kept boxes are the same.
+    """
+
+    def filter_proposals(self, proposals, objectness, image_shapes, num_anchors_per_level):
+        proposals = torch.stack([clip_boxes(p, s) for p, s in zip(proposals, image_shapes)])
+        return super().filter_proposals(proposals, objectness, [_UNBOUNDED] * len(image_shapes),
+                                        num_anchors_per_level)
 
     def compute_loss(self, objectness, pred_bbox_deltas, labels, regression_targets):
         pos, neg = self.fg_bg_sampler(labels)

@@ -5,7 +5,7 @@ Rules (``train.out_dir`` holding ``last.pt`` and ``train.resume=true``):
 
 - Keys that do not change the trained model may differ from the stored run: ``RESUMABLE_KEYS`` of the train section
   (extend a run with ``train.max_steps``, change logging / checkpoint / eval cadence, the progress bar, loader
-  workers — batches do not depend on them —, the folder's own path).
+  workers — batches do not depend on them —, the folder's own path, the speed switches).
 - Any other difference (model, data, optimiser, schedule, seed, batch size, AMP, …) is refused with a
   ``ConfigError`` listing every changed key as ``old -> new``, unless ``train.resume_changes=allow``: then the new
   values are used from the checkpoint's step on (the optimiser's lr, betas, weight decay included), and
@@ -31,7 +31,8 @@ from .distributed import all_gather_objects
 
 # TrainConfig fields that may differ when resuming (they do not change the trained weights)
 RESUMABLE_KEYS = ("max_steps", "log_every", "ckpt_every", "keep_every", "eval_every", "progress", "num_workers",
-                  "resume", "resume_changes", "out_dir", "export_pretrained")
+                  "resume", "resume_changes", "out_dir", "export_pretrained", "tf32", "fused_adamw", "pin_memory",
+                  "compile", "channels_last")
 LOCK_NAME = ".lock"
 CHECKPOINT_NAME = "last.pt"
 HISTORY_NAME = "history.jsonl"

@@ -62,6 +62,12 @@ class TrainConfig:
     progress: bool = True
     export_pretrained: bool = False  # the adapters write <out_dir>/pretrained/ (from_pretrained) at the end
     resume_changes: Literal["refuse", "allow"] = "refuse"  # allow: resume with changed settings (shared.engine.rundir)
+    # fast paths; the CUDA-only ones do nothing on the CPU
+    tf32: bool = True  # CUDA: TF32 tensor cores for the fp32 matmuls / convolutions left outside autocast
+    fused_adamw: bool = True  # CUDA: the fused AdamW kernel (one launch for all parameters)
+    pin_memory: bool = True  # CUDA: page-locked batches, copied to the GPU without blocking
+    compile: bool = False  # torch.compile the model (in place: parameter names and checkpoints unchanged)
+    channels_last: bool = False  # channels-last weights and ``images`` (where convolutions dominate)
 
     def __post_init__(self):
         """Range checks, so a bad value is a config error naming the key before any work."""
@@ -217,7 +223,12 @@ class Trainer:
 
     def _train(self, dist: DistInfo, run: RunDir) -> list[dict]:
         cfg = self.cfg
+        cuda = dist.device.type == "cuda"
+        if cuda:
+            torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = cfg.tf32
         model = self.model.to(dist.device)
+        if cfg.channels_last:
+            model = model.to(memory_format=torch.channels_last)
         if dist.world_size > 1 and cfg.sync_bn:
             model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
         groups = self.param_groups(model) if self.param_groups else [
@@ -225,7 +236,13 @@ class Trainer:
         if not any(p.requires_grad for g in groups for p in g["params"]):
             raise ValueError("the model has no trainable parameters")
         lr = scale_lr(cfg.lr, cfg.batch_size * dist.world_size, cfg.base_batch_size)
-        optimizer = torch.optim.AdamW(groups, lr=lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
+        if dist.is_main:  # the scaling rule, stated once: a different node count changes the global batch
+            total = cfg.batch_size * dist.world_size
+            print(f"global batch {total} ({cfg.batch_size}/process x {dist.world_size}), lr {lr:g}" + (
+                f" = {cfg.lr:g} x {total}/{cfg.base_batch_size} (linear scaling from train.base_batch_size)"
+                if cfg.base_batch_size else " (not scaled: train.base_batch_size unset)"), flush=True)
+        optimizer = torch.optim.AdamW(groups, lr=lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay,
+                                      fused=cfg.fused_adamw and cuda)
         scheduler = build_scheduler(optimizer, cfg.warmup_steps, cfg.warmup_ratio, cfg.lr_steps, cfg.lr_gamma)
         scaler = torch.amp.GradScaler(dist.device.type, enabled=cfg.amp == "fp16")
         fresh = [{k: v for k, v in g.items() if k != "params"} for g in optimizer.param_groups]
@@ -246,6 +263,8 @@ class Trainer:
                 for key, (old, new) in run.changes.items():
                     print(f"  changed from step {start} on: {key}: {old!r} -> {new!r}", flush=True)
         run.commit()
+        if cfg.compile:
+            model.compile()
         ddp = model
         if dist.world_size > 1:
             ddp = nn.parallel.DistributedDataParallel(
@@ -255,7 +274,7 @@ class Trainer:
                                         start, cfg.max_steps)
         # own generator: creating the iterator must not consume the global RNG (it would shift a resumed run)
         loader = torch.utils.data.DataLoader(self.dataset, batch_sampler=sampler, collate_fn=self.collate,
-                                             num_workers=cfg.num_workers,
+                                             num_workers=cfg.num_workers, pin_memory=cfg.pin_memory and cuda,
                                              generator=torch.Generator().manual_seed(cfg.seed))
         writer = log_file = bar = None
         if dist.is_main:
@@ -274,12 +293,11 @@ class Trainer:
         try:
             for step, batch in enumerate(loader, start=start):
                 batch = _to_device(batch, dist.device)
+                if cfg.channels_last and isinstance(batch, dict) and getattr(batch.get("images"), "ndim", 0) == 4:
+                    batch["images"] = batch["images"].contiguous(memory_format=torch.channels_last)
                 with torch.autocast(dist.device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
                     out = ddp(batch)
                 loss = sum(v for k, v in out.items() if k.startswith("loss"))
-                if not torch.isfinite(loss):
-                    bad = {k: float(v.detach()) for k, v in out.items()}
-                    raise FloatingPointError(f"non-finite loss at step {step + 1}: {bad}")
                 optimizer.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
                 scaler.unscale_(optimizer)
@@ -288,12 +306,16 @@ class Trainer:
                 scaler.step(optimizer)
                 scaler.update()
                 scheduler.step()
-                # one collective per step: the loss terms (averaged) and the stop flag (any rank caught a signal)
+                # one collective and one host sync per step: the loss terms (averaged) and the stop flag (any rank
+                # caught a signal); every rank then sees the same values, so a non-finite loss stops all ranks
                 keys = list(out)
                 summed = all_reduce_sum(torch.stack([loss.detach().float()] + [out[k].detach().float() for k in keys]
                                                     + [torch.tensor(float(self._stop_signal is not None),
-                                                                    device=loss.device)]))
-                values = (summed[:-1] / dist.world_size).tolist()
+                                                                    device=loss.device)])).tolist()
+                stop = summed[-1] > 0
+                values = [v / dist.world_size for v in summed[:-1]]
+                if not math.isfinite(values[0]):  # after the step; nothing is saved, the run stops here
+                    raise FloatingPointError(f"non-finite loss at step {step + 1}: {dict(zip(keys, values[1:]))}")
                 record = {"step": step + 1, "lr": optimizer.param_groups[0]["lr"], "loss": values[0],
                           **dict(zip(keys, values[1:]))}
                 logged = (step + 1) % cfg.log_every == 0 or step + 1 == cfg.max_steps
@@ -308,7 +330,7 @@ class Trainer:
                                 writer.add_scalar(f"train/{k}", v, step + 1)
                         log_file.write(json.dumps(record) + "\n")
                         log_file.flush()
-                if summed[-1] > 0 and step + 1 < cfg.max_steps:
+                if stop and step + 1 < cfg.max_steps:
                     self._save(dist, model, optimizer, scheduler, scaler, step + 1)
                     raise TrainingInterrupted(f"stopped by a signal after step {step + 1}; {ckpt} written — run the "
                                               f"same command again to resume", self._stop_signal or signal.SIGTERM)

@@ -1,11 +1,9 @@
-"""End-to-end F-ViT on the synthetic world: learning, exact resume, DDP sync, eval/predict entry points."""
+"""End-to-end F-ViT on the synthetic world: learning, exact resume, eval/predict entry points."""
 import json
-from pathlib import Path
 
 import pytest
 
 from fvit_helpers import make_config
-from torchrun_helpers import RECORD_ADAMW_DIGESTS, torchrun
 from fvit_detection.builder import build_model, evaluate
 from fvit_detection.train import train
 from shared.engine import seed_everything
@@ -54,24 +52,3 @@ def test_kill_and_resume_reproduces_losses(fvit_world, tmp_path):
     full, cut = _losses(tmp_path / "full"), _losses(tmp_path / "cut")
     assert [s for s, _ in cut] == list(range(1, 7))
     assert cut[3:] == full[3:]
-
-
-DDP_SCRIPT = RECORD_ADAMW_DIGESTS + r"""
-import json, os, sys
-sys.path.insert(0, {tests!r})
-from fvit_helpers import make_config
-from shared.synthetic import WorldPaths
-from fvit_detection.train import train
-cfg = make_config(WorldPaths.from_dir({world!r}), {out!r}, "train.max_steps=3", "train.batch_size=2",
-                  "train.sync_bn=false", "eval.max_images=2", "train.log_every=1")
-train(cfg)
-json.dump(digests, open({out!r} + "/digests" + os.environ["RANK"] + ".json", "w"))
-"""
-
-
-@pytest.mark.dist
-def test_two_process_gloo_parameters_identical(fvit_world, tmp_path):
-    torchrun(DDP_SCRIPT.format(tests=str(Path(__file__).parent), world=str(fvit_world.root), out=str(tmp_path)),
-             tmp_path)
-    d0, d1 = (json.loads((tmp_path / f"digests{r}.json").read_text()) for r in (0, 1))
-    assert len(d0) == 3 and d0 == d1
