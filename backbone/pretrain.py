@@ -80,13 +80,13 @@ def load_pairs(world: Path, preprocess, tokenizer) -> tuple[torch.Tensor, torch.
 
 def batch_indices(step: int, batch_size: int, n: int, seed: int) -> torch.Tensor:
     """The sample indices of ``step``: epoch-wise permutations seeded by (seed, epoch), read at the step's offset."""
+    perms: dict[int, torch.Tensor] = {}
     out = []
     for g in range(step * batch_size, (step + 1) * batch_size):
         epoch, pos = divmod(g, n)
-        if not out or epoch != cur_epoch:
-            cur_epoch = epoch
-            perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100003 + epoch))
-        out.append(int(perm[pos]))
+        if epoch not in perms:
+            perms[epoch] = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100003 + epoch))
+        out.append(int(perms[epoch][pos]))
     return torch.tensor(out)
 
 
