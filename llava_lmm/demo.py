@@ -1,4 +1,5 @@
-"""The LLaVA demo step: stage 1 + stage 2 on the synthetic world (random-init ViTamin-Tiny, tiny random Llama),
+"""The LLaVA demo step: stage 1 + stage 2 on the synthetic world (ViTamin-Tiny: the demo's world CLIP when
+``ctx.pretrained`` is set, else random-init; a tiny random Llama),
 then held-out short-answer accuracy against the majority-answer baselines and against the same model shown a blank
 (mean-colour) image instead of each picture: the model reads the image only where real images beat blank ones.
 
@@ -36,7 +37,7 @@ def write_blank_image(folder: Path, processor, size: int) -> str:
 
 
 def run_pipeline(world, out_dir: Path, seed: int = 0, stage1_steps: int = 20, stage2_steps: int = 150,
-                 stage: str = "full", extra_stage2: list[str] = ()) -> dict:
+                 stage: str = "full", extra_stage2: list[str] = (), vision_tower_weights: str | None = None) -> dict:
     from shared.io import atomic_write_json
 
     from .config import parse_args
@@ -47,15 +48,16 @@ def run_pipeline(world, out_dir: Path, seed: int = 0, stage1_steps: int = 20, st
     out_dir = Path(out_dir)
     t0 = time.perf_counter()
     s1, s2 = out_dir / "stage1", out_dir / "stage2"
+    tower = ["--vision_tower_weights", str(vision_tower_weights)] if vision_tower_weights else []
     m1 = train(*parse_args([
         "--config", str(CONFIGS / "synthetic_tiny_stage1.yaml"), "--data_path", str(world.llava_pretrain),
         "--tokenizer_corpus", str(world.llava_instruct_train), "--image_folder", str(world.images),
-        "--output_dir", str(s1), "--max_steps", str(stage1_steps), "--seed", str(seed)]))
+        "--output_dir", str(s1), "--max_steps", str(stage1_steps), "--seed", str(seed), *tower]))
     m2 = train(*parse_args([
         "--config", str(CONFIGS / "synthetic_tiny_stage2.yaml"), "--model_name_or_path", str(s1 / "base_lm"),
         "--pretrain_mm_mlp_adapter", str(s1 / "mm_projector.bin"), "--data_path", str(world.llava_instruct_train),
         "--image_folder", str(world.images), "--output_dir", str(s2), "--max_steps", str(stage2_steps),
-        "--seed", str(seed), "--stage", stage, *extra_stage2]))
+        "--seed", str(seed), "--stage", stage, *tower, *extra_stage2]))
     t_train = time.perf_counter() - t0
     val = qa_pairs(json.loads(Path(world.llava_instruct_val).read_text()))
     train_qa = qa_pairs(json.loads(Path(world.llava_instruct_train).read_text()))
@@ -77,7 +79,7 @@ def run_pipeline(world, out_dir: Path, seed: int = 0, stage1_steps: int = 20, st
                "stage1_loss_first_last": [m1["losses"][0], m1["losses"][-1]] if m1["losses"] else None,
                "stage2_loss_first_last": [m2["losses"][0], m2["losses"][-1]] if m2["losses"] else None,
                "stage1_steps": m1["steps"], "stage2_steps": m2["steps"], "train_seconds": round(t_train, 1),
-               "model": str(s2)}
+               "model": str(s2), "tower": str(vision_tower_weights or "random-init")}
     atomic_write_json(out_dir / "metrics.json", metrics)
     return metrics
 
@@ -86,4 +88,4 @@ def run(ctx) -> dict:
     from shared.synthetic import generate_world
 
     world = generate_world(Path(ctx.out_dir) / "world", seed=ctx.seed, num_train=160, num_val=40, image_size=128)
-    return run_pipeline(world, Path(ctx.out_dir), ctx.seed)
+    return run_pipeline(world, Path(ctx.out_dir), ctx.seed, vision_tower_weights=getattr(ctx, "pretrained", None))

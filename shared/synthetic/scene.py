@@ -13,6 +13,8 @@ STUFF = {"sky": (140, 195, 240), "grass": (60, 110, 40), "water": (25, 70, 120),
 STUFF_SYNONYMS = {"sky": "clear sky", "grass": "lawn", "water": "sea", "sand": "beach"}
 THINGS = [f"{c} {s}" for s in SHAPES for c in COLOURS]  # category ids 1..12 in this order
 NOVEL = ("blue circle", "green triangle", "yellow square")  # the open-vocabulary split's "rare" classes
+# held out of the panoptic training file (segmentation's open vocabulary): the novel things and one stuff class
+SEG_HELD_OUT = NOVEL + ("sand",)
 MIN_VISIBLE_AREA = 20  # objects occluded below this many pixels are removed from the scene
 
 

@@ -10,13 +10,18 @@ Layout of ``<out>/``::
                                              neg / not-exhaustive category ids; images by coco_url)
     annotations/lvis_v1_train_ov.json        OV-LVIS train file: rare (= novel) annotations removed
     annotations/panoptic_{train,val}.json    COCO panoptic json; PNGs in annotations/panoptic_{train,val}/
+    annotations/panoptic_train_base.json     panoptic train without the held-out segmentation classes (their
+                                             pixels unlabeled); PNGs in annotations/panoptic_train_base/
+    captions/{train,val}.tsv                 image–caption pairs (open_clip CsvDataset layout, paths relative
+                                             to the world folder); object / stuff crops in captions/crops/{split}/
     llava/pretrain.json                      LCS-558K style captions (`plain` stage), train images
     llava/instruct_{train,val}.json          mix665k style Q&A (+ a few text-only samples in train)
     classnames/panoptic_with_prompt_eng.txt  FC-CLIP class-name file (`id:name,synonym`)
     classnames/classes_{all,base,novel}.json F-ViT style name lists (category-id order)
 
 Image, annotation and segment ids count from 1 per split. Every random draw comes from
-``np.random.default_rng([seed, split, image id])`` (per image) or ``[seed, 100 + split]`` (LVIS image fields),
+``np.random.default_rng([seed, split, image id])`` (per image), ``[seed, 200 + split, image id]`` (captions) or
+``[seed, 100 + split]`` (LVIS image fields),
 so the same arguments give byte-identical files and adding images leaves the earlier ones unchanged.
 """
 from __future__ import annotations
@@ -33,8 +38,8 @@ from shared.formats.lvis import make_ov_lvis_train
 from shared.formats.panoptic import id_to_rgb
 from shared.io import atomic_write_bytes, atomic_write_json, atomic_write_text, load_json
 
-from . import llava, writers
-from .scene import NOVEL, STUFF, THINGS, sample_scene
+from . import captions, llava, writers
+from .scene import NOVEL, SEG_HELD_OUT, STUFF, THINGS, sample_scene
 
 SPLITS = ("train", "val")
 JPEG_QUALITY = 95
@@ -57,6 +62,10 @@ class WorldPaths:
     panoptic_val: Path
     panoptic_train_dir: Path
     panoptic_val_dir: Path
+    panoptic_train_base: Path
+    panoptic_train_base_dir: Path
+    captions_train: Path
+    captions_val: Path
     llava_pretrain: Path
     llava_instruct_train: Path
     llava_instruct_val: Path
@@ -79,6 +88,8 @@ class WorldPaths:
             lvis_train_ov=a / "lvis_v1_train_ov.json",
             panoptic_train=a / "panoptic_train.json", panoptic_val=a / "panoptic_val.json",
             panoptic_train_dir=a / "panoptic_train", panoptic_val_dir=a / "panoptic_val",
+            panoptic_train_base=a / "panoptic_train_base.json", panoptic_train_base_dir=a / "panoptic_train_base",
+            captions_train=root / "captions/train.tsv", captions_val=root / "captions/val.tsv",
             llava_pretrain=root / "llava/pretrain.json", llava_instruct_train=root / "llava/instruct_train.json",
             llava_instruct_val=root / "llava/instruct_val.json",
             classnames_panoptic=c / "panoptic_with_prompt_eng.txt",
@@ -107,7 +118,8 @@ def _render_split(paths: WorldPaths, seed: int, split_idx: int, count: int, size
     """Sample, render and write the images and panoptic PNGs of one split; return its records."""
     split = SPLITS[split_idx]
     pan_dir = (paths.panoptic_train_dir, paths.panoptic_val_dir)[split_idx]
-    d = {"images": [], "anns": [], "pan": [], "pretrain": [], "instruct": []}
+    d = {"images": [], "anns": [], "pan": [], "pan_base": [], "pretrain": [], "instruct": [], "captions": []}
+    held_out = writers.class_ids(SEG_HELD_OUT)
     for i in range(1, count + 1):
         rng = np.random.default_rng([seed, split_idx, i])
         scene = sample_scene(rng, size)
@@ -119,10 +131,24 @@ def _render_split(paths: WorldPaths, seed: int, split_idx: int, count: int, size
         ids, pan = writers.panoptic_segments(scene, i)
         atomic_write_bytes(pan_dir / pan["file_name"], _encode(id_to_rgb(ids), "PNG"))
         d["pan"].append(pan)
+        if split == "train":  # the open-vocabulary segmentation training file: held-out classes unlabeled
+            base_ids, base = writers.without_classes(ids, pan, held_out)
+            atomic_write_bytes(paths.panoptic_train_base_dir / base["file_name"], _encode(id_to_rgb(base_ids), "PNG"))
+            d["pan_base"].append(base)
         objects = [(o.thing, a["bbox"]) for o, a in zip(scene.objects, anns)]
         record_id = f"{split}-{i:06d}"
         d["pretrain"].append(llava.pretrain_record(rng, record_id, file_name, objects, writers.visible_stuff(pan)))
         d["instruct"].append(llava.instruct_record(rng, record_id, file_name, objects, size))
+        crops = paths.root / "captions" / "crops" / split
+        cap_rng = np.random.default_rng([seed, 200 + split_idx, i])  # own stream: the files above stay unchanged
+        for k, (box, text) in enumerate(captions.scene_pairs(cap_rng, scene, objects, writers.visible_stuff(pan))):
+            if box is None:
+                d["captions"].append((f"images/{file_name}", text))
+                continue
+            x0, y0, x1, y1 = box
+            crop = crops / f"{i:06d}_{k:02d}.jpg"
+            atomic_write_bytes(crop, _encode(np.ascontiguousarray(scene.image[y0:y1, x0:x1]), "JPEG"))
+            d["captions"].append((crop.relative_to(paths.root).as_posix(), text))
     return d
 
 
@@ -152,6 +178,10 @@ def generate_world(out_dir: str | Path, seed: int = 0, num_train: int = 32, num_
 
     _dump(paths.panoptic_train, writers.panoptic_json(train["images"], train["pan"], desc))
     _dump(paths.panoptic_val, writers.panoptic_json(val["images"], val["pan"], desc))
+    _dump(paths.panoptic_train_base, writers.panoptic_json(train["images"], train["pan_base"], desc,
+                                                           drop=writers.class_ids(SEG_HELD_OUT)))
+    atomic_write_text(paths.captions_train, captions.table(train["captions"]))
+    atomic_write_text(paths.captions_val, captions.table(val["captions"]))
 
     _dump(paths.llava_pretrain, train["pretrain"])
     _dump(paths.llava_instruct_train, train["instruct"] + llava.text_only_records())
@@ -170,6 +200,7 @@ def generate_world(out_dir: str | Path, seed: int = 0, num_train: int = 32, num_
         "categories": [{"id": c["id"], "name": c["name"], "isthing": c["isthing"], "novel": c["name"] in NOVEL}
                        for c in writers.categories()],
         "thing_classes": list(THINGS), "stuff_classes": list(STUFF), "novel_classes": list(NOVEL),
+        "seg_held_out_classes": list(SEG_HELD_OUT),
         "files": {k: str(v.relative_to(paths.root)) for k, v in asdict(paths).items() if k != "root"},
     })
     return paths

@@ -125,13 +125,30 @@ def lvis_json(images: list[dict], anns: list[dict], cats: list[dict], rng: np.ra
             "annotations": [{k: v for k, v in a.items() if k != "iscrowd"} for a in anns], "categories": cats}
 
 
-def panoptic_json(images: list[dict], pan_anns: list[dict], description: str) -> dict:
-    """COCO panoptic file: images named relative to the split's image folder, PNG names in the annotations."""
+def panoptic_json(images: list[dict], pan_anns: list[dict], description: str, drop: set[int] = frozenset()) -> dict:
+    """COCO panoptic file: images named relative to the split's image folder, PNG names in the annotations;
+    the categories ``drop`` left out of the category list."""
     return {"info": {"description": description},
             "images": [{**im, "file_name": im["file_name"].split("/")[-1]} for im in images],
             "annotations": pan_anns,
             "categories": [{k: c[k] for k in ("id", "name", "supercategory", "isthing", "color")}
-                           for c in categories()]}
+                           for c in categories() if c["id"] not in drop]}
+
+
+def class_ids(names) -> set[int]:
+    """Category ids of thing or stuff class names (an unknown name is an error)."""
+    ids = {**THING_ID, **STUFF_ID}
+    unknown = set(names) - set(ids)
+    if unknown:
+        raise ValueError(f"unknown classes {sorted(unknown)}; known: {list(ids)}")
+    return {ids[n] for n in names}
+
+
+def without_classes(ids: np.ndarray, pan_ann: dict, drop: set[int]) -> tuple[np.ndarray, dict]:
+    """A panoptic segment map and its annotation with the segments of categories ``drop`` made unlabeled (0)."""
+    kept = [s for s in pan_ann["segments_info"] if s["category_id"] not in drop]
+    out = np.where(np.isin(ids, [s["id"] for s in kept]), ids, 0)
+    return out, {**pan_ann, "segments_info": kept}
 
 
 def classnames_txt() -> str:

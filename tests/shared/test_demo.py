@@ -1,5 +1,6 @@
-"""The README's main job: world + one step per subproject → summary.json."""
+"""The README's main job: world + world CLIP + one step per subproject → summary.json with the ablations."""
 import json
+from pathlib import Path
 
 import pytest
 
@@ -9,7 +10,8 @@ import shared.demo as demo
 @pytest.mark.slow
 def test_demo_writes_summary(tmp_path):
     # the subprojects' steps train for minutes and are tested in their own suites; CI runs the full demo
-    assert [name for name, _ in demo.STEPS] == ["backbone", "fvit_detection", "fcclip_segmentation", "llava_lmm"]
+    assert [name for name, _ in demo.STEPS] == ["world_clip", "backbone", "fvit_detection", "fcclip_segmentation",
+                                                "llava_lmm"]
     summary = demo.run_demo(tmp_path, seed=0, steps=["backbone"])
     on_disk = json.loads((tmp_path / "summary.json").read_text())
     assert on_disk == json.loads(json.dumps(summary))
@@ -32,7 +34,54 @@ def test_failing_step_is_recorded_and_earlier_steps_kept(tmp_path, monkeypatch):
     with pytest.raises(SystemExit, match="boom"):
         demo.run_demo(tmp_path, seed=1, num_train=2, num_val=1, image_size=64)
     steps = json.loads((tmp_path / "summary.json").read_text())["steps"]
-    assert steps[0] == {"name": "ok", "status": "ok", "seconds": steps[0]["seconds"], "metrics": {"value": 1}}
+    assert steps[0] == {"name": "ok", "status": "ok", "seconds": steps[0]["seconds"],
+                        "cpu_seconds": steps[0]["cpu_seconds"], "metrics": {"value": 1}}
     assert steps[1]["status"] == "failed" and "ZeroDivisionError" in steps[1]["error"]
     with pytest.raises(SystemExit, match="unknown demo step"):
         demo.run_demo(tmp_path, steps=["nope"])
+
+
+def _step(name, metrics):
+    return {"name": name, "status": "ok", "seconds": 1.0, "metrics": metrics}
+
+
+def test_ablations_table_and_targets():
+    steps = [
+        _step("world_clip", {"zero_shot": {"accuracy": 0.5, "accuracy_novel": 0.4, "chance": 0.125},
+                             "zero_shot_random_init": {"accuracy": 0.1, "accuracy_novel": 0.0, "chance": 0.125}}),
+        _step("backbone", {}),
+        _step("fvit_detection", {"bbox_AP_novel": 0.30, "segm_AP_novel": 0.2,
+                                 "random_text_for_novel": {"bbox_AP_novel": 0.26, "segm_AP_novel": 0.1}}),
+        _step("fcclip_segmentation", {"held_out": {"ensemble": {"held_out": {"PQ": 0.3, "mIoU": 0.4}},
+                                                   "in_vocabulary_only": {"held_out": {"PQ": 0.1, "mIoU": None}}}}),
+        {"name": "llava_lmm", "status": "failed", "seconds": 1.0, "error": "boom"},
+    ]
+    ab = demo.ablations(steps)
+    assert list(ab) == ["world_clip", "fvit_detection", "fcclip_segmentation"]  # failed steps report nothing
+    assert ab["world_clip"]["with"] == [0.5, 0.4] and ab["world_clip"]["met"] is True  # 0.5 ≥ 3 · 0.125
+    assert ab["fvit_detection"]["without"] == [0.26, 0.1] and ab["fvit_detection"]["met"] is False  # 0.04 < 0.08
+    assert ab["fcclip_segmentation"]["met"] is True  # 0.2 ahead
+    steps[0]["metrics"]["zero_shot"]["accuracy"] = 0.37  # < 3 · 0.125
+    assert demo.ablations(steps)["world_clip"]["met"] is False
+    table = demo.ablation_table(ab).splitlines()
+    assert len(table) == 4 and table[0].split()[:4] == ["step", "metric", "with", "without"]
+    assert "0.300 / 0.200" in table[2] and "0.260 / 0.100" in table[2] and " NO " in table[2]
+    assert "0.100 / -" in table[3]  # a metric without ground truth prints as "-"
+
+
+NOT_MET_YET = {  # measured, explained in backbone/README.md; strict: the test fails once they are met
+    "fcclip_segmentation": "mask-pooled world-CLIP features carry colour and stuff, not shape",
+    "llava_lmm": "the tiny LM answers from priors; image and blank image score the same",
+}
+
+
+@pytest.mark.parametrize("step", [
+    pytest.param(s, marks=pytest.mark.xfail(reason=NOT_MET_YET[s], strict=True)) if s in NOT_MET_YET else s
+    for s in ("world_clip", "fvit_detection", "fcclip_segmentation", "llava_lmm")])
+def test_demo_target_met_in_the_ci_run(step):
+    """CI runs ``python -m shared.demo`` (outputs/demo) before pytest: its ablations must meet the targets."""
+    summary = Path(__file__).resolve().parents[2] / "outputs" / "demo" / "summary.json"
+    if not summary.is_file():
+        pytest.skip("no outputs/demo/summary.json: run python -m shared.demo first (CI does)")
+    ab = json.loads(summary.read_text())["ablations"]
+    assert ab[step]["met"] is True, demo.ablation_table(ab)

@@ -18,8 +18,9 @@ from pycocotools.cocoeval import COCOeval
 from shared.formats.panoptic import rgb_to_id
 from shared.synthetic import WorldPaths, generate_world, load_manifest
 from shared.synthetic.__main__ import main as cli_main
+from shared.synthetic.captions import crop_box, read_table
 from shared.synthetic.llava import SHORT_ANSWER
-from shared.synthetic.scene import NOVEL, STUFF, THINGS
+from shared.synthetic.scene import NOVEL, SEG_HELD_OUT, SHAPE_SYNONYMS, STUFF, STUFF_SYNONYMS, THINGS
 
 SIZE = 128
 
@@ -262,7 +263,8 @@ def test_manifest_and_paths(world):
     assert WorldPaths.from_dir(world.root) == world
     files = {p.relative_to(world.root).as_posix() for p in world.root.rglob("*") if p.is_file()}
     listed = set(m["files"].values())
-    assert listed - {"images", "annotations/panoptic_train", "annotations/panoptic_val"} <= files
+    assert listed - {"images", "annotations/panoptic_train", "annotations/panoptic_val",
+                     "annotations/panoptic_train_base"} <= files
     assert all((world.root / f).exists() for f in listed)
 
 
@@ -271,7 +273,10 @@ def test_same_seed_same_bytes_other_seed_other_images(tmp_path):
     b = generate_world(tmp_path / "b", seed=3, num_train=4, num_val=2, image_size=64)
     c = generate_world(tmp_path / "c", seed=4, num_train=4, num_val=2, image_size=64)
     files = sorted(p.relative_to(a.root) for p in a.root.rglob("*") if p.is_file())
-    assert len(files) == 6 + 6 + 16  # images, PNGs, json/txt
+    crops = [f for f in files if f.parts[:2] == ("captions", "crops")]
+    rows = sum(len(read_table(t)) for t in (a.captions_train, a.captions_val))
+    assert len(crops) == rows - 6 >= 6 * 2  # every pair but the whole images is a crop; ≥ 2 objects per image
+    assert len(files) == 6 + 6 + 4 + 17 + 2 + len(crops)  # images, PNGs (+ train base), json/txt, tables, crops
     assert files == sorted(p.relative_to(b.root) for p in b.root.rglob("*") if p.is_file())
     assert all((a.root / f).read_bytes() == (b.root / f).read_bytes() for f in files)
     for f in ("train/000001.jpg", "val/000002.jpg"):
@@ -308,3 +313,82 @@ def test_module_entry_points_document_their_options(module):
     out = subprocess.run([sys.executable, "-m", module, "--help"], cwd=root, capture_output=True, text=True,
                          check=True).stdout
     assert "--out" in out and ("--seed" in out or "rare" in out)
+
+
+def _names_in(caption: str) -> set[str]:
+    """Classes a caption names, by name or synonym (plural or not)."""
+    found = set()
+    for thing in THINGS:
+        colour, shape = thing.split()
+        if re.search(rf"\b{colour} ({shape}|{SHAPE_SYNONYMS[shape]})s?\b", caption):
+            found.add(thing)
+    found |= {s for s in STUFF if re.search(rf"\b({s}|{STUFF_SYNONYMS[s]})\b", caption)}
+    return found
+
+
+def test_captions_table_as_open_clip_reads_it_and_names_what_is_there(world):
+    from open_clip_train.params import parse_args  # only argparse: no data dependencies
+
+    args = parse_args([])
+    header = world.captions_train.read_text().splitlines()[0]
+    assert header == args.csv_separator.join((args.csv_img_key, args.csv_caption_key))
+    inst = _load(world.instances_train)
+    cat = {c["id"]: c["name"] for c in inst["categories"]}
+    objects = {im["id"]: [] for im in inst["images"]}
+    for a in inst["annotations"]:
+        objects[a["image_id"]].append((cat[a["category_id"]], a["bbox"]))
+    stuff = _visible_stuff(world.panoptic_train)
+    named, crops = set(), 0
+    for path, caption in read_table(world.captions_train):
+        assert (world.root / path).is_file()
+        named |= _names_in(caption)
+        if m := re.fullmatch(r"images/train/(\d+)\.jpg", path):
+            image_id = int(m[1])
+            assert _names_in(caption) == {t for t, _ in objects[image_id]} | set(stuff[image_id])
+            continue
+        image_id, k = (int(x) for x in re.fullmatch(r"captions/crops/train/(\d+)_(\d+)\.jpg", path).groups())
+        crop = np.asarray(Image.open(world.root / path).convert("RGB"), dtype=float)
+        if k <= len(objects[image_id]):  # an object crop: it names that object, and the box inside is its colour
+            thing, bbox = objects[image_id][k - 1]
+            assert thing in _names_in(caption)
+            x0, y0, x1, y1 = crop_box(bbox, SIZE)
+            assert crop.shape[:2] == (y1 - y0, x1 - x0) and x0 <= bbox[0] and bbox[0] + bbox[2] <= x1
+            crops += 1
+        else:  # a stuff crop: names one stuff class of the image, and is mostly its colour
+            (s,) = [n for n in _names_in(caption) if n in STUFF]
+            assert s in stuff[image_id]
+            assert np.abs(np.median(crop.reshape(-1, 3), axis=0) - STUFF[s]).max() < 20
+    assert crops == len(inst["annotations"])
+    assert named == set(THINGS) | set(STUFF)  # every class is named, the novel ones included
+
+
+def test_caption_positions_and_counts():
+    from shared.synthetic.captions import image_caption
+
+    rng = np.random.default_rng(0)
+    objects = [("red circle", [2, 2, 10, 10]), ("blue square", [100, 40, 10, 10]), ("blue square", [60, 60, 5, 5]),
+               ("green triangle", [50, 2, 20, 10])]
+    cap = image_caption(rng, objects, ["sky", "sand"], SIZE)
+    assert re.search(r"\ba red (circle|disc) on the left\b", cap)
+    assert re.search(r"\btwo blue (square|block)s\b", cap)  # counted, no position
+    assert re.search(r"\ba green (triangle|wedge) at the top\b", cap)  # straddles the middle, in the top half
+    assert re.search(r" on (sky|clear sky) and (sand|beach)$", cap)
+    assert crop_box([0, 0, 4, 4], SIZE) == (0, 0, 16, 16)  # at least MIN_CROP, moved inside the image
+    assert crop_box([100, 100, 20, 10], SIZE) == (95, 90, 125, 120)  # side 20 · 1.5 = 30 around the centre
+    assert crop_box([110, 110, 18, 18], SIZE) == (101, 101, 128, 128)  # side 27, pushed back inside
+
+
+def test_panoptic_train_base_holds_out_the_segmentation_vocabulary(world):
+    full, base = _load(world.panoptic_train), _load(world.panoptic_train_base)
+    held = {c["id"] for c in full["categories"] if c["name"] in SEG_HELD_OUT}
+    assert len(held) == len(SEG_HELD_OUT) and set(NOVEL) < set(SEG_HELD_OUT)
+    assert [c for c in full["categories"] if c["id"] not in held] == base["categories"]
+    for a, b in zip(full["annotations"], base["annotations"]):
+        assert b["segments_info"] == [s for s in a["segments_info"] if s["category_id"] not in held]
+        ids = rgb_to_id(np.asarray(Image.open(world.panoptic_train_dir / a["file_name"])))
+        base_ids = rgb_to_id(np.asarray(Image.open(world.panoptic_train_base_dir / b["file_name"])))
+        dropped = np.isin(ids, [s["id"] for s in a["segments_info"] if s["category_id"] in held])
+        assert (base_ids[dropped] == 0).all() and np.array_equal(base_ids[~dropped], ids[~dropped])
+    assert sum(len(a["segments_info"]) for a in full["annotations"]) > \
+        sum(len(b["segments_info"]) for b in base["annotations"])  # something was held out in this world
+    assert load_manifest(world.root)["seg_held_out_classes"] == list(SEG_HELD_OUT)
