@@ -22,6 +22,7 @@ import torch
 from transformers import Trainer
 
 import llava_lmm  # noqa: F401  (registers the tower)
+from shared.engine.rundir import RunDirError, RunLock
 from shared.formats.validate import DatasetError
 
 from .config import DataArguments, LlavaTrainingArguments, ModelArguments, parse_args
@@ -285,11 +286,18 @@ def _lm_of(llava):
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     m, d, t = parse_args(argv, description=__doc__)
+    lock = None
     try:
+        if t.process_index == 0:  # global rank 0 holds the folder (one run per output_dir, as the engine's runs)
+            Path(t.output_dir).mkdir(parents=True, exist_ok=True)
+            lock = RunLock(Path(t.output_dir), "--output_dir")
         metrics = train(m, d, t)
-    except DatasetError as e:
+    except (DatasetError, RunDirError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    finally:
+        if lock is not None:
+            lock.release()
     print(json.dumps({k: v for k, v in metrics.items() if k != "losses"}))
     print(f"outputs in {t.output_dir}")
     return 0

@@ -74,10 +74,12 @@ def stored_run(out_dir: Path) -> tuple[dict, int] | None:
     return state.get("run_config"), int(state.get("step", 0))
 
 
-class _Lock:
-    """``fcntl.flock`` on ``<out_dir>/.lock``: released by the OS when the process dies (kill -9 included)."""
+class RunLock:
+    """``fcntl.flock`` on ``<out_dir>/.lock``: released by the OS when the process dies (kill -9 included). Raises
+    ``RunDirError`` naming the holder (pid, host, start time) when another process holds it. Used by ``RunDir`` and
+    by entry points that do not run on this engine (LLaVA's HF Trainer)."""
 
-    def __init__(self, out_dir: Path):
+    def __init__(self, out_dir: Path, key: str = "train.out_dir"):
         self.path = out_dir / LOCK_NAME
         self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
         try:
@@ -87,7 +89,7 @@ class _Lock:
             if e.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
                 raise
             raise RunDirError(f"{out_dir} is in use by {self._holder()}; one run per folder — wait for it to end, "
-                              f"stop it, or choose another train.out_dir") from None
+                              f"stop it, or choose another {key}") from None
         info = {"pid": os.getpid(), "host": socket.gethostname(),
                 "started": time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime())}
         os.ftruncate(self.fd, 0)
@@ -99,6 +101,12 @@ class _Lock:
             return f"pid {info['pid']} on host {info['host']} (started {info['started']})"
         except (OSError, ValueError, KeyError):
             return "another process (its details are not written yet)"
+
+    def __enter__(self) -> "RunLock":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
 
     def release(self) -> None:
         if self.fd is not None:
@@ -118,7 +126,7 @@ class RunDir:
         self.train_cfg, self.prefix = train_section(config)
         self.changes: dict[str, tuple[Any, Any]] = {}
         self.resume_step = 0
-        self._lock: _Lock | None = None
+        self._lock: RunLock | None = None
         self._opened = 0
         self._committed = False
 
@@ -147,7 +155,7 @@ class RunDir:
 
     def _acquire(self) -> None:
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        self._lock = _Lock(self.out_dir)
+        self._lock = RunLock(self.out_dir, self.prefix + "out_dir")
         try:
             remove_stale_temporaries(self.out_dir)
             self._check_resume()

@@ -208,3 +208,22 @@ def test_yaml_exponent_numbers_are_numbers(world, tmp_path):
     _, _, t = parse_args(["--config", str(cfg), "--data_path", str(world.llava_pretrain), "--output_dir",
                           str(tmp_path)])
     assert t.learning_rate == 2e-5 and t.weight_decay == 0.01
+
+
+def test_second_run_on_a_busy_output_dir_is_refused_naming_the_holder(world, tmp_path, capsys):
+    import os
+
+    from llava_lmm.train import main
+    from shared.engine.rundir import RunLock
+
+    out = tmp_path / "run"
+    out.mkdir()
+    argv = ["--config", str(CONFIGS / "synthetic_tiny_stage1.yaml"), "--data_path", str(world.llava_pretrain),
+            "--image_folder", str(world.images), "--output_dir", str(out), "--tokenizer_corpus",
+            str(world.llava_instruct_train), "--max_steps", "1"]
+    with RunLock(out):  # another run holds the folder (flock conflicts across open files, also in one process)
+        assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"pid {os.getpid()}" in err and "--output_dir" in err
+    assert not (out / "mm_projector.bin").exists()  # refused before any work
+    assert main(argv) == 0 and (out / "mm_projector.bin").exists()  # the lock died with its holder
