@@ -48,6 +48,8 @@ class DataArguments:
 class LlavaTrainingArguments(TrainingArguments):
     model_max_length: int = field(default=2048, metadata={"help": "max tokens incl. the image placeholders"})
     merge_lora: bool = field(default=True, metadata={"help": "LoRA: also save the merged model in output_dir"})
+    resume_changes: str = field(default="refuse", metadata={"help": "resuming a checkpoint-* with settings that "
+        "change the result: refuse (exit 2, listing them) | allow (recorded in output_dir/history.jsonl)"})
 
 
 ARG_CLASSES = (ModelArguments, DataArguments, LlavaTrainingArguments)
@@ -134,6 +136,8 @@ def check_args(m: ModelArguments, d: DataArguments, t: LlavaTrainingArguments) -
     for name in ("on_bad_image", "on_bad_record"):
         if getattr(d, name) not in ("error", "skip"):
             raise ArgumentError(f"--{name} must be error | skip, got {getattr(d, name)!r}")
+    if t.resume_changes not in ("refuse", "allow"):
+        raise ArgumentError(f"--resume_changes must be refuse | allow, got {t.resume_changes!r}")
     if m.stage not in ("stage1", "full", "lora"):
         raise ArgumentError(f"stage must be stage1 | full | lora, got {m.stage!r}")
     if d.template not in ("plain", "v1", "vicuna_v1", "llava_v1"):

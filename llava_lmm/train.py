@@ -25,7 +25,7 @@ import llava_lmm  # noqa: F401  (registers the tower)
 from shared.engine.rundir import RunDirError, RunLock
 from shared.formats.validate import DatasetError
 
-from .config import DataArguments, LlavaTrainingArguments, ModelArguments, parse_args
+from .config import ArgumentError, DataArguments, LlavaTrainingArguments, ModelArguments, parse_args
 from .data.dataset import DataCollator, LazySupervisedDataset, ModalityLengthGroupedSampler, load_llava_json
 from .data.image import make_image_processor
 from .modeling.builder import (apply_lora, load_projector, load_tower_weights, make_llava_config,
@@ -268,6 +268,61 @@ def train(m: ModelArguments, d: DataArguments, t: LlavaTrainingArguments) -> dic
     return metrics
 
 
+RUN_ARGS_NAME = "run_args.json"
+# TrainingArguments that change the trained weights; the rest (cadence, logging, workers, output paths, max_steps to
+# extend a run, sharding backend) may change on resume. ModelArguments and DataArguments are compared in full.
+RESULT_TRAINING_ARGS = ("learning_rate", "weight_decay", "adam_beta1", "adam_beta2", "adam_epsilon", "max_grad_norm",
+                        "lr_scheduler_type", "warmup_ratio", "warmup_steps",  # warmup_ratio: transformers < 5 "num_train_epochs",
+                        "per_device_train_batch_size", "gradient_accumulation_steps", "seed", "data_seed", "bf16",
+                        "fp16", "optim", "model_max_length", "group_by_length", "label_smoothing_factor")
+
+
+def run_settings(m: ModelArguments, d: DataArguments, t: LlavaTrainingArguments) -> dict:
+    """The settings of a run that change its result, as stored in ``output_dir/run_args.json``."""
+    from dataclasses import asdict
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))  # the global batch depends on it
+    return json.loads(json.dumps({"model": asdict(m), "data": asdict(d), "world_size": world,
+                                  "training": {k: getattr(t, k) for k in RESULT_TRAINING_ARGS if hasattr(t, k)}},
+                                 default=str))
+
+
+def check_resume_settings(out: Path, settings: dict, policy: str) -> dict:
+    """Compare a resumed run's settings with the stored ones before any work: refuse result-changing differences
+    (``ArgumentError``, exit 2, every key ``old -> new``) unless ``policy == "allow"``; return the changes."""
+    from transformers.trainer_utils import get_last_checkpoint
+
+    from shared.engine.config import config_changes
+
+    stored = out / RUN_ARGS_NAME
+    if not (out.is_dir() and get_last_checkpoint(str(out)) and stored.is_file()):
+        return {}
+    changes = config_changes(json.loads(stored.read_text()), settings)
+    if changes and policy != "allow":
+        lines = "\n".join(f"  {k}: {o!r} -> {n!r}" for k, (o, n) in changes.items())
+        raise ArgumentError(f"{out} holds a run trained with other settings; resuming would change:\n{lines}\n"
+                            f"Use another --output_dir, or --resume_changes allow to apply them (recorded in "
+                            f"{out / 'history.jsonl'}).")
+    return changes
+
+
+def record_run_settings(out: Path, settings: dict, changes: dict, step: int | None) -> None:
+    from shared.io import atomic_write_json
+
+    if changes:
+        with open(out / "history.jsonl", "a") as f:
+            f.write(json.dumps({"step": step, "changes": {k: [o, n] for k, (o, n) in changes.items()}},
+                               default=str) + "\n")
+    atomic_write_json(out / RUN_ARGS_NAME, settings)
+
+
+def _checkpoint_step(out: Path) -> int | None:
+    from transformers.trainer_utils import get_last_checkpoint
+
+    last = get_last_checkpoint(str(out)) if out.is_dir() else None
+    return int(last.rsplit("-", 1)[1]) if last else None
+
+
 def model_template(d: DataArguments) -> str:
     return "v1" if d.template == "plain" else d.template
 
@@ -291,7 +346,13 @@ def main(argv: list[str] | None = None) -> int:
         if t.process_index == 0:  # global rank 0 holds the folder (one run per output_dir, as the engine's runs)
             Path(t.output_dir).mkdir(parents=True, exist_ok=True)
             lock = RunLock(Path(t.output_dir), "--output_dir")
+            settings = run_settings(m, d, t)
+            changes = check_resume_settings(Path(t.output_dir), settings, t.resume_changes)
+            record_run_settings(Path(t.output_dir), settings, changes, _checkpoint_step(Path(t.output_dir)))
         metrics = train(m, d, t)
+    except ArgumentError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     except (DatasetError, RunDirError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -227,3 +227,25 @@ def test_second_run_on_a_busy_output_dir_is_refused_naming_the_holder(world, tmp
     assert f"pid {os.getpid()}" in err and "--output_dir" in err
     assert not (out / "mm_projector.bin").exists()  # refused before any work
     assert main(argv) == 0 and (out / "mm_projector.bin").exists()  # the lock died with its holder
+
+
+def test_resume_with_changed_settings_is_refused_before_work_unless_allowed(world, tmp_path, capsys):
+    from llava_lmm.train import main
+
+    out = tmp_path / "run"
+    base = ["--config", str(CONFIGS / "synthetic_tiny_stage1.yaml"), "--data_path", str(world.llava_pretrain),
+            "--image_folder", str(world.images), "--output_dir", str(out), "--tokenizer_corpus",
+            str(world.llava_instruct_train), "--save_strategy", "steps", "--save_steps", "2"]
+    assert main(base + ["--max_steps", "2"]) == 0
+    stored = (out / "run_args.json").read_text()
+    before = {p.name: p.stat().st_mtime_ns for p in out.iterdir() if p.name != ".lock"}
+    assert main(base + ["--max_steps", "3", "--learning_rate", "0.5", "--seed", "7"]) == 2
+    err = capsys.readouterr().err
+    assert "training.learning_rate: 0.001 -> 0.5" in err and "training.seed: 0 -> 7" in err
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir() if p.name != ".lock"} == before  # nothing written
+    assert (out / "run_args.json").read_text() == stored
+    assert main(base + ["--max_steps", "3", "--save_steps", "3"]) == 0  # extending a run / cadence may change
+    assert main(base + ["--max_steps", "4", "--learning_rate", "0.5", "--resume_changes", "allow"]) == 0
+    history = [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
+    assert history == [{"step": 3, "changes": {"training.learning_rate": [0.001, 0.5]}}]
+    assert json.loads((out / "run_args.json").read_text())["training"]["learning_rate"] == 0.5
