@@ -87,8 +87,8 @@ def run_demo(out_dir: Path, seed: int = 0, steps: list[str] | None = None, **wor
 
 
 # the demo's targets (first value of "with" vs "without"): zero-shot accuracy ≥ 3 × chance (measured 6.7 ×); F-ViT
-# bbox AP_novel ahead by 0.08 (measured 0.16); FC-CLIP held-out PQ ahead at all and LLaVA accuracy ahead by 10
-# points — both not met yet (backbone/README.md says what was measured and why)
+# bbox AP_novel ahead by 0.08 (measured 0.18); FC-CLIP held-out PQ ahead at all (measured 0.04); LLaVA accuracy
+# ahead by 10 points — not met yet (llava_lmm/README.md says what was measured and why)
 TARGETS = {"world_clip": ("times_chance", 3.0), "fvit_detection": ("ahead_by", 0.08),
            "fcclip_segmentation": ("ahead_by", 0.0), "llava_lmm": ("ahead_by", 0.10)}
 

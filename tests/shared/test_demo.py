@@ -70,7 +70,6 @@ def test_ablations_table_and_targets():
 
 
 NOT_MET_YET = {  # measured, explained in backbone/README.md; strict: the test fails once they are met
-    "fcclip_segmentation": "mask-pooled world-CLIP features carry colour and stuff, not shape",
     "llava_lmm": "the tiny LM answers from priors; image and blank image score the same",
 }
 
