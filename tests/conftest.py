@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).parent))  # torchrun_helpers
+sys.path.insert(0, str(Path(__file__).parent))  # torchrun_helpers, demo_runs
 
 
 @pytest.fixture(autouse=True)
@@ -23,3 +23,4 @@ def tiny_backbone():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return build_backbone("ViTamin-Tiny")
+
