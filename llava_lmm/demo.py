@@ -1,7 +1,8 @@
 """The LLaVA demo step: stage 1 + stage 2 on the synthetic world (ViTamin-Tiny: the demo's world CLIP when
 ``ctx.pretrained`` is set, else random-init; a tiny random Llama),
-then held-out short-answer accuracy against the majority-answer baselines and against the same model shown a blank
-(mean-colour) image instead of each picture: the model reads the image only where real images beat blank ones.
+then held-out short-answer accuracy against the majority-answer baselines and against the same model shown, instead
+of each picture, a blank (mean-colour) image or another val image (shuffled): the model reads the image only where the
+true images beat both. Accuracy is also reported per question kind (``shared.synthetic.llava.QUESTION_KINDS``).
 
 The shared world (32 train images) is too small for a language model to learn the answer format and the
 visual facts, so this step generates its own larger LLaVA world (same generator, same seed) in its folder.
@@ -34,6 +35,25 @@ def write_blank_image(folder: Path, processor, size: int) -> str:
     folder.mkdir(parents=True, exist_ok=True)
     Image.new("RGB", (size, size), tuple(int(round(255 * m)) for m in processor.image_mean)).save(folder / "blank.png")
     return "blank.png"
+
+
+def shuffled_images(images: list[str]) -> dict[str, str]:
+    """Each distinct image → the next one in sorted order (no image maps to itself when there are two or more)."""
+    uniq = sorted(set(images))
+    return {im: uniq[(k + 1) % len(uniq)] for k, im in enumerate(uniq)}
+
+
+def accuracy_by_kind(questions: list[dict], gt: dict, runs: dict[str, list[dict]]) -> dict[str, dict]:
+    """{kind: {"num", <run>: accuracy, ...}} for each ``question_kind`` of the questions; ``runs``: name → answers."""
+    from shared.synthetic.llava import question_kind
+
+    from .metrics import exact_match_score
+
+    kinds: dict[str, set] = {}
+    for q in questions:
+        kinds.setdefault(question_kind(q["text"]) or "other", set()).add(q["question_id"])
+    return {k: {"num": len(ids), **{name: exact_match_score([a for a in ans if a["question_id"] in ids], gt)["accuracy"]
+                                    for name, ans in runs.items()}} for k, ids in sorted(kinds.items())}
 
 
 def run_pipeline(world, out_dir: Path, seed: int = 0, stage1_steps: int = 20, stage2_steps: int = 150,
@@ -73,9 +93,17 @@ def run_pipeline(world, out_dir: Path, seed: int = 0, stage1_steps: int = 20, st
     blank_answers = generate_answers(model, tok, proc, [dict(q, image=blank) for q in questions], blank_dir,
                                      meta["template"], meta["image_aspect_ratio"], batch_size=32, max_new_tokens=8)
     blank_acc = exact_match_score(blank_answers, gt)
+    other = shuffled_images([q["image"] for q in questions])  # the in-distribution control: a real, wrong image
+    shuffled_answers = generate_answers(model, tok, proc, [dict(q, image=other[q["image"]]) for q in questions],
+                                        world.images, meta["template"], meta["image_aspect_ratio"], batch_size=32,
+                                        max_new_tokens=8)
+    shuffled_acc = exact_match_score(shuffled_answers, gt)
+    by_kind = accuracy_by_kind(questions, gt, {"image": answers, "blank_image": blank_answers,
+                                               "shuffled_image": shuffled_answers})
     base = majority_baselines([(q, a) for _, q, a in train_qa], [(q, a) for _, q, a in val])
     metrics = {"val_accuracy": acc["accuracy"], "blank_image_accuracy": blank_acc["accuracy"],
-               "num_val_questions": acc["num"], **base,
+               "shuffled_image_accuracy": shuffled_acc["accuracy"], "num_val_questions": acc["num"], **base,
+               "accuracy_by_question_kind": by_kind,
                "stage1_loss_first_last": [m1["losses"][0], m1["losses"][-1]] if m1["losses"] else None,
                "stage2_loss_first_last": [m2["losses"][0], m2["losses"][-1]] if m2["losses"] else None,
                "stage1_steps": m1["steps"], "stage2_steps": m2["steps"], "train_seconds": round(t_train, 1),

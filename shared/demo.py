@@ -4,7 +4,7 @@ Generates the synthetic world, pre-trains the world CLIP (``backbone.pretrain``:
 captions), then runs one step per subproject on it and writes ``<out>/summary.json``:
 ``{"seed", "world", "steps": [{"name", "status", "seconds", "cpu_seconds", "metrics"}], "ablations": {...}}`` and prints the
 ablations as one table (what the pretrained CLIP brings: zero-shot crops, F-ViT novel AP, FC-CLIP held-out
-vocabulary, LLaVA image vs blank image).
+vocabulary, LLaVA image vs a blank and another image).
 A subproject joins the demo by adding ``(name, "package.module:function")`` to ``STEPS``; the function takes a
 ``DemoContext`` and returns a json-serialisable dict of metrics. Steps after ``world_clip`` get its weights file
 as ``ctx.pretrained`` (also when ``--steps`` skips it but an earlier run left the file in ``<out>/world_clip``).
@@ -88,9 +88,9 @@ def run_demo(out_dir: Path, seed: int = 0, steps: list[str] | None = None, **wor
 
 # the demo's targets (first value of "with" vs "without"): zero-shot accuracy ≥ 3 × chance (measured 6.7 ×); F-ViT
 # bbox AP_novel ahead by 0.08 (measured 0.18); FC-CLIP held-out PQ ahead at all (measured 0.04); LLaVA accuracy
-# ahead by 10 points — not met yet (llava_lmm/README.md says what was measured and why)
+# ahead by 10 points of both the blank image's and another image's (llava_lmm/README.md has the measured values)
 TARGETS = {"world_clip": ("times_chance", 3.0), "fvit_detection": ("ahead_by", 0.08),
-           "fcclip_segmentation": ("ahead_by", 0.0), "llava_lmm": ("ahead_by", 0.10)}
+           "fcclip_segmentation": ("ahead_by", 0.0), "llava_lmm": ("each_ahead_by", 0.10)}
 
 
 def _target(name: str, a: dict) -> tuple[str, bool | None]:
@@ -98,13 +98,17 @@ def _target(name: str, a: dict) -> tuple[str, bool | None]:
     w, wo = a["with"][0], a["without"][0]
     if kind == "times_chance":
         return f">= {value:g} x chance", None if w is None else w >= value * a["chance"]
+    if kind == "each_ahead_by":  # every "with" value ahead of its "without" value
+        pairs = list(zip(a["with"], a["without"]))
+        return f"each ahead by >= {value:g}", \
+            None if any(v is None for p in pairs for v in p) else all(x - y >= value for x, y in pairs)
     return f"ahead by > {value:g}" if value == 0 else f"ahead by >= {value:g}", \
         None if w is None or wo is None else (w - wo > 0 if value == 0 else w - wo >= value)
 
 
 def ablations(steps: list[dict]) -> dict[str, dict]:
     """For each step that reports one: {"metric", "with": values, "without": values, "without_is", "target",
-    "met"}; the first value is the one ``TARGETS`` checks."""
+    "met"}; ``TARGETS`` checks the first value, or for ``each_ahead_by`` every pair."""
     m = {s["name"]: s.get("metrics") or {} for s in steps if s["status"] == "ok"}
     out = {}
     if "zero_shot" in m.get(WORLD_CLIP, {}):
@@ -123,8 +127,10 @@ def ablations(steps: list[dict]) -> dict[str, dict]:
                                       "without": [i["PQ"], i["mIoU"]], "without_is": "in-vocabulary head only"}
     if "blank_image_accuracy" in m.get("llava_lmm", {}):
         ll = m["llava_lmm"]
-        out["llava_lmm"] = {"metric": "held-out short-answer accuracy", "with": [ll["val_accuracy"]],
-                            "without": [ll["blank_image_accuracy"]], "without_is": "blank image"}
+        shuffled = ll.get("shuffled_image_accuracy")
+        out["llava_lmm"] = {"metric": "held-out short-answer accuracy", "with": [ll["val_accuracy"]] * 2,
+                            "without": [ll["blank_image_accuracy"], shuffled],
+                            "without_is": "blank image / another val image"}
     for name, a in out.items():
         a["target"], a["met"] = _target(name, a)
     return out

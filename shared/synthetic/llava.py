@@ -5,7 +5,7 @@ from collections import Counter
 
 import numpy as np
 
-from .scene import COLOURS, SHAPES, THINGS
+from .scene import COLOURS, GROUND, SHAPES, THINGS
 
 SHORT_ANSWER = "Answer the question using a single word or phrase."
 CAPTION_PROMPTS = (
@@ -68,6 +68,25 @@ def questions(rng: np.random.Generator, objects: list[tuple[str, list[float]]], 
     return [(f"{qa[i][0]}\n{SHORT_ANSWER}", qa[i][1]) for i in order]
 
 
+def scene_question(stuff: list[str]) -> tuple[str, str] | None:
+    """("Which of grass, water and sand is not in the image?", the missing one), answerable from the picture as a
+    whole; None unless exactly one ground class is missing from ``stuff`` (the visible stuff classes)."""
+    missing = [g for g in GROUND if g not in stuff]
+    if len(missing) != 1:
+        return None
+    return f"Which of {_enumerate(list(GROUND))} is not in the image?\n{SHORT_ANSWER}", missing[0]
+
+
+# substrings that tell the question templates above apart (per-kind accuracy in the LLaVA demo)
+QUESTION_KINDS = {"count": "How many ", "presence": "Is there a ", "colour": "What colour is the ",
+                  "shape": "What shape is the ", "side": " on the left or the right?", "ground": " is not in the image?"}
+
+
+def question_kind(question: str) -> str | None:
+    """The ``QUESTION_KINDS`` key of a question of this world (None for any other text)."""
+    return next((k for k, s in QUESTION_KINDS.items() if s in question), None)
+
+
 def pretrain_record(rng, record_id: str, image: str, objects, stuff) -> dict:
     """LCS-558K style record: a brief-caption instruction with ``<image>`` before or after it, and the caption."""
     prompt = CAPTION_PROMPTS[int(rng.integers(len(CAPTION_PROMPTS)))]
@@ -76,10 +95,23 @@ def pretrain_record(rng, record_id: str, image: str, objects, stuff) -> dict:
         {"from": "human", "value": human}, {"from": "gpt", "value": caption(objects, stuff)}]}
 
 
-def instruct_record(rng, record_id: str, image: str, objects, width: int, max_turns: int = 3) -> dict:
-    """mix665k style record: up to ``max_turns`` short-answer Q&A rounds, ``<image>`` in the first question."""
+def instruct_record(rng, record_id: str, image: str, objects, width: int, stuff: list[str], max_turns: int = 3) -> dict:
+    """mix665k style record: up to ``max_turns`` short-answer Q&A rounds, ``<image>`` in the first question; the
+    scene question is one of them, at a random turn.
+
+    Why the scene question is always asked: every object question needs the question's words bound to what the
+    image shows (which shape, which colour), and the demo's random-init LM does not learn that binding in its
+    budget, so with object questions alone it answers from priors and ignores the image. The scene question maps
+    the whole picture to its answer; asked of every image it is learned (asked of half of them it was not), and the
+    image ablation then measures that the image tokens reach the LM (llava_lmm/README.md).
+    """
+    qa = questions(rng, objects, width)
+    scene = scene_question(stuff)
+    if scene is not None:
+        qa = qa[:max_turns - 1]
+        qa.insert(int(rng.integers(len(qa) + 1)), scene)
     conv = []
-    for k, (q, a) in enumerate(questions(rng, objects, width)[:max_turns]):
+    for k, (q, a) in enumerate(qa[:max_turns]):
         conv += [{"from": "human", "value": f"<image>\n{q}" if k == 0 else q}, {"from": "gpt", "value": a}]
     return {"id": record_id, "image": image, "conversations": conv}
 

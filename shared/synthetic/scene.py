@@ -10,6 +10,7 @@ COLOURS = {"red": (215, 45, 40), "green": (60, 200, 80), "blue": (45, 85, 225), 
 SHAPES = ("circle", "square", "triangle")
 SHAPE_SYNONYMS = {"circle": "disc", "square": "block", "triangle": "wedge"}
 STUFF = {"sky": (140, 195, 240), "grass": (60, 110, 40), "water": (25, 70, 120), "sand": (200, 180, 130)}
+GROUND = tuple(STUFF)[1:]  # below the sky band: two of these side by side in every scene
 STUFF_SYNONYMS = {"sky": "clear sky", "grass": "lawn", "water": "sea", "sand": "beach"}
 THINGS = [f"{c} {s}" for s in SHAPES for c in COLOURS]  # category ids 1..12 in this order
 NOVEL = ("blue circle", "green triangle", "yellow square")  # the open-vocabulary split's "rare" classes
@@ -48,7 +49,7 @@ def sample_scene(rng: np.random.Generator, size: int) -> Scene:
     stuff_names = list(STUFF)
     yy, xx = np.mgrid[0:size, 0:size]
     horizon = int(size * rng.uniform(0.25, 0.5))
-    ground = rng.choice(stuff_names[1:], size=2, replace=False)
+    ground = rng.choice(list(GROUND), size=2, replace=False)
     split = int(size * rng.uniform(0.3, 0.7))
     stuff_map = np.where(yy < horizon, 0, np.where(xx < split, stuff_names.index(ground[0]),
                                                    stuff_names.index(ground[1])))

@@ -137,11 +137,12 @@ def _render_split(paths: WorldPaths, seed: int, split_idx: int, count: int, size
             d["pan_base"].append(base)
         objects = [(o.thing, a["bbox"]) for o, a in zip(scene.objects, anns)]
         record_id = f"{split}-{i:06d}"
-        d["pretrain"].append(llava.pretrain_record(rng, record_id, file_name, objects, writers.visible_stuff(pan)))
-        d["instruct"].append(llava.instruct_record(rng, record_id, file_name, objects, size))
+        stuff = writers.visible_stuff(pan)
+        d["pretrain"].append(llava.pretrain_record(rng, record_id, file_name, objects, stuff))
+        d["instruct"].append(llava.instruct_record(rng, record_id, file_name, objects, size, stuff))
         crops = paths.root / "captions" / "crops" / split
         cap_rng = np.random.default_rng([seed, 200 + split_idx, i])  # own stream: the files above stay unchanged
-        for k, (box, text) in enumerate(captions.scene_pairs(cap_rng, scene, objects, writers.visible_stuff(pan))):
+        for k, (box, text) in enumerate(captions.scene_pairs(cap_rng, scene, objects, stuff)):
             if box is None:
                 d["captions"].append((f"images/{file_name}", text))
                 continue

@@ -56,14 +56,15 @@ def test_synthetic_world_beats_majority(world, tmp_path):
     m = run_pipeline(world, tmp_path, seed=0, stage1_steps=5, stage2_steps=100)
     print(json.dumps(m))
     assert m["num_val_questions"] >= 80
-    # the global majority answer ("0") is right on 15.6 % of these 90 held-out questions; measured 34.4 % after 100
-    # steps (seed 0). The model must learn the answer vocabulary per question type (≥ 10 points better); it does not
-    # yet reach the per-type text prior (53 %) at this budget — see the report.
-
-    assert m["val_accuracy"] >= m["majority_accuracy"] + 0.10, m
-    # the image ablation runs (same questions, blank image); at this budget the model ignores the image, so it scores
-    # the same as with real images — recorded, not asserted (see the demo's summary and the README)
-    assert 0.0 <= m["blank_image_accuracy"] <= 1.0
+    # the global majority answer is right on 11 % of these 90 held-out questions; measured 51 % after 100 steps
+    # (seed 0, random-init tower): the model learns the answer vocabulary and prior per question kind (48 %) ...
+    assert m["val_accuracy"] >= m["majority_accuracy"] + 0.25, m
+    # ... and reads the image for the scene question (which ground class is missing): measured 0.90 with the image,
+    # 0.23 with another val image, 0.37 with a blank one; the object questions stay near their priors
+    ground = m["accuracy_by_question_kind"]["ground"]
+    assert ground["num"] == 30 and ground["image"] >= 0.7, ground
+    assert ground["image"] >= max(ground["shuffled_image"], ground["blank_image"]) + 0.3, ground
+    assert set(m["accuracy_by_question_kind"]) == {"count", "presence", "colour", "shape", "side", "ground"}
 
 
 def test_resume_continues_same_loss_curve(world, stage1, tmp_path):

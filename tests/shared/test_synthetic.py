@@ -19,7 +19,7 @@ from shared.formats.panoptic import rgb_to_id
 from shared.synthetic import WorldPaths, generate_world, load_manifest
 from shared.synthetic.__main__ import main as cli_main
 from shared.synthetic.captions import crop_box, read_table
-from shared.synthetic.llava import SHORT_ANSWER
+from shared.synthetic.llava import QUESTION_KINDS, SHORT_ANSWER, question_kind
 from shared.synthetic.scene import NOVEL, SEG_HELD_OUT, SHAPE_SYNONYMS, STUFF, STUFF_SYNONYMS, THINGS
 
 SIZE = 128
@@ -144,9 +144,12 @@ def test_panoptic_pngs_match_json_and_instances(world, split):
         assert len(stuff) == len(set(stuff)) >= 1  # one segment per stuff class present
 
 
-def _answer_from_annotations(question: str, objs: list[tuple[str, list[float]]]) -> str:
-    """The answer a reader of the instances json gives to one of the world's questions."""
+def _answer_from_annotations(question: str, objs: list[tuple[str, list[float]]], stuff: list[str]) -> str:
+    """The answer a reader of the instances and panoptic jsons gives to one of the world's questions."""
     names = [n for n, _ in objs]
+    if question == "Which of grass, water and sand is not in the image?":
+        (missing,) = {"grass", "water", "sand"} - set(stuff)  # asked only when exactly one is missing
+        return missing
     if m := re.fullmatch(r"How many (\w+ \w+)s are there\?", question):
         return str(names.count(m[1]))
     if m := re.fullmatch(r"Is there a (\w+ \w+) in the image\?", question):
@@ -199,21 +202,30 @@ def test_llava_answers_follow_from_the_instances(world, split):
     inst = _quiet(COCO, str(getattr(world, f"instances_{split}")))
     name = {c["id"]: c["name"] for c in inst.loadCats(inst.getCatIds())}
     by_file = {im["file_name"]: im["id"] for im in inst.imgs.values()}
-    asked = Counter()
+    stuff = _visible_stuff(getattr(world, f"panoptic_{split}"))
+    asked, scene_asked = Counter(), 0
     for rec in _load(getattr(world, f"llava_instruct_{split}")):
         if "image" not in rec:
             continue
-        objs = [(name[a["category_id"]], a["bbox"]) for a in inst.imgToAnns[by_file[rec["image"]]]]
+        image_id = by_file[rec["image"]]
+        objs = [(name[a["category_id"]], a["bbox"]) for a in inst.imgToAnns[image_id]]
         conv = rec["conversations"]
+        kinds = []
         for q, a in zip(conv[::2], conv[1::2]):
             question = q["value"].replace("<image>\n", "")
             assert question.endswith("\n" + SHORT_ANSWER)
+            kinds.append(question_kind(question))
             question = question[: -len(SHORT_ANSWER) - 1]
-            assert a["value"] == _answer_from_annotations(question, objs), (rec["id"], question)
-            asked[" ".join(question.split()[:2])] += 1
-    assert len(asked) >= 4  # most question kinds occur
+            assert a["value"] == _answer_from_annotations(question, objs, stuff[image_id]), (rec["id"], question)
+        assert None not in kinds and len(set(kinds)) == len(kinds) == 3  # three different kinds per image
+        # the scene question is asked of every image that misses exactly one ground class
+        one_missing = len({"grass", "water", "sand"} - set(stuff[image_id])) == 1
+        assert ("ground" in kinds) == one_missing
+        scene_asked += one_missing
+        asked.update(kinds)
+    assert set(asked) == set(QUESTION_KINDS) or split == "val"  # every kind occurs in the 16 train images
+    assert len(asked) >= 4 and scene_asked >= len(stuff) - 1
     if split == "train":  # captions: every visible object counted, then the visible stuff, in class order
-        stuff = _visible_stuff(world.panoptic_train)
         for rec in _load(world.llava_pretrain):
             image_id = by_file[rec["image"]]
             counts = Counter(name[a["category_id"]] for a in inst.imgToAnns[image_id])
