@@ -2,7 +2,7 @@
 
 Multi-turn: the image goes in front of the first user turn (``<image>\\n``), later turns are appended in the
 model's template (``v1``); replies stream token by token. Empty line or Ctrl-D quits. ``--once "question"`` answers a
-single question and exits (scripting).
+single question and exits (scripting). Runs on the GPU in float16 when there is one (``--device``, ``--dtype``).
 """
 from __future__ import annotations
 
@@ -22,7 +22,8 @@ def stream_reply(model, tok, pixels: torch.Tensor, conv, temperature: float = 0.
     from .eval import encode_prompt
 
     n_img = model.config.vision_config.num_image_tokens
-    ids = torch.tensor([encode_prompt(tok, conv.get_prompt(), n_img, model.config.image_token_id)])
+    ids = torch.tensor([encode_prompt(tok, conv.get_prompt(), n_img, model.config.image_token_id)],
+                       device=pixels.device)
     streamer = TextIteratorStreamer(tok, skip_prompt=True, skip_special_tokens=True)
     kw = dict(input_ids=ids, attention_mask=torch.ones_like(ids), pixel_values=pixels, streamer=streamer,
               max_new_tokens=max_new_tokens, do_sample=temperature > 0,
@@ -37,7 +38,7 @@ def stream_reply(model, tok, pixels: torch.Tensor, conv, temperature: float = 0.
 def main(argv: list[str] | None = None) -> int:
     from .data.conversation import get_template
     from .data.image import open_image, process_images
-    from .eval import load_model
+    from .eval import device_and_dtype, load_model
 
     p = argparse.ArgumentParser(prog="python -m llava_lmm.chat", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -47,10 +48,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--temperature", type=float, default=0.2, help="0 = greedy")
     p.add_argument("--max-new-tokens", type=int, default=512)
     p.add_argument("--once", default=None, help="answer this one question and exit")
+    p.add_argument("--device", default="auto", help="auto (the GPU if there is one, else cpu), cpu, cuda:0, ...")
+    p.add_argument("--dtype", default="auto", choices=["auto", "float32", "float16", "bfloat16"],
+                   help="auto: float16 on a GPU, float32 on the CPU")
     a = p.parse_args(argv)
 
-    model, tok, proc, meta = load_model(a.model)
-    pixels = process_images([open_image(a.image)], proc, meta["image_aspect_ratio"])
+    device, dtype = device_and_dtype(a.device, a.dtype)
+    model, tok, proc, meta = load_model(a.model, dtype, device)
+    pixels = process_images([open_image(a.image)], proc, meta["image_aspect_ratio"]).to(device=device, dtype=dtype)
     conv = get_template(a.conv_mode or meta["template"])
     first = True
     while True:

@@ -282,7 +282,7 @@ def _part_path(out: Path, num_chunks: int, idx: int) -> Path:
     return out.with_name(f"{out.stem}.{num_chunks}_{idx}{out.suffix}")
 
 
-def _device_and_dtype(device: str, dtype: str) -> tuple[torch.device, torch.dtype]:
+def device_and_dtype(device: str, dtype: str) -> tuple[torch.device, torch.dtype]:
     """``auto``: this rank's GPU (``LOCAL_RANK``) in float16 as the reference's eval, else the CPU in float32."""
     if device == "auto":
         device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else "cpu"
@@ -304,7 +304,7 @@ def cmd_answer(a) -> int:
     target.parent.mkdir(parents=True, exist_ok=True)
     with open(target, "a", encoding="utf-8"):  # fail on an unwritable location before the model loads
         pass
-    device, dtype = _device_and_dtype(a.device, a.dtype)
+    device, dtype = device_and_dtype(a.device, a.dtype)
     model, tok, proc, meta = load_model(a.model, dtype, device)
     res = answer_to_file(model, tok, proc, mine, target, a.image_folder, template=a.conv_mode or meta["template"],
                          aspect=meta["image_aspect_ratio"], batch_size=a.batch_size, max_new_tokens=a.max_new_tokens,

@@ -270,23 +270,28 @@ def gqa_submission(answers: list[dict]) -> list[dict]:
 
 
 def gqa_score(answers: list[dict], questions: dict) -> dict:
-    """Official GQA accuracy on ``testdev_balanced_questions.json``: prediction == ``answer`` exactly, over the
-    balanced questions. Deviation: a missing prediction counts as wrong and is counted (official eval.py stops)."""
+    """Official GQA ``eval.py`` accuracy on ``testdev_balanced_questions.json``: prediction == ``answer`` exactly,
+    over the balanced questions; ``binary`` / ``open`` as it splits them (``types.structural`` "query" is open),
+    where the questions carry ``types``. Deviation: a missing prediction counts as wrong and is counted (the
+    official script stops)."""
     _check_answers(answers)
     preds = {str(p["questionId"]): p["prediction"] for p in gqa_submission(answers)}
-    ok = missing = 0
+    missing = 0
+    by_kind: dict[str, list[bool]] = {"accuracy": [], "binary": [], "open": []}
     qs = {qid: q for qid, q in questions.items() if q.get("isBalanced", True)}
     for qid, q in qs.items():
         if "answer" not in q:
             raise ValueError(f"GQA question {qid!r} has no 'answer'")
-        if qid not in preds:
-            missing += 1
-        else:
-            ok += preds[qid] == q["answer"]
+        missing += qid not in preds
+        ok = preds.get(qid) == q["answer"]
+        by_kind["accuracy"].append(ok)
+        if "types" in q:
+            by_kind["open" if q["types"].get("structural") == "query" else "binary"].append(ok)
     extra = len(set(preds) - set(questions))
     if extra:
         raise ValueError(f"{extra} GQA answers have question ids not in the questions json")
-    return {"accuracy": 100.0 * ok / max(len(qs), 1), "num": len(qs), "missing": missing}
+    out = {k: 100.0 * sum(v) / len(v) for k, v in by_kind.items() if v}
+    return {"accuracy": out.get("accuracy", 0.0), **out, "num": len(qs), "missing": missing}
 
 
 # ----------------------------------------------------------------------------- MME

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -90,10 +91,16 @@ class PretrainedMixin:
         tensors = {k: v.detach().cpu().contiguous() for k, v in state.items()}
         included = any(k.startswith("backbone.") for k in tensors)
         bb = self.backbone
+        model_cfg = dataclasses.asdict(self.cfg_model)
+        source = model_cfg.get("pretrained")
+        if not included and isinstance(source, str) and Path(source).is_file():
+            # a local CLIP file is recorded relative to the folder: read from any working directory, and the
+            # folder and the file can be moved together (e.g. a whole demo or run tree)
+            model_cfg["pretrained"] = os.path.relpath(Path(source).resolve(), directory.resolve())
         config = {
             "kind": self.KIND, "format_version": FORMAT_VERSION,
-            "model": dataclasses.asdict(self.cfg_model),
-            "backbone": {"name": bb.name, "weights": self.cfg_model.pretrained or bb.weights,
+            "model": model_cfg,
+            "backbone": {"name": bb.name, "weights": model_cfg.get("pretrained") or bb.weights,
                          "included": included},
             **self.pretrained_config(),
         }
@@ -132,7 +139,11 @@ class PretrainedMixin:
             state = load_file(str(weights_file), device="cpu")
         except (SafetensorError, OSError) as e:
             raise PretrainedError(f"cannot read {weights_file}: {e}") from None
-        model = cls.build_from_pretrained(config["model"], config, config["backbone"]["included"])
+        model_cfg = dict(config["model"])
+        source = model_cfg.get("pretrained")
+        if not config["backbone"]["included"] and isinstance(source, str) and (directory / source).is_file():
+            model_cfg["pretrained"] = str((directory / source).resolve())  # saved relative to the folder
+        model = cls.build_from_pretrained(model_cfg, config, config["backbone"]["included"])
         try:
             model.load_checkpoint_state_dict(state, str(weights_file))
         except CheckpointError as e:

@@ -23,8 +23,7 @@ def test_adapter_config_loads(path):
     assert cfg.train.max_steps > 0 and cfg.model.backbone
 
 
-@pytest.mark.parametrize("path", sorted(str(p.relative_to(REPO)) for p in (REPO / "llava_lmm/configs").glob("*.yaml")
-                                        if p.name != "fsdp.yaml"))
+@pytest.mark.parametrize("path", sorted(str(p.relative_to(REPO)) for p in (REPO / "llava_lmm/configs").glob("*.yaml")))
 def test_llava_config_parses(path, tmp_path):
     """Keys and values valid for the HF argument classes. What needs a GPU or DeepSpeed is checked apart: bf16 / tf32
     are switched off and the DeepSpeed json must exist (it is only parsed where deepspeed is installed); the data

@@ -78,6 +78,31 @@ def test_round_trip_without_and_with_the_backbone(model, image, clip_file, tmp_p
         moved.rename(clip_file)
 
 
+def test_light_folder_moves_with_its_clip_file(model, image, clip_file, tmp_path, monkeypatch):
+    """A folder without the CLIP weights records the CLIP file relative to itself: any working directory reads it,
+    and the two can be moved together (a demo or run tree); the path the config was given is not kept."""
+    import shutil
+
+    model.set_classes(["red circle", "sky"])
+    ref = model.predict(image)
+    tree = tmp_path / "run"
+    shutil.copy(clip_file, tree.mkdir() or tree / "clip.safetensors")
+    model.cfg_model.pretrained = str(tree / "clip.safetensors")
+    try:
+        model.save_pretrained(tree / "out" / "pretrained")
+    finally:
+        model.cfg_model.pretrained = str(clip_file)
+    cfg = json.loads((tree / "out/pretrained/config.json").read_text())
+    assert cfg["model"]["pretrained"] == "../../clip.safetensors" == cfg["backbone"]["weights"]
+    assert not cfg["backbone"]["included"]
+    moved = tmp_path / "elsewhere" / "run2"
+    shutil.move(str(tree), str(moved.parent.mkdir() or moved))
+    monkeypatch.chdir(moved.parent)  # nor does it depend on the working directory
+    loaded = FViT.from_pretrained("run2/out/pretrained")
+    assert loaded.backbone.weights.startswith(f"file:{moved / 'clip.safetensors'}")
+    _same(loaded.predict(image), ref)
+
+
 def test_novel_flags_follow_the_training_vocabulary(model):
     # base = shares a normalised synonym with a trained class; the rare classes of the split stay novel
     model.set_classes("red_circle;Red Circle,disc;traffic light;blue circle;blue_circle,dot")

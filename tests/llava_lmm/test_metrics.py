@@ -174,11 +174,11 @@ def test_sqa_files(tmp_path):
 
 # ----------------------------------------------------------------------------- GQA
 def test_gqa_exact_match(tmp_path):
-    questions = {"201": {"question": "?", "answer": "yes", "isBalanced": True},
-                 "202": {"question": "?", "answer": "left", "isBalanced": True},
-                 "203": {"question": "?", "answer": "left", "isBalanced": True},
-                 "204": {"question": "?", "answer": "no", "isBalanced": True},
-                 "205": {"question": "?", "answer": "red", "isBalanced": False}}
+    def q(answer, structural, balanced=True):
+        return {"question": "?", "answer": answer, "isBalanced": balanced, "types": {"structural": structural}}
+
+    questions = {"201": q("yes", "verify"), "202": q("left", "query"), "203": q("left", "choose"),
+                 "204": q("no", "logical"), "205": q("red", "query", balanced=False)}
     (tmp_path / "testdev_balanced_questions.json").write_text(json.dumps(questions))
     answers = _jsonl(tmp_path / "merge.jsonl", [
         {"question_id": "201", "prompt": "", "text": "Yes"},  # lower-cased: right
@@ -189,6 +189,8 @@ def test_gqa_exact_match(tmp_path):
     rows = [json.loads(x) for x in answers.read_text().splitlines()]
     r = gqa_score(rows, questions)
     assert (r["num"], r["missing"]) == (4, 1) and r["accuracy"] == pytest.approx(50.0)  # stripping: 75
+    # official eval.py: only "query" questions are open; verify / choose / logical are binary
+    assert r["open"] == 0.0 and r["binary"] == pytest.approx(200 / 3)
     assert gqa_submission(rows)[:2] == [{"questionId": "201", "prediction": "yes"},
                                         {"questionId": "202", "prediction": " left"}]
     sub = tmp_path / "testdev_balanced_predictions.json"
