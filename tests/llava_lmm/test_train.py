@@ -50,19 +50,23 @@ def test_stage1_outputs(stage1):
 
 
 @pytest.mark.slow
-def test_synthetic_world_beats_majority(world, tmp_path):
+def test_synthetic_world_beats_majority(tmp_path):
+    """The demo's setting (its LLaVA world, stage 1 + 150 steps of stage 2) with a random-init tower."""
     from llava_lmm.demo import run_pipeline
+    from shared.synthetic import generate_world
 
-    m = run_pipeline(world, tmp_path, seed=0, stage1_steps=5, stage2_steps=100)
+    world = generate_world(tmp_path / "world", seed=0, num_train=160, num_val=40, image_size=128)
+    m = run_pipeline(world, tmp_path, seed=0)
     print(json.dumps(m))
-    assert m["num_val_questions"] >= 80
-    # the global majority answer is right on 11 % of these 90 held-out questions; measured 51 % after 100 steps
-    # (seed 0, random-init tower): the model learns the answer vocabulary and prior per question kind (48 %) ...
-    assert m["val_accuracy"] >= m["majority_accuracy"] + 0.25, m
-    # ... and reads the image for the scene question (which ground class is missing): measured 0.90 with the image,
-    # 0.23 with another val image, 0.37 with a blank one; the object questions stay near their priors
+    assert m["num_val_questions"] == 120 and m["tower"] == "random-init"
+    # measured on world seeds 0 / 1 / 2: 0.625 / 0.600 / 0.633 against the global majority answer's 0.11 and the
+    # per-kind majority's 0.43-0.45: the model learns the answer vocabulary and prior of each question kind ...
+    assert m["val_accuracy"] >= m["majority_accuracy"] + 0.3, m
+    assert m["val_accuracy"] >= m["per_type_majority_accuracy"] + 0.05, m
+    # ... and reads the image for the scene question (which ground class is missing): 0.950 / 0.825 / 1.000 with
+    # the image, at most 0.450 with another val image or a blank one; the object questions stay near their priors
     ground = m["accuracy_by_question_kind"]["ground"]
-    assert ground["num"] == 30 and ground["image"] >= 0.7, ground
+    assert ground["num"] == 40 and ground["image"] >= 0.7, ground
     assert ground["image"] >= max(ground["shuffled_image"], ground["blank_image"]) + 0.3, ground
     assert set(m["accuracy_by_question_kind"]) == {"count", "presence", "colour", "shape", "side", "ground"}
 
