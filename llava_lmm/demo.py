@@ -83,27 +83,24 @@ def run_pipeline(world, out_dir: Path, seed: int = 0, stage1_steps: int = 20, st
     train_qa = qa_pairs(json.loads(Path(world.llava_instruct_train).read_text()))
     questions = [{"question_id": i, "image": im, "text": q} for i, (im, q, _) in enumerate(val)]
     model, tok, proc, meta = load_model(s2)
-    answers = generate_answers(model, tok, proc, questions, world.images, meta["template"],
-                               meta["image_aspect_ratio"], batch_size=32, max_new_tokens=8)
-    write_jsonl(out_dir / "val_answers.jsonl", answers)
-    gt = {i: a for i, (_, _, a) in enumerate(val)}
-    acc = exact_match_score(answers, gt)
-    blank_dir = out_dir / "blank_image"  # image ablation: the same questions about a blank image
+
+    def ask(qs: list[dict], folder) -> list[dict]:
+        return generate_answers(model, tok, proc, qs, folder, meta["template"], meta["image_aspect_ratio"],
+                                batch_size=32, max_new_tokens=8)
+
+    blank_dir = out_dir / "blank_image"  # image ablation: the same questions about a blank image ...
     blank = write_blank_image(blank_dir, proc, model.config.vision_config.image_size)
-    blank_answers = generate_answers(model, tok, proc, [dict(q, image=blank) for q in questions], blank_dir,
-                                     meta["template"], meta["image_aspect_ratio"], batch_size=32, max_new_tokens=8)
-    blank_acc = exact_match_score(blank_answers, gt)
-    other = shuffled_images([q["image"] for q in questions])  # the in-distribution control: a real, wrong image
-    shuffled_answers = generate_answers(model, tok, proc, [dict(q, image=other[q["image"]]) for q in questions],
-                                        world.images, meta["template"], meta["image_aspect_ratio"], batch_size=32,
-                                        max_new_tokens=8)
-    shuffled_acc = exact_match_score(shuffled_answers, gt)
-    by_kind = accuracy_by_kind(questions, gt, {"image": answers, "blank_image": blank_answers,
-                                               "shuffled_image": shuffled_answers})
+    other = shuffled_images([q["image"] for q in questions])  # ... and about another val image (in-distribution)
+    runs = {"image": ask(questions, world.images),
+            "blank_image": ask([dict(q, image=blank) for q in questions], blank_dir),
+            "shuffled_image": ask([dict(q, image=other[q["image"]]) for q in questions], world.images)}
+    write_jsonl(out_dir / "val_answers.jsonl", runs["image"])
+    gt = {i: a for i, (_, _, a) in enumerate(val)}
+    acc = {name: exact_match_score(ans, gt)["accuracy"] for name, ans in runs.items()}
     base = majority_baselines([(q, a) for _, q, a in train_qa], [(q, a) for _, q, a in val])
-    metrics = {"val_accuracy": acc["accuracy"], "blank_image_accuracy": blank_acc["accuracy"],
-               "shuffled_image_accuracy": shuffled_acc["accuracy"], "num_val_questions": acc["num"], **base,
-               "accuracy_by_question_kind": by_kind,
+    metrics = {"val_accuracy": acc["image"], "blank_image_accuracy": acc["blank_image"],
+               "shuffled_image_accuracy": acc["shuffled_image"], "num_val_questions": len(questions), **base,
+               "accuracy_by_question_kind": accuracy_by_kind(questions, gt, runs),
                "stage1_loss_first_last": [m1["losses"][0], m1["losses"][-1]] if m1["losses"] else None,
                "stage2_loss_first_last": [m2["losses"][0], m2["losses"][-1]] if m2["losses"] else None,
                "stage1_steps": m1["steps"], "stage2_steps": m2["steps"], "train_seconds": round(t_train, 1),

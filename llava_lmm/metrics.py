@@ -290,8 +290,8 @@ def gqa_score(answers: list[dict], questions: dict) -> dict:
     extra = len(set(preds) - set(questions))
     if extra:
         raise ValueError(f"{extra} GQA answers have question ids not in the questions json")
-    out = {k: 100.0 * sum(v) / len(v) for k, v in by_kind.items() if v}
-    return {"accuracy": out.get("accuracy", 0.0), **out, "num": len(qs), "missing": missing}
+    return {"accuracy": 0.0, **{k: 100.0 * sum(v) / len(v) for k, v in by_kind.items() if v}, "num": len(qs),
+            "missing": missing}
 
 
 # ----------------------------------------------------------------------------- MME

@@ -269,12 +269,13 @@ def train(m: ModelArguments, d: DataArguments, t: LlavaTrainingArguments) -> dic
 
 
 RUN_ARGS_NAME = "run_args.json"
-# TrainingArguments that change the trained weights; the rest (cadence, logging, workers, output paths, max_steps to
-# extend a run, sharding backend) may change on resume. ModelArguments and DataArguments are compared in full.
+# TrainingArguments that change the trained weights; the rest (cadence, logging, workers, output paths, max_steps or
+# num_train_epochs to extend a run, sharding backend) may change on resume. ModelArguments and DataArguments are
+# compared in full. warmup_ratio exists in transformers < 5 only (absent arguments are skipped).
 RESULT_TRAINING_ARGS = ("learning_rate", "weight_decay", "adam_beta1", "adam_beta2", "adam_epsilon", "max_grad_norm",
-                        "lr_scheduler_type", "warmup_ratio", "warmup_steps",  # warmup_ratio: transformers < 5 "num_train_epochs",
-                        "per_device_train_batch_size", "gradient_accumulation_steps", "seed", "data_seed", "bf16",
-                        "fp16", "optim", "model_max_length", "group_by_length", "label_smoothing_factor")
+                        "lr_scheduler_type", "warmup_ratio", "warmup_steps", "per_device_train_batch_size",
+                        "gradient_accumulation_steps", "seed", "data_seed", "bf16", "fp16", "optim", "model_max_length",
+                        "group_by_length", "label_smoothing_factor")
 
 
 def run_settings(m: ModelArguments, d: DataArguments, t: LlavaTrainingArguments) -> dict:
