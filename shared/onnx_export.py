@@ -119,8 +119,10 @@ def onnx_session(path: str | Path):
     """An onnxruntime CPU session of ``path``; a graph it cannot load raises ``ParityError`` (one line)."""
     import onnxruntime as ort
 
+    options = ort.SessionOptions()
+    options.log_severity_level = 3  # errors only: its shape-merge notes are not for the user
     try:
-        return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as e:  # onnxruntime raises its own exception types (Fail, InvalidGraph, …)
         raise ParityError(f"onnxruntime cannot load the exported graph: {str(e).splitlines()[0]}") from None
 

@@ -176,7 +176,7 @@ def real_export(fvit_world, tmp_path_factory):
     return tmp, model, photos
 
 
-def test_graph_equals_pytorch_on_real_photos(real_export, capsys):
+def test_graph_equals_pytorch_on_real_photos(real_export):
     from shared.io import load_image
 
     tmp, model, photos = real_export
@@ -184,15 +184,17 @@ def test_graph_equals_pytorch_on_real_photos(real_export, capsys):
     assert meta["size"] == 128 and list(meta["parity"]["checked"]) == [str(p) for p in photos]
     assert all(not k.startswith("len_") and v is not False for r in meta["parity"]["checked"].values()
                for k, v in r.items())
-    for photo in photos:
-        pic = np.asarray(load_image(photo))
-        image, image_size = canvas(pic, 128)
-        with torch.no_grad():  # ties: hundreds of anchors share one objectness (what made the graph differ)
-            x = CanvasNormalize(model.backbone.spec.mean, model.backbone.spec.std)(
-                torch.from_numpy(image), torch.from_numpy(image_size))
-            objectness = torch.cat([o.flatten() for o in model.rpn.head(list(model._features(x)[1].values()))[0]])
-        assert len(objectness) - len(objectness.unique()) > 100
-        _assert_graph_equals_pytorch(model, tmp / "fvit.onnx", pic, 128, meta["classes"], min_detections=20)
+    objectness = []
+    hook = model.rpn.head.register_forward_hook(lambda m, i, out: objectness.append(torch.cat(
+        [o.flatten() for o in out[0]])))
+    try:
+        for photo in photos[1:]:  # portrait and wide; the CLI checked all three
+            pic = np.asarray(load_image(photo))
+            _assert_graph_equals_pytorch(model, tmp / "fvit.onnx", pic, 128, meta["classes"], min_detections=20)
+    finally:
+        hook.remove()
+    # ties, what made the graph differ: hundreds of anchors share one objectness
+    assert all(len(o) - len(o.unique()) > 100 for o in objectness)
 
 
 class _Perturbed:
