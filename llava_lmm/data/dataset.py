@@ -168,7 +168,11 @@ class LazySupervisedDataset(Dataset):
 
         first = render([{"from": "human", "value": DEFAULT_IMAGE_TOKEN}, {"from": "gpt", "value": "x"}],
                        self.template).split(DEFAULT_IMAGE_TOKEN)[0]
-        heads: dict[str, int] = {}
+        heads = {first: len(tokenizer_image_token(first, self.tokenizer))}
+        if heads[first] + self.num_image_tokens >= self.max_len and any("image" in r for r in self.records):
+            raise DatasetError(f"{self.path}: model_max_length {self.max_len} cannot hold an image in the first turn "
+                               f"({heads[first]} text tokens before it + {self.num_image_tokens} image tokens); "
+                               f"raise --model_max_length")
         problems = RecordProblems(self.path, on_bad, skip_hint=SKIP_HINT)
         plain = get_template(self.template).style == "plain"
         for i, r in enumerate(self.records):
