@@ -5,10 +5,10 @@
     python -m llava_lmm.eval merge --inputs a_0.jsonl a_1.jsonl ... --out merge.jsonl
     python -m llava_lmm.eval score --task TASK --answers merge.jsonl [--annotations A --questions Q --submission S]
 
-Question files as LLaVA's runners read them: ``{"question_id", "image", "text"}`` jsonl (``model_vqa_loader``),
-the ScienceQA json list (``model_vqa_science``) and the MMBench tsv (``model_vqa_mmbench``). Answer lines as
-theirs: ``{"question_id", "prompt", "text", "answer_id", "model_id", "metadata"}`` with ``prompt`` the question as
-the reference records it. ``answer`` appends each answer as it is made and, run again, continues a partial file;
+Question files as LLaVA's runners read them, told apart by content: ``{"question_id", "image", "text"}`` jsonl
+(``model_vqa_loader``), the ScienceQA json list (``model_vqa_science``) and the MMBench tsv (``model_vqa_mmbench``).
+Answer lines as theirs: ``{"question_id", "prompt", "text", "answer_id", "model_id", "metadata"}`` with ``prompt``
+the question as the reference records it. ``answer`` appends each answer as it is made and, run again, continues a partial file;
 a question whose image cannot be read is skipped and counted. Under ``torchrun`` the questions are sharded by rank
 and rank 0 merges in question order. ``score --help`` lists the inputs of every benchmark.
 """
