@@ -46,14 +46,20 @@ def load_models(dirs: dict[str, str | Path | None], device: str = "cpu") -> tupl
     return models, missing
 
 
-def _classes_or_error(model, text: str):
+def _gradio_error(message: str) -> Exception:
+    """The error a handler raises to show ``message`` on the page (Gradio is imported only then: importing it
+    takes seconds, and the handlers are also called directly)."""
     import gradio as gr
 
+    return gr.Error(message)
+
+
+def _classes_or_error(model, text: str):
     try:
         if text and text.strip():
             model.set_classes(text)
     except (ValueError, FileNotFoundError) as e:
-        raise gr.Error(str(e)) from None
+        raise _gradio_error(str(e)) from None
 
 
 def _photo(image, reading: str = "photo"):
@@ -61,16 +67,14 @@ def _photo(image, reading: str = "photo"):
     file as the CLIs and the API do. The inputs are ``gr.Image(type="filepath", image_mode=None)``: Gradio then
     hands over the uploaded file untouched (with ``type="numpy"`` or ``"pil"`` it would apply the EXIF orientation
     itself but convert with Pillow's ``convert("RGB")``, which clips 16-bit PNGs to white)."""
-    import gradio as gr
-
     from shared.image import read_image
 
     if image is None:
-        raise gr.Error("upload an image first")
+        raise _gradio_error("upload an image first")
     try:
         return read_image(image, reading)
     except (FileNotFoundError, ValueError) as e:
-        raise gr.Error(str(e)) from None
+        raise _gradio_error(str(e)) from None
 
 
 def detect(model, image, classes: str, score: float):
@@ -103,13 +107,11 @@ def segment(model, image, classes: str):
 def chat(llava, image, question: str, temperature: float = 0.0, max_new_tokens: int = 128):
     """Gradio handler: the answer so far, streamed. ``image``: the uploaded file's path (or a PIL image), read as
     the model was trained (its ``image_reading``)."""
-    import gradio as gr
-
     chat_mod = _load("llava_lmm.chat:stream_reply")
     template = _load("llava_lmm.data.conversation:get_template")
     process_images = _load("llava_lmm.data.image:process_images")
     if image is None or not (question or "").strip():
-        raise gr.Error("upload an image and type a question")
+        raise _gradio_error("upload an image and type a question")
     model, tok, proc, meta = llava
     pixels = process_images([_photo(image, meta.get("image_reading", "photo"))], proc, meta["image_aspect_ratio"])
     conv = template(meta["template"])

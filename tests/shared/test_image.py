@@ -142,3 +142,30 @@ def test_unreadable_inputs_raise_one_error_naming_them(bad, tmp_path):
             read_image(path)
         assert str(e.value).count("\n") == 0 and str(path) in str(e.value)
         assert isinstance(e.value, ValueError)  # what every caller catches
+
+
+def test_web_app_hands_the_uploaded_file_to_the_reader(tmp_path):
+    """The app's image inputs give the handlers the uploaded file untouched (Gradio's own numpy conversion would clip
+    a 16-bit PNG to white), and the handlers read it with ``read_image``, as the CLIs do."""
+    gr = pytest.importorskip("gradio")
+    from types import SimpleNamespace
+
+    import torch
+    from gradio.data_classes import ImageData
+
+    from photo_variants import write_variants
+    from shared.app import _photo, build_app
+
+    models = {"fvit": SimpleNamespace(class_names=["cat"]),
+              "fcclip": SimpleNamespace(class_names=["cat"], is_thing=torch.tensor([True])), "llava": None}
+    app = build_app(models, {})
+    inputs = {b.elem_id: b for b in app.blocks.values() if isinstance(b, gr.Image) and b.elem_id.endswith("_image")}
+    assert sorted(inputs) == ["chat_image", "det_image", "seg_image"]
+    files = write_variants(real_photo("cheetah.jpg"), tmp_path)
+    for name in ("rotated.jpg", "grey16.png"):
+        for component in inputs.values():
+            handed = component.preprocess(ImageData(path=str(files[name]), orig_name=name))
+            assert handed == str(files[name])
+        np.testing.assert_array_equal(np.asarray(_photo(handed)), _rgb(files[name]))
+    numpy_input = gr.Image(type="numpy").preprocess(ImageData(path=str(files["grey16.png"]), orig_name="grey16.png"))
+    assert numpy_input.mean() == 255  # why the app does not use type="numpy"
