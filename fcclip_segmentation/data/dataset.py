@@ -8,10 +8,10 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from backbone.preprocess import load_image
 from shared.classes import read_class_names
 from shared.formats.panoptic import load_panoptic_json, read_segment_ids
 from shared.formats.validate import RecordProblems
+from shared.image import read_image
 from shared.transforms import Instances, eval_input, large_scale_jitter, normalize_and_pad
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -32,7 +32,8 @@ def assign_class_names(names: dict[int, str], category_ids: list[int], source: s
 
 
 def read_label_map(path: Path) -> np.ndarray:
-    """Single-channel label map (PNG uint8/palette or uint16 TIFF/PNG) → (H, W) int64."""
+    """Single-channel label map (PNG uint8/palette or uint16 TIFF/PNG) → (H, W) int64: the stored values, exactly
+    (not a photo: no EXIF orientation, no 16-bit scaling, never ``shared.image.read_image``)."""
     if not path.is_file():
         raise FileNotFoundError(f"label map not found: {path}")
     try:
@@ -102,7 +103,7 @@ class PanopticDataset(torch.utils.data.Dataset):
     def __getitem__(self, item: int | tuple[int, int]) -> dict:
         idx, seed = item if isinstance(item, tuple) else (item, int(torch.randint(0, 2**31 - 1, ())))
         rec = self.records[idx]
-        image = np.asarray(load_image(self.images(rec["image"]["file_name"])))
+        image = np.asarray(read_image(self.images(rec["image"]["file_name"])))
         ids = read_segment_ids(rec["png"], rec["segments"], image.shape[:2])
         common = {"image_id": rec["image"]["id"], "orig_size": tuple(ids.shape), "file_name": rec["image"]["file_name"]}
         if not self.train:
@@ -177,7 +178,7 @@ class SemanticSegDataset(torch.utils.data.Dataset):
         label_path = self.labels[idx]
         stem = label_path.name[: -len(label_path.suffix)]
         image_path = self._image_path(stem)
-        image = np.asarray(load_image(image_path))
+        image = np.asarray(read_image(image_path))
         gt = read_label_map(label_path)
         if gt.shape != image.shape[:2]:
             raise ValueError(f"{label_path}: label map is {gt.shape[0]}×{gt.shape[1]} but {image_path.name} is "
