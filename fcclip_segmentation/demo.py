@@ -61,8 +61,8 @@ def ensemble_ablation(cfg, checkpoint: str, held_out: list[str], final: dict, ou
     head alone (α = β = 0, one more evaluation)."""
     from shared.io import load_json
 
-    from .builder import evaluate
     from .eval import load_trained
+    from .evaluation import evaluate
     from .metrics import panoptic_quality
 
     categories = load_json(cfg.data.val_json, "panoptic val json")["categories"]

@@ -10,9 +10,10 @@ from shared.engine import Trainer, config_to_dict, init_distributed, scale_lr, s
 from shared.engine.cli import train_main
 from shared.io import atomic_write_json
 
-from .builder import build_model, evaluate, set_vocabulary
+from .builder import build_model, set_vocabulary
 from .config import FCCLIPConfig, OptimizerConfig
 from .data import collate
+from .evaluation import evaluate
 
 # the normalisation layers of detectron2's get_default_optimizer_params / FC-CLIP's build_optimizer (subclasses
 # count: timm's LayerNorm2d, NaiveSyncBatchNorm)
