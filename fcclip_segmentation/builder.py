@@ -9,7 +9,7 @@ from backbone import build_backbone
 from backbone.text import build_text_classifier
 
 from .config import FCCLIPConfig
-from .data import PanopticDataset, SemanticSegDataset
+from .data import PanopticDataset, SemanticSegDataset, training_class_names
 from .modeling.ensemble import seen_classes
 from .modeling.fcclip import FCCLIP, FCCLIPModelConfig
 
@@ -31,11 +31,11 @@ def build_dataset(cfg: FCCLIPConfig, train: bool, spec) -> PanopticDataset | Sem
                            d.on_bad_record)
 
 
-def build_model(cfg: FCCLIPConfig) -> tuple[FCCLIP, PanopticDataset]:
-    """The model and its training dataset (the training vocabulary sizes the criterion)."""
-    bb = build_clip(cfg.model)
-    train_ds = build_dataset(cfg, train=True, spec=bb.spec)
-    return FCCLIP(cfg.model, bb, len(train_ds.class_names)), train_ds
+def build_model(cfg: FCCLIPConfig) -> tuple[FCCLIP, list[str]]:
+    """The model and its training classes (their number sizes the criterion), read from ``data.train_class_names``
+    or ``data.train_json``'s categories — never by building the training set (``data.vocabulary``)."""
+    names = training_class_names(cfg.data.train_class_names, cfg.data.train_json)
+    return FCCLIP(cfg.model, build_clip(cfg.model), len(names)), names
 
 
 def build_clip(m: FCCLIPModelConfig):

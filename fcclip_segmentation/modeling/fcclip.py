@@ -15,7 +15,7 @@ from transformers.models.mask2former.modeling_mask2former import (Mask2FormerPix
 
 from backbone import ClipBackbone
 from backbone.text import TextClassifier
-from shared.engine import PartialCheckpoint
+from shared.engine import CheckpointError, PartialCheckpoint
 
 from .criterion import SetCriterion
 from .ensemble import geometric_ensemble
@@ -204,3 +204,13 @@ class FCCLIP(PartialCheckpoint, nn.Module):
     def checkpoint_skip_prefixes(self) -> tuple[str, ...]:
         # a frozen CLIP loaded from its own source is left out; a random-init one exists nowhere else
         return ("backbone.",) if self.backbone.restorable else ()
+
+    def load_checkpoint_state_dict(self, sd: dict, source: str) -> None:
+        # the criterion's no-object weights (K + 1) record how many classes the checkpoint was trained with
+        trained = sd.get("criterion.empty_weight")
+        k = self.criterion.empty_weight.shape[0] - 1
+        if isinstance(trained, torch.Tensor) and trained.ndim == 1 and trained.shape[0] - 1 != k:
+            raise CheckpointError(f"{source} was trained with {trained.shape[0] - 1} classes, but the training "
+                                  f"vocabulary has {k}: data.train_class_names (else data.train_json's categories) "
+                                  f"must list the classes it was trained with")
+        super().load_checkpoint_state_dict(sd, source)
