@@ -101,7 +101,7 @@ def training_thing_flags(class_names_file: str | Path | None, train_json: str | 
     except FileNotFoundError as e:
         raise FileNotFoundError(f"{e}: the default vocabulary is the training classes, whose thing/stuff flags are "
                                 f"its categories; give the vocabulary instead (class_names= / --classes, a trailing "
-                                f"'*' marks stuff)") from None
+                                f"'*' marks stuff) or point data.train_json at a json with those categories") from None
     got, is_thing = category_vocabulary(cats, class_names_file)
     check_training_classes(got, names, train_json, class_names_file)
     return is_thing
