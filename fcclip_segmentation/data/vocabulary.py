@@ -72,7 +72,10 @@ def category_vocabulary(categories: list[dict], class_names_file: str | Path | N
 def training_class_names(class_names_file: str | Path | None, train_json: str | Path) -> list[str]:
     """The training classes in label order (see the module docstring), without building the training set."""
     if class_names_file:
-        names = read_class_names(shipped_path(class_names_file))
+        try:
+            names = read_class_names(shipped_path(class_names_file))
+        except FileNotFoundError as e:
+            raise FileNotFoundError(f"data.train_class_names: {e}") from None
         return [names[k] for k in sorted(names)]
     return [c["name"] for c in read_categories(train_json, "training panoptic json (data.train_json)")]
 

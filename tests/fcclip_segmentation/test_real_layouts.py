@@ -220,3 +220,5 @@ def test_shipped_configs_point_at_the_real_layouts(config):
     assert shipped_path(d.train_class_names).resolve() == REPO / COCO_NAMES
     assert shipped_path(d.val_class_names).resolve() == REPO / "fcclip_segmentation/configs/classnames" / ade.class_names
     assert len(training_class_names(d.train_class_names, d.train_json)) == 133  # the json is not read
+    with pytest.raises(FileNotFoundError, match=r"^data.train_class_names: class-name file not found: nope.txt$"):
+        training_class_names("nope.txt", d.train_json)
