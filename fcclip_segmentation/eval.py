@@ -25,16 +25,20 @@ from shared.io import atomic_write_json, ensure_writable_dir
 
 from .builder import build_model
 from .config import FCCLIPConfig
-from .data import EVAL_DATASETS, dataset_overrides
+from .data import EVAL_DATASETS, dataset_overrides, training_class_names
 from .evaluation import evaluate
+from .modeling.fcclip import check_class_count
 
 
 def load_trained(cfg: FCCLIPConfig, checkpoint: str):
-    """(model with the checkpoint's weights, training class names); the training set is not read."""
-    model, train_names = build_model(cfg)
+    """(model with the checkpoint's weights, training class names); the training set is not read. The checkpoint
+    is checked against the training vocabulary before the (slow) CLIP model loads."""
     state = load_checkpoint(checkpoint)
     if "model" not in state:
         raise CheckpointError(f"{checkpoint}: no 'model' entry (not a checkpoint of this repo's trainer)")
+    check_class_count(state["model"], len(training_class_names(cfg.data.train_class_names, cfg.data.train_json)),
+                      checkpoint)
+    model, train_names = build_model(cfg)
     model.load_checkpoint_state_dict(state["model"], checkpoint)
     return model, train_names
 

@@ -160,9 +160,10 @@ def test_from_config_without_training_set(run, fcclip_world, tmp_path, monkeypat
         FCCLIP.from_config(cfg)
 
 
-def test_a_checkpoint_keeps_its_class_count(run, fcclip_world, tmp_path, capsys):
+def test_a_checkpoint_keeps_its_class_count(run, fcclip_world, tmp_path, capsys, monkeypatch):
     """Trained with N classes (the synthetic world's 16) → loads with a config naming those N without the training
-    set; a config whose training vocabulary has another count is refused with one line naming both counts."""
+    set; a config whose training vocabulary has another count is refused with one line naming both counts, before
+    the CLIP model is built."""
     world_cfg = make_config(fcclip_world, tmp_path, *_no_training_set(tmp_path))
     model, names = build_model(world_cfg)
     assert len(names) == 16
@@ -176,6 +177,8 @@ def test_a_checkpoint_keeps_its_class_count(run, fcclip_world, tmp_path, capsys)
                           + ["data.val_instances=null", "eval.max_images=1", "eval.tasks=[semantic]"])
         save_config(cfg, tmp_path / "c.yaml")
         capsys.readouterr()
+        if rc == 2:
+            monkeypatch.setattr("fcclip_segmentation.builder.build_clip", lambda m: pytest.fail("CLIP built"))
         assert eval_main(["--config", str(tmp_path / "c.yaml"), "--checkpoint", str(tmp_path / "w16.pt"),
                           "--out", str(tmp_path / "out")]) == rc
     assert capsys.readouterr().err.strip().splitlines() == [
