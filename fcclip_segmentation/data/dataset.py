@@ -14,21 +14,9 @@ from shared.formats.validate import RecordProblems
 from shared.image import read_image
 from shared.transforms import Instances, eval_input, large_scale_jitter, normalize_and_pad
 
+from .vocabulary import category_vocabulary, shipped_path
+
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
-
-
-def assign_class_names(names: dict[int, str], category_ids: list[int], source: str | Path) -> list[str]:
-    """Class names for ``category_ids`` (dataset order) from a class-name file's {index: names}.
-
-    By id when the file's indices cover the ids (COCO: index = category id); otherwise by position when the counts
-    agree (ADE-150: index = id + 1; Cityscapes: trainId; A-847, PASCAL: 1..N) — the reference reads them in order.
-    """
-    if all(c in names for c in category_ids):
-        return [names[c] for c in category_ids]
-    if len(names) == len(category_ids):
-        return [names[i] for i in sorted(names)]
-    raise ValueError(f"{source}: {len(names)} class names for {len(category_ids)} dataset classes, and its indices "
-                     f"are not the category ids (e.g. id {next(c for c in category_ids if c not in names)} is missing)")
 
 
 def read_label_map(path: Path) -> np.ndarray:
@@ -91,10 +79,7 @@ class PanopticDataset(torch.utils.data.Dataset):
         self.sem_seg_root, self.ignore_label = Path(sem_seg_root) if sem_seg_root else None, ignore_label
         self.categories = [data["categories"][k] for k in sorted(data["categories"])]
         self.cat_to_label = {c["id"]: i for i, c in enumerate(self.categories)}
-        ids = [c["id"] for c in self.categories]
-        self.class_names = (assign_class_names(read_class_names(class_names_file), ids, class_names_file)
-                            if class_names_file else [c["name"] for c in self.categories])
-        self.is_thing = torch.tensor([bool(c.get("isthing", 1)) for c in self.categories])
+        self.class_names, self.is_thing = category_vocabulary(self.categories, class_names_file)
         self.records = data["records"]
 
     def __len__(self) -> int:
@@ -162,7 +147,7 @@ class SemanticSegDataset(torch.utils.data.Dataset):
         self.skipped = problems.finish("label maps")
         self.labels = [p for p in self.labels if not problems.bad(p)]
         self.size, self.mean, self.std, self.ignore_label = size, mean, std, ignore_label
-        self.class_names = [n for _, n in sorted(read_class_names(class_names_file).items())]
+        self.class_names = [n for _, n in sorted(read_class_names(shipped_path(class_names_file)).items())]
         self.is_thing = torch.zeros(len(self.class_names), dtype=torch.bool)
 
     def __len__(self) -> int:
