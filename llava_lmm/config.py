@@ -36,6 +36,9 @@ class DataArguments:
     image_folder: str | None = None
     template: str = field(default="plain", metadata={"help": "plain (stage 1) | v1 (stage 2)"})
     image_aspect_ratio: str = field(default="square", metadata={"help": "square | pad"})
+    image_reading: str = field(default="photo", metadata={"help": "photo (EXIF orientation applied, 16-bit PNGs "
+        "scaled: shared.image.read_image) | reference (LLaVA's Image.open(path).convert('RGB'): stored orientation); "
+        "eval and chat read as the model was trained"})
     group_by_modality_length: bool = False
     on_bad_image: str = field(default="error", metadata={"help": "missing / unreadable images: error | skip (counted)"})
     on_bad_record: str = field(default="error", metadata={"help": "malformed records (checked in one pass before "
@@ -144,6 +147,8 @@ def check_args(m: ModelArguments, d: DataArguments, t: LlavaTrainingArguments) -
         raise ArgumentError(f"template must be plain | v1, got {d.template!r}")
     if d.image_aspect_ratio not in ("square", "pad"):
         raise ArgumentError(f"image_aspect_ratio must be square | pad, got {d.image_aspect_ratio!r}")
+    if d.image_reading not in ("photo", "reference"):
+        raise ArgumentError(f"image_reading must be photo | reference, got {d.image_reading!r}")
     if not d.data_path:
         raise ArgumentError("data_path is required (a LLaVA json)")
     if not Path(d.data_path).is_file():

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import io
 import json
 import math
 import os
@@ -51,6 +50,7 @@ def load_model(model_dir: str | Path, dtype=torch.float32, device: str | torch.d
         meta = json.loads((model_dir / "llava_lmm.json").read_text())
     meta.setdefault("template", getattr(model.config, "conv_template", "v1"))
     meta.setdefault("image_aspect_ratio", getattr(model.config, "image_aspect_ratio", "pad"))
+    meta.setdefault("image_reading", getattr(model.config, "image_reading", "photo"))  # as the model was trained
     return model, tok, proc, meta
 
 
@@ -188,17 +188,18 @@ def load_questions(path: str | Path, fmt: str = "auto", single_pred_prompt: bool
     return out
 
 
-def _load_question_image(q: dict, image_folder):
+def _load_question_image(q: dict, image_folder, reading: str = "photo"):
+    """A question's image through the one reader (``open_image``): a file under ``image_folder`` or the bytes of
+    an MMBench base64 image."""
     if q.get("image_b64") is not None:
-        from PIL import Image
-
         try:
-            return Image.open(io.BytesIO(base64.b64decode(q["image_b64"]))).convert("RGB")
-        except Exception as e:  # a broken base64 or image payload: reported by the caller, not fatal
-            raise ImageError(f"question {q['question_id']}: unreadable base64 image ({e})") from None
+            data = base64.b64decode(q["image_b64"])
+        except (ValueError, TypeError) as e:  # a broken payload: reported by the caller, not fatal
+            raise ImageError(f"question {q['question_id']}: invalid base64 image ({e})") from None
+        return open_image(data, reading, what=f"question {q['question_id']} (base64 image)")
     if image_folder is None:
         raise ValueError(f"question {q['question_id']} has an image but no --image-folder was given")
-    return open_image(Path(image_folder) / q["image"])
+    return open_image(Path(image_folder) / q["image"], reading)
 
 
 def _has_image(q: dict) -> bool:
@@ -208,9 +209,10 @@ def _has_image(q: dict) -> bool:
 @torch.no_grad()
 def iter_answers(model, tok, proc, questions: list[dict], image_folder: str | Path | None, template: str = "v1",
                  aspect: str = "pad", batch_size: int = 8, max_new_tokens: int = 128, temperature: float = 0.0,
-                 model_id: str = "llava", skipped: list | None = None):
+                 model_id: str = "llava", skipped: list | None = None, reading: str = "photo"):
     """Yield one answer line per question, batch by batch. An unreadable image raises, or, when ``skipped`` is a
-    list, is appended to it as ``(question_id, message)`` and its question left out."""
+    list, is appended to it as ``(question_id, message)`` and its question left out. ``reading``: how images are
+    read (``photo`` | ``reference``, the model's ``image_reading``)."""
     vcfg = model.config.vision_config
     n_img = vcfg.num_image_tokens if hasattr(vcfg, "num_image_tokens") else (vcfg.image_size // vcfg.patch_size) ** 2
     img_id = model.config.image_token_id
@@ -223,7 +225,7 @@ def iter_answers(model, tok, proc, questions: list[dict], image_folder: str | Pa
             has_img = _has_image(q)
             if has_img:
                 try:
-                    images.append(_load_question_image(q, image_folder))
+                    images.append(_load_question_image(q, image_folder, reading))
                 except ImageError as e:
                     if skipped is None:
                         raise
@@ -258,10 +260,10 @@ def iter_answers(model, tok, proc, questions: list[dict], image_folder: str | Pa
 
 def generate_answers(model, tok, proc, questions: list[dict], image_folder: str | Path | None, template: str = "v1",
                      aspect: str = "pad", batch_size: int = 8, max_new_tokens: int = 128, temperature: float = 0.0,
-                     model_id: str = "llava") -> list[dict]:
+                     model_id: str = "llava", reading: str = "photo") -> list[dict]:
     """All answer lines (an unreadable image raises)."""
     return list(iter_answers(model, tok, proc, questions, image_folder, template, aspect, batch_size,
-                             max_new_tokens, temperature, model_id))
+                             max_new_tokens, temperature, model_id, reading=reading))
 
 
 def _answer_key(question_id, prompt) -> tuple[str, str]:
@@ -353,7 +355,7 @@ def cmd_answer(a) -> int:
     model, tok, proc, meta = load_model(a.model, dtype, device)
     res = answer_to_file(model, tok, proc, mine, target, a.image_folder, template=a.conv_mode or meta["template"],
                          aspect=meta["image_aspect_ratio"], batch_size=a.batch_size, max_new_tokens=a.max_new_tokens,
-                         temperature=a.temperature, model_id=Path(a.model).name)
+                         temperature=a.temperature, model_id=Path(a.model).name, reading=meta["image_reading"])
     skipped = res["skipped"]
     print(f"{target}: {res['answered']} answers written, {res['already_present']} already there (resumed), "
           f"{len(skipped)} skipped (unreadable image)")

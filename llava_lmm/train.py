@@ -207,6 +207,7 @@ def train(m: ModelArguments, d: DataArguments, t: LlavaTrainingArguments) -> dic
     vcfg = model.config.vision_config
     processor = make_image_processor(vcfg.image_size, vcfg.image_mean, vcfg.image_std)
     model.config.image_aspect_ratio = d.image_aspect_ratio
+    model.config.image_reading = d.image_reading  # eval and chat read images as training did
     model.config.conv_template = "v1" if d.template == "plain" else d.template
     model.config.use_cache = False
     model.config.text_config.use_cache = False
@@ -219,7 +220,7 @@ def train(m: ModelArguments, d: DataArguments, t: LlavaTrainingArguments) -> dic
     ds = LazySupervisedDataset(data, tok, processor, d.image_folder, d.template, d.image_aspect_ratio,
                                num_image_tokens=vcfg.num_image_tokens, model_max_length=t.model_max_length,
                                on_bad_image=d.on_bad_image, cache_images=d.cache_images,
-                               on_bad_record=d.on_bad_record)
+                               on_bad_record=d.on_bad_record, image_reading=d.image_reading)
     trainer = LlavaTrainer(model=model, args=t, train_dataset=ds,
                            data_collator=DataCollator(tok.pad_token_id, t.model_max_length),
                            group_by_modality=d.group_by_modality_length, mm_projector_lr=m.mm_projector_lr)
@@ -265,7 +266,8 @@ def train(m: ModelArguments, d: DataArguments, t: LlavaTrainingArguments) -> dic
                 final.config.use_cache = True
                 final.config.text_config.use_cache = True
                 atomic_save_model_dir(final, tok, processor, out, extra={
-                    "template": model_template(d), "image_aspect_ratio": d.image_aspect_ratio},
+                    "template": model_template(d), "image_aspect_ratio": d.image_aspect_ratio,
+                    "image_reading": d.image_reading},
                     state_dict=full if m.stage == "full" else None)
         atomic_write_json(out / "train_metrics.json", metrics)
     return metrics

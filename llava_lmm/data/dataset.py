@@ -134,7 +134,7 @@ class LazySupervisedDataset(Dataset):
     def __init__(self, data_path, tokenizer, image_processor, image_folder=None, template: str = "v1",
                  image_aspect_ratio: str = "square", image_token_id: int | None = None, num_image_tokens: int = 0,
                  model_max_length: int | None = None, on_bad_image: str = "error", cache_images: bool = False,
-                 on_bad_record: str = "error", check_images: bool = True):
+                 on_bad_record: str = "error", image_reading: str = "photo", check_images: bool = True):
         if on_bad_image not in ("error", "skip"):
             raise ValueError(f"on_bad_image must be 'error' or 'skip', got {on_bad_image!r}")
         checked = data_path if isinstance(data_path, CheckedRecords) else check_llava_data(
@@ -147,6 +147,7 @@ class LazySupervisedDataset(Dataset):
         self.image_folder = Path(image_folder) if image_folder else None
         self.template = template
         self.aspect = image_aspect_ratio
+        self.image_reading = image_reading  # photo | reference (shared.image.read_image)
         self.image_token_id = image_token_id if image_token_id is not None else tokenizer.convert_tokens_to_ids("<image>")
         self.num_image_tokens = num_image_tokens
         self.max_len = model_max_length or tokenizer.model_max_length
@@ -227,7 +228,7 @@ class LazySupervisedDataset(Dataset):
             item["pixel_values"] = self._cache[i]
         elif enc.uses_image:
             try:
-                img = open_image(self.image_folder / rec["image"])
+                img = open_image(self.image_folder / rec["image"], self.image_reading)
             except ImageError as e:
                 if self.on_bad_image == "error":
                     raise ImageError(f"{self.path}: record {rec.get('id')!r}: {e} ({IMAGE_SKIP_HINT} skips such "
