@@ -40,7 +40,8 @@ class DataArguments:
         "scaled: shared.image.read_image) | reference (LLaVA's Image.open(path).convert('RGB'): stored orientation); "
         "eval and chat read as the model was trained"})
     group_by_modality_length: bool = False
-    on_bad_image: str = field(default="error", metadata={"help": "missing / unreadable images: error | skip (counted)"})
+    on_bad_image: str = field(default="error", metadata={"help": "missing / unreadable image files (opened before "
+        "training: header and size; a file corrupt beyond its header when drawn): error (lists them) | skip (counted)"})
     on_bad_record: str = field(default="error", metadata={"help": "malformed records (checked in one pass before "
         "training): error (lists the first 20) | skip (counted)"})
     cache_images: bool = field(default=False, metadata={"help": "keep processed images in RAM (small data only)"})
