@@ -23,9 +23,11 @@ _ID_LINE = re.compile(r"^\s*-?\d+\s*:")
 def read_class_names(path: str | Path) -> dict[int, str]:
     """Class-name file (``index:name1,name2`` per line, ``invalid_class_id`` for unused ids) → {index: names}."""
     names, ids = read_class_file(path)
-    if ids is None:
-        raise ValueError(f"{path}:1: expected 'index:name1,name2', got {names[0]!r} (a dataset class-name file "
-                         f"gives every class its index)")
+    if ids is None:  # plain lines: a dataset class-name file must give every class its index
+        n, line = next((n, line) for n, line in enumerate(Path(path).read_text().splitlines(), 1) if line.strip())
+        if ":" in line:
+            raise ValueError(f"{path}:{n}: index {line.split(':')[0]!r} is not an integer")
+        raise ValueError(f"{path}:{n}: expected 'index:name1,name2', got {line!r}")
     return dict(zip(ids, names))
 
 

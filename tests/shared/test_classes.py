@@ -24,7 +24,7 @@ def test_at_file_reads_the_dataset_class_name_format(tmp_path):
     # the dataset reader itself still wants every class's index
     plain = tmp_path / "plain.txt"
     plain.write_text("cat\n")
-    with pytest.raises(ValueError, match=r"plain.txt:1: expected 'index:name1,name2'"):
+    with pytest.raises(ValueError, match=r"plain.txt:1: expected 'index:name1,name2', got 'cat'"):
         read_class_names(plain)
 
 
