@@ -1,4 +1,5 @@
-"""``python -m fcclip_segmentation.predict --pretrained DIR --images DIR_OR_GLOB... [--classes "a;sky*"] [--ann GT.json] --out OUT``
+"""``python -m fcclip_segmentation.predict --pretrained DIR --images DIR_OR_GLOB... [--classes "a;sky*"]
+[--ann GT.json] --out OUT [--vis]``
 
 Open-vocabulary panoptic segmentation with any class list on folders / globs / files of images. Writes
 COCO-panoptic predictions (``OUT/panoptic/<name>.png`` segment-id PNGs + ``OUT/panoptic.json`` with images,
@@ -80,8 +81,9 @@ def _predict(model, batch, args, root):
             with atomic_path(out / "vis" / f"{stem}.png") as tmp:
                 model.draw(im, r).save(tmp, format="PNG")
         by_file[file] = {"height": int(im.shape[0]), "width": int(im.shape[1]), "png": f"{stem}.png",
-                         "segments_info": [{"id": s["id"], "category_id": s["category_id"], "isthing": int(s["isthing"]),
-                                            "iscrowd": 0, "area": s["area"], "score": s["score"]}
+                         "segments_info": [{"id": s["id"], "category_id": s["category_id"],
+                                            "isthing": int(s["isthing"]), "iscrowd": 0, "area": s["area"],
+                                            "score": s["score"]}
                                            for s in r["segments"]]}
     for file, _, _ in loaded:
         yield file, by_file.get(file)
@@ -98,7 +100,8 @@ def write_outputs(out: Path, records: list[dict], model, gt_images: dict[str, di
     from shared.io import atomic_write_json
 
     def file_name(r):
-        return gt_images[r["file_name"]].get("file_name", r["file_name"]) if gt_images else r["file_name"]
+        gt = gt_images.get(r["file_name"], {}) if gt_images else {}
+        return gt.get("file_name", r["file_name"])
 
     atomic_write_json(out / "panoptic.json", {
         "images": [{"id": r["image_id"], "file_name": file_name(r), "width": r["width"], "height": r["height"]}

@@ -1,4 +1,5 @@
-"""``python -m fvit_detection.predict --pretrained DIR --images DIR_OR_GLOB... [--classes "cat;dog"] [--ann GT.json] --out OUT``
+"""``python -m fvit_detection.predict --pretrained DIR --images DIR_OR_GLOB... [--classes "cat;dog"] [--ann GT.json]
+--out OUT [--vis]``
 
 Open-vocabulary detection with any class list on folders / globs / files of images. Writes ``OUT/results.json``
 (COCO results: image_id, category_id, bbox xywh inside the image, score, segmentation RLE when the model has masks),

@@ -48,9 +48,13 @@ def list_all_images(specs: list[str]) -> tuple[list[Path], Path]:
     roots = []
     for spec in specs:
         found, root = list_images(spec)
-        files += [f.resolve() for f in found if f.resolve() not in files]
-        roots.append(root.resolve())
+        files += [f for f in map(_absolute, found) if f not in files]
+        roots.append(_absolute(root))
     return files, Path(os.path.commonpath([str(r) for r in roots]))
+
+
+def _absolute(path: Path) -> Path:
+    return Path(os.path.abspath(path))  # not resolve(): a symlinked photo keeps the name it is given by
 
 
 def input_name(file: Path, root: Path) -> str:

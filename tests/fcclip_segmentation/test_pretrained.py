@@ -20,7 +20,7 @@ def model(fcclip_world, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def image(fcclip_world):
-    return sorted((fcclip_world.images_val).glob("*.jpg"))[0]
+    return sorted(fcclip_world.images_val.glob("*.jpg"))[0]
 
 
 def _same(a, b):

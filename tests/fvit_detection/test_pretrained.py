@@ -39,7 +39,7 @@ def model(cfg):
 
 @pytest.fixture(scope="module")
 def image(fvit_world):
-    return sorted((fvit_world.images_val).glob("*.jpg"))[0]
+    return sorted(fvit_world.images_val.glob("*.jpg"))[0]
 
 
 def _same(a, b):

@@ -43,7 +43,8 @@ def test_plain_lines_one_class_per_line_ids_from_the_order(tmp_path):
     assert not file_gives_ids(f"@{f}")
     mixed = tmp_path / "mixed.txt"
     mixed.write_text("cat\n3:dog\n")
-    with pytest.raises(ValueError, match=r"mixed.txt:2: expected a plain 'name1,name2' line \(as line 1\), got '3:dog'"):
+    with pytest.raises(ValueError, match=r"mixed.txt:2: expected a plain 'name1,name2' line \(as line 1\), "
+                                         r"got '3:dog'"):
         parse_classes(f"@{mixed}")
 
 
