@@ -101,7 +101,7 @@ def test_missing_and_corrupt_images(world, stage1, tmp_path):
 
     recs = json.loads(Path(world.llava_instruct_train).read_text())[:4]
     imgs = tmp_path / "imgs"
-    (imgs / "train").mkdir(parents=True)
+    (imgs / "train2017").mkdir(parents=True)  # the records name train2017/<file>
     for r in recs[:3]:
         (imgs / r["image"]).write_bytes((Path(world.images) / r["image"]).read_bytes())
     (imgs / recs[1]["image"]).write_bytes(b"not a jpeg")  # corrupt
