@@ -2,6 +2,7 @@
 annotations) laid out as the shipped configs expect. Eval finds the images; predict with ``--ann`` writes ids that
 pycocotools reads against the real ground truth with no remapping; every box lies inside its image."""
 import contextlib
+import dataclasses
 import io
 import json
 
@@ -34,6 +35,18 @@ def real(tmp_path_factory):
     return lay_out_like_the_configs(tmp_path_factory.mktemp("real"))
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_prompt():
+    """One F-ViT prompt instead of 63: the prompts are not under test here, and 63 × the 65 OV-COCO classes through
+    the text tower cost seconds on 2 CPU cores."""
+    from backbone import templates
+
+    fvit = templates.TEMPLATE_SETS["fvit"]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setitem(templates.TEMPLATE_SETS, "fvit", dataclasses.replace(fvit, templates=fvit.templates[:1]))
+        yield
+
+
 def shipped_layout(config: str, real, out) -> list[str]:
     """Overrides that put the shipped config's data paths (``data/…``) below the sample's root, as they are."""
     shipped = load_config(FViTConfig, config).data
@@ -59,7 +72,7 @@ def pretrained(coco_cfg, tmp_path_factory):
     path = tmp_path_factory.mktemp("fvit_real_pre")
     model.save_pretrained(path)
     save_checkpoint(path / "last.pt", {"model": model.checkpoint_state_dict()})
-    return path
+    return path, model
 
 
 def _inside(records):
@@ -78,6 +91,7 @@ def _load_res(gt_file, results_file):
 
 
 def test_eval_with_the_shipped_coco_layout(real, coco_cfg, pretrained, tmp_path, capsys):
+    pretrained, _ = pretrained
     """data/coco/val2017 + a COCO json carrying coco_url AND file_name: the images are found (the old rule used
     coco_url and looked in val2017/val2017/), metrics are computed, results.json is in the json's ids."""
     save_config(coco_cfg, tmp_path / "config.yaml")
@@ -123,6 +137,7 @@ def test_a_wrong_layout_is_named_not_skipped(real):
 
 
 def test_predict_with_ann_evaluates_against_the_real_ground_truth(real, pretrained, tmp_path):
+    pretrained, model = pretrained
     out = tmp_path / "out"
     args = ["--pretrained", str(pretrained), "--images", str(real["val2017"]), "--ann", str(real["detection"]),
             "--classes", "dog;person;car,automobile", "--out", str(out), "--no-progress"]
@@ -138,7 +153,7 @@ def test_predict_with_ann_evaluates_against_the_real_ground_truth(real, pretrain
     assert {im["id"]: im["file_name"] for im in json.loads((out / "images.json").read_text())} == {
         i: f"{i:012d}.jpg" for i in SIZES}
     # the API returns the same ids beside the labels
-    model = FViT.from_pretrained(pretrained).set_classes(["dog", "person", "car,automobile"], [18, 1, 3])
+    model.set_classes(["dog", "person", "car,automobile"], [18, 1, 3])
     r = model.predict(real["val2017"] / "000000142238.jpg")
     assert r["category_ids"].tolist() == [[18, 1, 3][k] for k in r["labels"]]
     mine = sorted((x["category_id"], round(x["score"], 5)) for x in results if x["image_id"] == 142238)
@@ -148,6 +163,7 @@ def test_predict_with_ann_evaluates_against_the_real_ground_truth(real, pretrain
 def test_predict_ann_vocabulary_and_several_image_paths(real, pretrained, tmp_path):
     """Without --classes the --ann categories are the vocabulary; a shell-expanded glob (several paths) is all
     processed."""
+    pretrained, _ = pretrained
     out = tmp_path / "out"
     files = sorted(str(p) for p in real["val2017"].glob("*.jpg"))
     assert predict_main(["--pretrained", str(pretrained), "--images", *files, "--ann", str(real["ov_all"]),
