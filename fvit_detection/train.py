@@ -45,7 +45,8 @@ def train(cfg: FViTConfig) -> dict:
         if cfg.train.export_pretrained:
             from .pretrained import export_pretrained
 
-            export_pretrained(model, cfg, train_ds.class_names, out / "pretrained")
+            export_pretrained(model, cfg, train_ds.class_names, out / "pretrained",
+                              [c["id"] for c in train_ds.categories])
             print(f"pretrained folder -> {out / 'pretrained'}")
         print(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items()))
     return metrics
