@@ -82,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
 
     def metadata(model, size):
         spec = model.backbone.spec
-        return {"classes": model.class_names, "is_thing": model.is_thing.tolist(), "pad": model.test_pad,
+        return {"classes": model.class_names, "category_ids": model.category_ids,
+                "is_thing": model.is_thing.tolist(), "pad": model.test_pad,
                 "mean": list(spec.mean), "std": list(spec.std),
                 "object_mask_threshold": model.cfg.object_mask_threshold,
                 "overlap_threshold": model.cfg.overlap_threshold}

@@ -10,7 +10,7 @@ elsewhere is ignored) — and ``image_size`` int64 (2,), its (h, w). S is a mult
 stride (64 for ViTamin) and at least the backbone's window. Outputs: ``boxes`` float32 (K, 4) xyxy in canvas
 pixels, ``scores`` (K,), ``labels`` int64 (K,) indices into the class list, and with a mask head ``mask_probs``
 (K, M, M) per box; ``postprocess`` turns them into ``FViT.predict``'s result in the picture's pixels. ``OUT.json``
-beside the model lists the classes, the size and the parity check. The graph is checked against PyTorch with
+beside the model lists the classes, their category ids, the size and the parity check. The graph is checked against PyTorch with
 onnxruntime before it is written (``--check-image``, default built-in pictures): if they differ, nothing is
 written and the command exits 1.
 """
@@ -72,40 +72,23 @@ def export_onnx(model, size: int, out: str | Path, opset: int = OPSET) -> Export
     return wrapper
 
 
-def to_picture_pixels(det: dict, image_size, orig_size: tuple[int, int]) -> dict:
-    """One canvas's detections (tensors) → numpy boxes (K, 4) xyxy in the original picture's pixels — divided by
-    the real per-axis factors (w / W, h / H) of the rounded resize and clipped to [0, W] × [0, H] — scores,
-    labels, and bool masks (K, H, W) from masks pasted at the content size (K, 1, h, w)."""
-    import torch.nn.functional as F
-
-    from .modeling.boxes import clip_boxes
-
-    (h, w), (oh, ow) = tuple(int(v) for v in image_size), tuple(int(v) for v in orig_size)
-    factor = torch.tensor([w / ow, h / oh, w / ow, h / oh], dtype=torch.float32)
-    out = {"boxes": clip_boxes(det["boxes"].float() / factor, (oh, ow)).numpy(),
-           "scores": det["scores"].float().numpy(), "labels": det["labels"].numpy()}
-    if "masks" in det:
-        if len(det["boxes"]):
-            up = F.interpolate(det["masks"][:, :, :h, :w].float(), size=(oh, ow), mode="bilinear",
-                               align_corners=False)[:, 0]
-            out["masks"] = (up > 0.5).numpy()
-        else:
-            out["masks"] = np.zeros((0, oh, ow), bool)
-    return out
-
-
 def postprocess(outputs: dict[str, np.ndarray], image_size, orig_size: tuple[int, int],
-                class_names: list[str] | None = None) -> dict:
+                class_names: list[str] | None = None, category_ids: list[int] | None = None) -> dict:
     """Graph outputs of one canvas → ``FViT.predict``'s result for the original picture of size ``orig_size``
-    (H, W): boxes in its pixels (``to_picture_pixels``), scores, labels, bool masks (K, H, W), plus
-    ``label_names`` when ``class_names`` is given."""
+    (H, W): boxes in its pixels (divided by the real per-axis factors w / W, h / H and clipped to the picture,
+    by ``rescale_to_original`` as predict and eval do), scores, labels, bool masks (K, H, W), plus ``label_names``
+    and ``category_ids`` when ``class_names`` / ``category_ids`` (``OUT.json``'s) are given."""
     from torchvision.models.detection.roi_heads import paste_masks_in_image
+
+    from .modeling.postprocess import rescale_to_original
 
     size = tuple(int(v) for v in image_size)
     det = {k: torch.from_numpy(outputs[k]) for k in ("boxes", "scores", "labels")}
     if "mask_probs" in outputs:
         det["masks"] = paste_masks_in_image(torch.from_numpy(outputs["mask_probs"])[:, None], det["boxes"], size)
-    r = to_picture_pixels(det, size, orig_size)
+    r = rescale_to_original(det, size, orig_size)
+    if category_ids is not None:
+        r["category_ids"] = np.asarray(category_ids, np.int64)[r["labels"]]
     if class_names is not None:
         r["label_names"] = [class_names[int(k)].split(",")[0] for k in r["labels"]]
     return r
@@ -117,7 +100,8 @@ def main(argv: list[str] | None = None) -> int:
 
     def metadata(model, size):
         spec = model.backbone.spec
-        return {"classes": model.class_names, "mean": list(spec.mean), "std": list(spec.std)}
+        return {"classes": model.class_names, "category_ids": model.category_ids, "mean": list(spec.mean),
+                "std": list(spec.std)}
 
     return export_main(argv, "python -m fvit_detection.export", __doc__, FViT, FViTConfig, export_onnx, check_size,
                        metadata, TOLERANCES)

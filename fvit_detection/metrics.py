@@ -8,38 +8,28 @@ from collections import defaultdict
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from shared.formats.coco import mask_to_rle
 
+from .modeling.postprocess import rescale_to_original
+
 
 def rescale_detections(det: dict, scale: float, size: tuple[int, int], orig_size: tuple[int, int]) -> dict:
-    """One image's detections at the padded input resolution → numpy boxes (N, 4) xyxy, scores, labels and bool
-    masks (N, H, W) (when the model has masks) in original image pixels."""
-    out = {"boxes": (det["boxes"].float().cpu() / scale).numpy(), "scores": det["scores"].float().cpu().numpy(),
-           "labels": det["labels"].cpu().numpy()}
-    if "masks" in det:
-        (h, w), (oh, ow) = size, orig_size
-        if len(det["boxes"]):
-            m = det["masks"][:, :, :h, :w].float()
-            up = F.interpolate(m, size=(oh, ow), mode="bilinear", align_corners=False)[:, 0]
-            out["masks"] = (up > 0.5).cpu().numpy()
-        else:
-            out["masks"] = np.zeros((0, oh, ow), bool)
-    return out
+    """``rescale_to_original`` for callers that still pass the nominal factor: ``scale`` is not used (the real
+    per-axis factors come from ``size`` and ``orig_size``)."""
+    return rescale_to_original(det, size, orig_size)
 
 
 def detections_to_results(detections: list[dict], batch: dict, label_to_cat: list[int]) -> list[dict]:
     """Per-image detections at the padded input resolution → result records in original image coordinates."""
     out = []
-    for det, image_id, scale, size, orig in zip(detections, batch["image_ids"], batch["scales"],
-                                                batch["image_sizes"], batch["orig_sizes"]):
-        out += results_records(rescale_detections(det, scale, size, orig), int(image_id), label_to_cat)
+    for det, image_id, size, orig in zip(detections, batch["image_ids"], batch["image_sizes"], batch["orig_sizes"]):
+        out += results_records(rescale_to_original(det, size, orig), int(image_id), label_to_cat)
     return out
 
 
 def results_records(det: dict, image_id: int, label_to_cat: list[int]) -> list[dict]:
-    """``rescale_detections`` output of one image → COCO/LVIS result records (bbox xywh, RLE masks)."""
+    """``rescale_to_original`` output of one image → COCO/LVIS result records (bbox xywh, RLE masks)."""
     out = []
     for k in range(len(det["boxes"])):
         x0, y0, x1, y1 = det["boxes"][k].tolist()

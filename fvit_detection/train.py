@@ -8,9 +8,10 @@ from shared.engine import Trainer, config_to_dict, init_distributed, seed_everyt
 from shared.engine.cli import train_main
 from shared.io import atomic_write_json
 
-from .builder import build_dataset, build_model, evaluate, novel_mask, set_vocabulary
+from .builder import build_dataset, build_model, novel_mask, set_vocabulary
 from .data import collate
 from .config import FViTConfig
+from .evaluation import evaluate
 
 
 def param_groups(model):
@@ -44,7 +45,8 @@ def train(cfg: FViTConfig) -> dict:
         if cfg.train.export_pretrained:
             from .pretrained import export_pretrained
 
-            export_pretrained(model, cfg, train_ds.class_names, out / "pretrained")
+            export_pretrained(model, cfg, train_ds.class_names, out / "pretrained",
+                              [c["id"] for c in train_ds.categories])
             print(f"pretrained folder -> {out / 'pretrained'}")
         print(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items()))
     return metrics

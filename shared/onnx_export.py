@@ -209,7 +209,8 @@ def export_main(argv: list[str] | None, prog: str, doc: str, model_class, config
     from .batch_predict import load_for_prediction
     from .classes import CLASSES_HELP
     from .engine import CheckpointError, ConfigError
-    from .io import atomic_write_json, ensure_writable_dir, load_image
+    from .image import read_image
+    from .io import atomic_write_json, ensure_writable_dir
 
     p = argparse.ArgumentParser(prog=prog, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--pretrained", help="folder written by save_pretrained")
@@ -236,7 +237,7 @@ def export_main(argv: list[str] | None, prog: str, doc: str, model_class, config
     out = Path(args.out)
     try:
         ensure_writable_dir(out.resolve().parent)  # fail before the model loads
-        pictures = [(path, np.asarray(load_image(path))) for path in args.check_image or []]
+        pictures = [(path, np.asarray(read_image(path, what="--check-image"))) for path in args.check_image or []]
         model = load_for_prediction(model_class, config_schema, args)
         if args.classes:
             model.set_classes(args.classes)

@@ -72,7 +72,7 @@ def test_cli_graph_equals_pytorch_on_real_photos(fcclip_world, tmp_path):
     photo, and compared here on both (raw outputs and the panoptic result)."""
     from real_files import real_photo
 
-    from shared.io import load_image
+    from shared.image import read_image
 
     torch.manual_seed(0)
     model = FCCLIP.from_config(make_config(fcclip_world, tmp_path), class_names=CLASSES)
@@ -84,7 +84,7 @@ def test_cli_graph_equals_pytorch_on_real_photos(fcclip_world, tmp_path):
     meta = json.loads((tmp_path / "fcclip.json").read_text())
     assert meta["size"] == 128 and list(meta["parity"]["checked"]) == [str(p) for p in photos]
     for photo in photos:
-        _check_against_pytorch(model, tmp_path / "fcclip.onnx", np.asarray(load_image(photo)), 128, meta)
+        _check_against_pytorch(model, tmp_path / "fcclip.onnx", np.asarray(read_image(photo)), 128, meta)
 
 
 @pytest.mark.slow  # ~40 s on 2 busy cores: one export and a few graph runs
@@ -94,6 +94,6 @@ def test_cli_graph_equals_pytorch_on_world_images(exported, fcclip_world):
     assert meta["classes"] == ["red circle", "blue square,blue box", "purple blob", "sky"]
     assert meta["is_thing"] == [True, True, True, False] and meta["size"] == 256 and meta["pad"] == "mean"
     assert list(meta["parity"]["checked"]) == ["built-in scene, landscape", "built-in scene, portrait"]
-    picture = np.asarray(Image.open(fcclip_world.images / "val" / "000001.jpg").convert("RGB"))
+    picture = np.asarray(Image.open(fcclip_world.images_val / "000001.jpg").convert("RGB"))
     for pic in (picture[:80], picture[:, :70]):  # two content sizes through the same graph
         _check_against_pytorch(model, tmp / "fcclip.onnx", pic, 256, meta)

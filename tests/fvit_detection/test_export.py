@@ -124,10 +124,11 @@ def test_cli_arguments_and_config_checkpoint_loading(fvit_world, tmp_path, capsy
     assert "image not found" in capsys.readouterr().err
 
 
-def _assert_graph_equals_pytorch(model, graph, pic, size, classes, min_detections=1):
+def _assert_graph_equals_pytorch(model, graph, pic, size, meta, min_detections=1):
     """The graph on ``pic``'s canvas vs ``FViT.detect`` on ``eval_input``: same detections and labels, boxes
-    within BOX_ATOL canvas px; after ``postprocess``, boxes in the picture's pixels equal PyTorch's boxes divided
-    by the per-axis factors (w / W, h / H) and clipped, and labels, scores, masks equal ``FViT.predict``'s."""
+    within BOX_ATOL canvas px; after ``postprocess``, ``FViT.predict``'s result — boxes in the picture's pixels
+    equal to PyTorch's canvas boxes divided by the per-axis factors (w / W, h / H) and clipped, the same labels,
+    category ids, scores and masks."""
     spec = model.backbone.spec
     image, image_size = canvas(pic, size)
     got = run_onnx(graph, image, image_size)
@@ -143,12 +144,15 @@ def _assert_graph_equals_pytorch(model, graph, pic, size, classes, min_detection
     assert got["boxes"][:, 2].max() <= w and got["boxes"][:, 3].max() <= h  # clipped to the content
     # the user-level result, in the picture's pixels
     big_h, big_w = pic.shape[:2]
-    res, want = postprocess(got, image_size, pic.shape[:2], classes), model.predict(pic)
+    res = postprocess(got, image_size, pic.shape[:2], meta["classes"], meta["category_ids"])
+    want = model.predict(pic)
+    box_atol = BOX_ATOL * max(big_w / w, big_h / h)  # canvas tolerance in picture pixels
     per_axis = ref["boxes"].double().numpy() / [w / big_w, h / big_h, w / big_w, h / big_h]
     per_axis = np.minimum(np.maximum(per_axis, 0), [big_w, big_h, big_w, big_h])
-    np.testing.assert_allclose(res["boxes"], per_axis, atol=BOX_ATOL * max(big_w / w, big_h / h), rtol=0)
+    np.testing.assert_allclose(res["boxes"], per_axis, atol=box_atol, rtol=0)
+    np.testing.assert_allclose(res["boxes"], want["boxes"], atol=box_atol, rtol=0)
     assert (res["boxes"] >= 0).all() and (res["boxes"][:, 2] <= big_w).all() and (res["boxes"][:, 3] <= big_h).all()
-    assert res["label_names"] == want["label_names"]
+    assert res["label_names"] == want["label_names"] and res["category_ids"].tolist() == want["category_ids"].tolist()
     np.testing.assert_allclose(res["scores"], want["scores"], atol=SCORE_ATOL, rtol=0)
     assert res["masks"].shape == want["masks"].shape and (res["masks"] != want["masks"]).mean() < 1e-4
     return got
@@ -177,7 +181,7 @@ def real_export(fvit_world, tmp_path_factory):
 
 
 def test_graph_equals_pytorch_on_real_photos(real_export):
-    from shared.io import load_image
+    from shared.image import read_image
 
     tmp, model, photos = real_export
     meta = json.loads((tmp / "fvit.onnx").with_suffix(".json").read_text())
@@ -189,8 +193,8 @@ def test_graph_equals_pytorch_on_real_photos(real_export):
         [o.flatten() for o in out[0]])))
     try:
         for photo in photos[1:]:  # portrait and wide; the CLI checked all three
-            pic = np.asarray(load_image(photo))
-            _assert_graph_equals_pytorch(model, tmp / "fvit.onnx", pic, 128, meta["classes"], min_detections=20)
+            pic = np.asarray(read_image(photo))
+            _assert_graph_equals_pytorch(model, tmp / "fvit.onnx", pic, 128, meta, min_detections=20)
     finally:
         hook.remove()
     # ties, what made the graph differ: hundreds of anchors share one objectness
@@ -280,10 +284,10 @@ def test_cli_graph_equals_pytorch_on_world_images(exported, fvit_world):
     assert meta["classes"] == ["red circle", "blue square,blue box", "purple blob"] and meta["size"] == 256
     assert meta["outputs"] == ["boxes", "scores", "labels", "mask_probs"]
     assert list(meta["parity"]["checked"]) == ["built-in scene, landscape", "built-in scene, portrait"]
-    picture = np.asarray(Image.open(fvit_world.images / "val" / "000001.jpg").convert("RGB"))
+    picture = np.asarray(Image.open(fvit_world.images_val / "000001.jpg").convert("RGB"))
     # a landscape and a portrait crop: two content sizes through the same graph
     for pic in (picture[:80], picture[:, :70]):
-        got = _assert_graph_equals_pytorch(model, tmp / "fvit.onnx", pic, 256, meta["classes"], min_detections=10)
+        got = _assert_graph_equals_pytorch(model, tmp / "fvit.onnx", pic, 256, meta, min_detections=10)
         assert len(got["scores"]) < model.roi_heads.detections_per_img
 
 

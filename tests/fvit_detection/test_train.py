@@ -5,7 +5,8 @@ import pytest
 
 from demo_runs import ci_demo_run
 from fvit_helpers import make_config
-from fvit_detection.builder import build_model, evaluate
+from fvit_detection.builder import build_model
+from fvit_detection.evaluation import evaluate
 from fvit_detection.train import train
 from shared.engine import seed_everything
 
@@ -36,7 +37,7 @@ def test_few_hundred_steps_learn_base_classes(fvit_world, tmp_path):
     assert again["bbox_AP_base"] == pytest.approx(metrics["bbox_AP_base"], abs=1e-6)
     from fvit_detection.predict import main as predict_main
 
-    img = fvit_world.images / "val/000001.jpg"
+    img = fvit_world.images_val / "000001.jpg"
     assert predict_main(["--config", str(config), "--checkpoint", str(tmp_path / "last.pt"), "--image", str(img),
                          "--classes", "red circle;blue square;purple star", "--out", str(tmp_path / "p.png")]) == 0
     assert (tmp_path / "p.png").stat().st_size > 0
