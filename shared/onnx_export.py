@@ -4,6 +4,8 @@ An exported graph takes a fixed-size uint8 canvas — the picture resized so its
 and the picture's (h, w) inside it, and normalises and pads in the graph exactly as ``normalize_and_pad`` does.
 Graphs are traced with torch's TorchScript-based exporter (``dynamo=False``): the detectors' data-dependent
 shapes (score thresholds, NMS) trace to ONNX ops there, while torch.export needs them spelled as unbacked sizes.
+The command line writes a graph only after onnxruntime has given PyTorch's outputs on check pictures
+(``export_main``).
 """
 from __future__ import annotations
 
@@ -103,15 +105,15 @@ class ParityError(RuntimeError):
 
 
 def check_pictures(size: int) -> list[tuple[str, np.ndarray]]:
-    """The parity check's default pictures: a synthetic scene (flat sky / ground regions, where features and
-    scores tie exactly as on real photos, and coloured shapes) with a saturated white block and a patch of
-    noise, cut landscape (5:8) and portrait (1:2) so the padding lies below and to the right of the content."""
-    from .synthetic.scene import sample_scene
+    """The parity check's default pictures: a synthetic scene (textured sky and ground, coloured shapes) with what
+    makes features and scores tie exactly on real photos — a flat band of sky, a saturated white and a black block
+    — cut landscape (5:8) and portrait (1:2), so the canvas padding lies below, then to the right of the content."""
+    from .synthetic.scene import STUFF, sample_scene
 
-    rng = np.random.default_rng(0)
-    image = sample_scene(rng, size).image.copy()
-    image[size // 8 : size // 4, size // 16 : size // 3] = 255
-    image[size * 3 // 8 : size // 2, size // 2 : size * 3 // 4] = rng.integers(0, 256, (size // 8, size // 4, 3))
+    image = sample_scene(np.random.default_rng(0), size).image.copy()
+    image[: size // 8] = STUFF["sky"]
+    image[size // 4 : size * 3 // 8, size // 16 : size // 3] = 255
+    image[size * 3 // 8 : size // 2, size // 2 : size * 3 // 4] = 0
     return [("built-in scene, landscape", image[: size * 5 // 8]), ("built-in scene, portrait", image[:, : size // 2])]
 
 

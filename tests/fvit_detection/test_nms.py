@@ -78,3 +78,24 @@ def test_onnx_graph_of_top_k_and_nms_equals_pytorch_with_ties(tmp_path):
         np.testing.assert_array_equal(got[0], want[0])
         np.testing.assert_array_equal(got[1], want[1])
     assert len(want[0]) == 0 and len(Module()(boxes, scores)[0]) > 20
+
+
+def test_rpn_filtering_equals_torchvision_without_ties():
+    """F-ViT's proposal filtering (exact per-level NMS, index tie-breaking, ranking by logits) keeps torchvision's
+    proposals, in its order, when no objectness ties — two images, boxes partly outside, tiny boxes."""
+    from torchvision.models.detection.rpn import RegionProposalNetwork
+
+    from fvit_detection.modeling.rpn import build_rpn
+
+    ours = build_rpn(8, [4.0, 8.0], pre_nms=60, post_nms=25).eval()
+    theirs = RegionProposalNetwork(ours.anchor_generator, ours.head, 0.7, 0.3, 256, 0.5, dict(training=60, testing=60),
+                                   dict(training=25, testing=25), 0.7).eval()
+    levels = [150, 90]
+    boxes = torch.stack([_boxes(240, 4, size=120.0), _boxes(240, 5, size=120.0)]) - 10  # partly outside
+    boxes[:, ::7, 2:] = boxes[:, ::7, :2] + 1e-4  # too small: dropped
+    objectness = torch.randn(480, 1, generator=torch.Generator().manual_seed(6)) * 3
+    sizes = [(100, 80), (90, 110)]
+    got_boxes, got_scores = ours.filter_proposals(boxes, objectness, sizes, levels)
+    want_boxes, want_scores = theirs.filter_proposals(boxes, objectness, sizes, levels)
+    for g, w, gs, ws in zip(got_boxes, want_boxes, got_scores, want_scores):
+        assert len(w) == 25 and torch.equal(g, w) and torch.equal(gs, ws)
