@@ -52,7 +52,7 @@ def test_multiclass_nms_breaks_ties_by_box_index():
     assert list(zip(idx.tolist(), cls.tolist())) == [(0, 0), (0, 1)]
 
 
-@pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning")
+@pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning", "ignore:Exporting aten::index operator")
 def test_onnx_graph_of_top_k_and_nms_equals_pytorch_with_ties(tmp_path):
     """Traced: ONNX TopK and one multi-class NonMaxSuppression; onnxruntime keeps the same boxes in the same order
     as PyTorch on inputs full of ties (scores rounded to 1 decimal), and on an input with no candidates."""
