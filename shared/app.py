@@ -39,8 +39,7 @@ def load_models(dirs: dict[str, str | Path | None], device: str = "cpu") -> tupl
                             f"the app with `--{key} DIR`.")
             continue
         if key == "llava":
-            load_model = _load("llava_lmm.eval:load_model")
-            models[key] = load_model(folder)
+            models[key] = _load("llava_lmm.pretrained:load_model")(folder)
         else:
             models[key] = _load(MODELS[key]).from_pretrained(folder, device=device)
     return models, missing
@@ -90,18 +89,12 @@ def chat(llava, image, question: str, temperature: float = 0.0, max_new_tokens: 
     import gradio as gr
     from PIL import Image
 
-    chat_mod = _load("llava_lmm.chat:stream_reply")
-    template = _load("llava_lmm.data.conversation:get_template")
-    process_images = _load("llava_lmm.data.image:process_images")
+    stream_answer = _load("llava_lmm.pretrained:stream_answer")  # prompt assembly is the model folder's business
     if image is None or not (question or "").strip():
         raise gr.Error("upload an image and type a question")
-    model, tok, proc, meta = llava
-    pixels = process_images([Image.fromarray(image).convert("RGB")], proc, meta["image_aspect_ratio"])
-    conv = template(meta["template"])
-    conv.append_message(conv.roles[0], "<image>\n" + question.strip())
-    conv.append_message(conv.roles[1], None)
     answer = ""
-    for piece in chat_mod(model, tok, pixels, conv, temperature, max_new_tokens):
+    for piece in stream_answer(llava, Image.fromarray(image).convert("RGB"), question.strip(), temperature,
+                               max_new_tokens):
         answer += piece
         yield answer
     yield answer.strip() or "(empty answer)"
