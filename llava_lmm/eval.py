@@ -265,7 +265,8 @@ def cmd_answer(a) -> int:
         with open(target, "a", encoding="utf-8"):
             pass
     except OSError as e:
-        raise PermissionError(f"--out {target} is not writable: {e.strerror or e}") from None
+        where = f" ({e.filename})" if e.filename and str(e.filename) != str(target) else ""
+        raise PermissionError(f"--out {target} is not writable: {e.strerror or e}{where}") from None
     device, dtype = device_and_dtype(a.device, a.dtype)
     model, tok, proc, meta = load_model(a.model, dtype, device)
     res = answer_to_file(model, tok, proc, mine, target, a.image_folder, template=a.conv_mode or meta["template"],
