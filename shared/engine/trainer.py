@@ -72,7 +72,8 @@ class TrainingInterrupted(RuntimeError):
 
 
 # Ctrl-C (SIGINT) as a scheduler's SIGTERM / SIGUSR1: finish the step, checkpoint, stop; a second Ctrl-C aborts
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT)
+# (SIGUSR1 is POSIX-only: the module imports on Windows too)
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGUSR1", "SIGINT") if hasattr(signal, name))
 
 
 def _truncate_log(path: Path, step: int) -> None:

@@ -1,6 +1,9 @@
 """``TrainConfig``: the resumable fields are marked on the fields, choices are checked with the config, no import
 circle between the run folder and the trainer, and an unwritable run folder is one line before any work."""
 import ast
+import os
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -58,7 +61,7 @@ def test_a_train_config_built_in_code_is_checked_too():
         TrainConfig(amp="fp32")
 
 
-def test_the_run_folder_does_not_import_the_trainer_nor_fcntl():
+def test_the_run_folder_does_not_import_the_trainer():
     imported = set()
     for node in ast.walk(ast.parse((ENGINE / "rundir.py").read_text())):
         if isinstance(node, ast.ImportFrom):
@@ -66,6 +69,22 @@ def test_the_run_folder_does_not_import_the_trainer_nor_fcntl():
         elif isinstance(node, ast.Import):
             imported.update(a.name for a in node.names)
     assert "trainer" not in imported and "fcntl" not in imported and "filelock" in imported
+
+
+NO_POSIX = """
+import signal, sys
+sys.modules["fcntl"] = None  # as on Windows: no fcntl, no SIGUSR1
+del signal.SIGUSR1
+import shared.engine, shared.pretrained
+print(shared.engine.trainer.STOP_SIGNALS)
+"""
+
+
+def test_the_engine_and_pretrained_folders_import_without_fcntl_or_sigusr1():
+    r = subprocess.run([sys.executable, "-W", "ignore", "-c", NO_POSIX], capture_output=True, text=True, timeout=120,
+                       cwd=ENGINE.parents[1], env={**os.environ, "PYTHONPATH": str(ENGINE.parents[1])})
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "(<Signals.SIGTERM: 15>, <Signals.SIGINT: 2>)"
 
 
 def test_an_unwritable_run_folder_is_one_line_before_any_work(tmp_path, capsys):
