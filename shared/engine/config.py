@@ -42,7 +42,7 @@ def _convert(value: Any, tp: Any, key: str) -> Any:
         raise ConfigError(errors[0] if errors else f"{key}: cannot be {value!r}")
     if origin is typing.Literal:
         if value not in args:
-            raise ConfigError(f"{key}: {value!r} is not one of {list(args)}")
+            raise ConfigError(f"{key}={value!r} is not one of {list(args)}")
         return value
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):

@@ -18,13 +18,13 @@ def nothing_built(monkeypatch):
 
 
 @pytest.mark.parametrize("override,expected", [
-    ("train.amp=fp32", "train.amp: 'fp32' is not one of ['none', 'bf16', 'fp16']"),
-    ("train.resume_changes=maybe", "train.resume_changes: 'maybe' is not one of ['refuse', 'allow']"),
-    ("model.backbone_mode=tiled", "model.backbone_mode: 'tiled' is not one of ['sliding', 'interpolate']"),
-    ("model.res5=avgpool", "model.res5: 'avgpool' is not one of ['maxpool', 'subsample']"),
-    ("model.window_placement=centre", "model.window_placement: 'centre' is not one of ['aligned', 'reference']"),
-    ("data.test_pad=white", "data.test_pad: 'white' is not one of ['mean', 'black']"),
-    ("eval.tasks=[panoptic,depth]", "eval.tasks[1]: 'depth' is not one of ['panoptic', 'semantic', 'instance']"),
+    ("train.amp=fp32", "train.amp='fp32' is not one of ['none', 'bf16', 'fp16']"),
+    ("train.resume_changes=maybe", "train.resume_changes='maybe' is not one of ['refuse', 'allow']"),
+    ("model.backbone_mode=tiled", "model.backbone_mode='tiled' is not one of ['sliding', 'interpolate']"),
+    ("model.res5=avgpool", "model.res5='avgpool' is not one of ['maxpool', 'subsample']"),
+    ("model.window_placement=centre", "model.window_placement='centre' is not one of ['aligned', 'reference']"),
+    ("data.test_pad=white", "data.test_pad='white' is not one of ['mean', 'black']"),
+    ("eval.tasks=[panoptic,depth]", "eval.tasks[1]='depth' is not one of ['panoptic', 'semantic', 'instance']"),
 ])
 def test_train_and_eval_refuse_a_bad_choice_before_building(nothing_built, tmp_path, capsys, override, expected):
     out = tmp_path / "run"

@@ -19,13 +19,13 @@ def nothing_built(monkeypatch):
 
 
 @pytest.mark.parametrize("override,expected", [
-    ("train.amp=fp32", "train.amp: 'fp32' is not one of ['none', 'bf16', 'fp16']"),
-    ("model.norm=batch", "model.norm: 'batch' is not one of ['bn', 'gn']"),
-    ("model.rpn_norm=syncbn", "model.rpn_norm: 'syncbn' is not one of ['none', 'bn', 'gn']"),
-    ("model.window_placement=centre", "model.window_placement: 'centre' is not one of ['aligned', 'reference']"),
-    ("data.format=voc", "data.format: 'voc' is not one of ['lvis', 'coco']"),
-    ("data.on_bad_record=ignore", "data.on_bad_record: 'ignore' is not one of ['error', 'skip']"),
-    ("eval.iou_types=[bbox,keypoints]", "eval.iou_types[1]: 'keypoints' is not one of ['bbox', 'segm']"),
+    ("train.amp=fp32", "train.amp='fp32' is not one of ['none', 'bf16', 'fp16']"),
+    ("model.norm=batch", "model.norm='batch' is not one of ['bn', 'gn']"),
+    ("model.rpn_norm=syncbn", "model.rpn_norm='syncbn' is not one of ['none', 'bn', 'gn']"),
+    ("model.window_placement=centre", "model.window_placement='centre' is not one of ['aligned', 'reference']"),
+    ("data.format=voc", "data.format='voc' is not one of ['lvis', 'coco']"),
+    ("data.on_bad_record=ignore", "data.on_bad_record='ignore' is not one of ['error', 'skip']"),
+    ("eval.iou_types=[bbox,keypoints]", "eval.iou_types[1]='keypoints' is not one of ['bbox', 'segm']"),
 ])
 def test_train_and_eval_refuse_a_bad_choice_before_building(nothing_built, tmp_path, capsys, override, expected):
     out = tmp_path / "run"

@@ -43,10 +43,10 @@ class Choices:
 
 
 @pytest.mark.parametrize("override,expected", [
-    ("mode=c", "mode: 'c' is not one of ['a', 'b']"),
-    ("modes=[y,z]", "modes[1]: 'z' is not one of ['x', 'y']"),
-    ("maybe=r", "maybe: 'r' is not one of ['p', 'q']"),
-    ("train.amp=fp32", "train.amp: 'fp32' is not one of ['none', 'bf16', 'fp16']"),
+    ("mode=c", "mode='c' is not one of ['a', 'b']"),
+    ("modes=[y,z]", "modes[1]='z' is not one of ['x', 'y']"),
+    ("maybe=r", "maybe='r' is not one of ['p', 'q']"),
+    ("train.amp=fp32", "train.amp='fp32' is not one of ['none', 'bf16', 'fp16']"),
     ("train.keep_every=3", "train.keep_every=3 must be a multiple of train.ckpt_every=500 (snapshots are taken when "
                            "a checkpoint is written)")])
 def test_a_bad_choice_is_an_error_naming_key_value_and_choices(override, expected):
@@ -57,7 +57,7 @@ def test_a_bad_choice_is_an_error_naming_key_value_and_choices(override, expecte
 
 
 def test_a_train_config_built_in_code_is_checked_too():
-    with pytest.raises(ConfigError, match=r"^amp: 'fp32' is not one of \['none', 'bf16', 'fp16'\]$"):
+    with pytest.raises(ConfigError, match=r"^amp='fp32' is not one of \['none', 'bf16', 'fp16'\]$"):
         TrainConfig(amp="fp32")
 
 
