@@ -15,7 +15,8 @@ from .evaluation import evaluate
 
 
 def param_groups(model):
-    """The learned temperature gets no weight decay (the reference decays it: bug 8)."""
+    """The learned temperature gets no weight decay (the reference decays it; README, *Deviations from the
+    reference*)."""
     temp = [p for n, p in model.named_parameters() if p.requires_grad and n.endswith("roi_heads.temperature")]
     rest = [p for n, p in model.named_parameters() if p.requires_grad and not n.endswith("roi_heads.temperature")]
     return [{"params": rest}, {"params": temp, "weight_decay": 0.0}]
