@@ -1,7 +1,8 @@
 """Ranking and per-class NMS that select the same boxes, in the same order, in PyTorch and in an exported graph.
 
-Equal scores are common on real photos (a saturated sigmoid is exactly 1.0, uniform regions give identical
-features) and the tie order decides which boxes survive NMS and a top-k cut. PyTorch leaves it unspecified
+Equal scores are common on real photos (dead ReLUs in a trained head, uniform regions and the padding give
+identical values; a saturated sigmoid is exactly 1.0) and the tie order decides which boxes survive NMS and a
+top-k cut. PyTorch leaves it unspecified
 (``topk``, ``sort``, torchvision's NMS) and onnxruntime's NonMaxSuppression pops equal scores from a heap in an
 arbitrary order, so both paths here break ties by index — the lower index first — explicitly:
 
