@@ -122,12 +122,13 @@ def write_lvis_like_gt(path: str | Path, num_images: int, seed: int = 0, anns_pe
     return path
 
 
-def lvis_like_detections(gt: dict, seed: int = 0, per_image: int = LVIS_MAX_DETS, with_masks: bool = True):
-    """Per image of ``gt`` (a loaded LVIS json): (image_id, boxes (N, 4) xyxy float32, scores (N,) float32,
-    category ids (N,) int64, RLEs of the masks (list of {"size", "counts": bytes}) or None), as a detector's
-    eval loop gets them: jittered copies of the image's ground truth (its category) among random boxes of the
-    image's positive, negative and random categories; a few zero-width boxes and tied scores. Masks are the boxes'
-    rectangles (an RLE of the same length as a convex shape's)."""
+def write_lvis_like_detections(path: str | Path, gt: dict, seed: int = 0, per_image: int = LVIS_MAX_DETS) -> Path:
+    """Detections for every image of ``gt`` (a loaded LVIS json), as a detector's eval loop would get them, saved
+    as records (.npy) + the RLE counts (.rle beside it), read back image by image (so that the reader holds neither
+    the ground truth nor all detections): jittered copies of
+    the image's ground truth (its category) among random boxes of its positive, negative and random categories;
+    about 1 % zero-width boxes; scores rounded to 3 decimals (ties). Masks are the boxes' rectangles (an RLE as
+    long as a convex shape's)."""
     from pycocotools import mask as mask_utils
 
     rng = np.random.default_rng(seed)
@@ -135,6 +136,7 @@ def lvis_like_detections(gt: dict, seed: int = 0, per_image: int = LVIS_MAX_DETS
     for a in gt["annotations"]:
         by_image[a["image_id"]].append(a)
     ncat = len(gt["categories"])
+    ids, boxes, scores, cats_all, sizes, counts = [], [], [], [], [], []
     for im in gt["images"]:
         h, w = im["height"], im["width"]
         anns = by_image[im["id"]]
@@ -149,11 +151,54 @@ def lvis_like_detections(gt: dict, seed: int = 0, per_image: int = LVIS_MAX_DETS
             xywh[i] = np.asarray(a["bbox"]) * rng.uniform(0.9, 1.1, 4)
             cats[i] = a["category_id"]
         xywh[rng.random(per_image) < 0.01, 2] = 0.0  # zero-area boxes: the lvis api drops them after the cap
-        xyxy = np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], 1)
-        xyxy = np.clip(xyxy, 0, [w, h, w, h]).astype(np.float32)
-        scores = np.round(rng.uniform(1e-4, 1, per_image), 3).astype(np.float32)  # rounded: ties exist
-        rles = None
-        if with_masks:
-            b = xyxy.astype(np.float64)
-            rles = mask_utils.frPyObjects(np.concatenate([b[:, :2], b[:, 2:] - b[:, :2]], 1), h, w)
-        yield im["id"], xyxy, scores, cats.astype(np.int64), rles
+        xyxy = np.clip(np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], 1), 0, [w, h, w, h])
+        xyxy = xyxy.astype(np.float32)
+        b = xyxy.astype(np.float64)
+        rles = mask_utils.frPyObjects(np.concatenate([b[:, :2], b[:, 2:] - b[:, :2]], 1), h, w)
+        ids.append(np.full(per_image, im["id"], np.int64))
+        boxes.append(xyxy)
+        scores.append(np.round(rng.uniform(1e-4, 1, per_image), 3).astype(np.float32))
+        cats_all.append(cats.astype(np.int64))
+        sizes.append(np.array([r["size"] for r in rles], np.int64).reshape(-1, 2))
+        counts += [r["counts"] for r in rles]
+    path = Path(path)
+    counts_len = np.array([len(c) for c in counts], np.int64)
+    rows = np.zeros(len(counts), DETECTION_RECORD)
+    rows["image_id"], rows["box"], rows["score"] = np.concatenate(ids), np.concatenate(boxes), np.concatenate(scores)
+    rows["category_id"], rows["size"], rows["counts_len"] = np.concatenate(cats_all), np.concatenate(sizes), counts_len
+    np.save(path, rows)
+    path.with_suffix(".rle").write_bytes(b"".join(counts))
+    return path
+
+
+DETECTION_RECORD = np.dtype([("image_id", "<i8"), ("box", "<f4", 4), ("score", "<f4"), ("category_id", "<i8"),
+                             ("size", "<i8", 2), ("counts_len", "<i8")])
+
+
+def read_lvis_like_detections(path: str | Path):
+    """Per image, in file order: (image_id, boxes (N, 4) xyxy float32, scores (N,) float32, category ids (N,) int64,
+    RLEs [{"size": [h, w], "counts": bytes}]), read from the files image by image (a reader holds one image)."""
+    path = Path(path)
+    mapped = np.load(path, mmap_mode="r")
+    header, ids = mapped.offset, np.array(mapped["image_id"])  # a copy: the mapping goes with ``mapped``
+    del mapped
+    starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]]).tolist() + [len(ids)]
+    del ids
+    with open(path, "rb") as rows_file, open(path.with_suffix(".rle"), "rb") as rle_file:
+        for a, b in zip(starts[:-1], starts[1:]):
+            rows_file.seek(header + a * DETECTION_RECORD.itemsize)
+            rows = np.fromfile(rows_file, DETECTION_RECORD, count=b - a)
+            blob, pos, rles = rle_file.read(int(rows["counts_len"].sum())), 0, []
+            for size, n in zip(rows["size"].tolist(), rows["counts_len"].tolist()):
+                rles.append({"size": size, "counts": blob[pos:pos + n]})
+                pos += n
+            yield int(rows["image_id"][0]), rows["box"], rows["score"], rows["category_id"], rles
+
+
+def write_lvis_like(root: str | Path, num_images: int, seed: int = 0) -> tuple[Path, Path]:
+    """``write_lvis_like_gt`` + ``write_lvis_like_detections`` under ``root``: (gt json, detections npz)."""
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    gt_file = write_lvis_like_gt(root / "lvis_val.json", num_images, seed)
+    gt = json.loads(gt_file.read_text())
+    return gt_file, write_lvis_like_detections(root / "detections.npy", gt, seed)
