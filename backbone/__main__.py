@@ -38,14 +38,16 @@ def _cmd_features(args) -> None:
     import torch
 
     from .factory import build_backbone
-    from .preprocess import load_image, to_tensor
+    from shared.image import read_image
+
+    from .preprocess import to_tensor
 
     opts = {"mode": args.mode}
     if args.stride:
         opts["window_stride"] = args.stride
     bb = build_backbone(args.name, pretrained=args.pretrained, **opts)
     size = tuple(args.size) if args.size else bb.spec.native_size
-    x = to_tensor(load_image(args.image), size, bb.spec.mean, bb.spec.std)
+    x = to_tensor(read_image(args.image), size, bb.spec.mean, bb.spec.std)
     with torch.no_grad():
         out = bb(x)
     print(f"{args.name} [{bb.weights}] mode={args.mode} input {tuple(x.shape)}")

@@ -15,7 +15,9 @@ def run(ctx) -> dict:
     from safetensors.torch import save_file
 
     from .factory import build_backbone
-    from .preprocess import load_image, to_tensor
+    from shared.image import read_image
+
+    from .preprocess import to_tensor
     from .profile import backbone_info
     from .text import build_text_classifier
 
@@ -30,9 +32,9 @@ def run(ctx) -> dict:
 
     val = json.loads(ctx.world.instances_val.read_text())
     files = [ctx.world.images / im["file_name"] for im in val["images"][:4]]
-    native = torch.cat([to_tensor(load_image(f), spec.native_size, spec.mean, spec.std) for f in files])
+    native = torch.cat([to_tensor(read_image(f), spec.native_size, spec.mean, spec.std) for f in files])
     big_size = (2 * spec.native_size[0], 3 * spec.native_size[1])
-    big = torch.cat([to_tensor(load_image(f), big_size, spec.mean, spec.std) for f in files])
+    big = torch.cat([to_tensor(read_image(f), big_size, spec.mean, spec.std) for f in files])
     with torch.no_grad():
         feats = bb(native)
         feats_big = bb(big)

@@ -1,10 +1,8 @@
-"""Image file → normalised tensor, with the spec's mean/std."""
+"""RGB image → normalised tensor, with the spec's mean/std (files are read with ``shared.image.read_image``)."""
 from __future__ import annotations
 
 import torch
 from PIL import Image
-
-from shared.io import load_image  # noqa: F401 — the image reader lives in shared; imported from here too
 
 
 def to_tensor(image: Image.Image, size: tuple[int, int] | None, mean, std) -> torch.Tensor:

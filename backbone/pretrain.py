@@ -57,8 +57,7 @@ def _no_decay(name: str, p: torch.Tensor) -> bool:
 
 def load_pairs(world: Path, preprocess, tokenizer) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
     """All (image, tokens) pairs of ``<world>/captions/train.tsv``, preprocessed once (fp16 images)."""
-    from PIL import Image
-
+    from shared.image import read_image
     from shared.synthetic.captions import read_table
 
     table = world / "captions" / "train.tsv"
@@ -72,8 +71,7 @@ def load_pairs(world: Path, preprocess, tokenizer) -> tuple[torch.Tensor, torch.
         f = world / path
         if not f.is_file():
             raise FileNotFoundError(f"{table}: image {path} not found under {world}")
-        with Image.open(f) as im:
-            images.append(preprocess(im.convert("RGB")).half())
+        images.append(preprocess(read_image(f)).half())
     captions = [c for _, c in rows]
     return torch.stack(images), tokenizer(captions), captions
 
@@ -92,8 +90,7 @@ def batch_indices(step: int, batch_size: int, n: int, seed: int) -> torch.Tensor
 
 def crop_eval_set(world: Path, preprocess) -> tuple[torch.Tensor, torch.Tensor, list[str], list[bool]]:
     """Crops of the val objects of ``world`` (as the captions crop them): images, labels, class names, novel flags."""
-    from PIL import Image
-
+    from shared.image import read_image
     from shared.io import load_json
     from shared.synthetic.captions import crop_box
 
@@ -106,9 +103,8 @@ def crop_eval_set(world: Path, preprocess) -> tuple[torch.Tensor, torch.Tensor, 
     crops, labels = [], []
     for a in inst["annotations"]:
         im = images[a["image_id"]]
-        with Image.open(world / "images" / im["file_name"]) as pil:
-            x0, y0, x1, y1 = crop_box(a["bbox"], min(im["width"], im["height"]))
-            crops.append(preprocess(pil.convert("RGB").crop((x0, y0, x1, y1))))
+        x0, y0, x1, y1 = crop_box(a["bbox"], min(im["width"], im["height"]))
+        crops.append(preprocess(read_image(world / "images" / im["file_name"]).crop((x0, y0, x1, y1))))
         labels.append(label[a["category_id"]])
     names = [c["name"] for c in cats]
     return torch.stack(crops), torch.tensor(labels), names, [n in novel for n in names]

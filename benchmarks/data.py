@@ -5,7 +5,8 @@
   every sample of the two paths is compared (image, masks, labels, boxes, size);
 - LVIS evaluation of 2,000 LVIS-shaped images (1203 categories, 300 detections with masks per image): seconds and
   peak RSS, each path in its own subprocess (so their memory does not mix; torch is imported in both, as in the
-  eval CLI); metrics compared.
+  eval CLI); metrics compared;
+- LLaVA record encoding, old vs one-pass (``benchmarks/data_llava.py``, its keys ``llava_*``).
 
     python benchmarks/data.py                          # full run
     python benchmarks/data.py --quick --json OUT.json  # ≤ 8 min on 2 cores
@@ -189,8 +190,9 @@ def compare_lvis(gt_file: str, detections: str) -> dict:
 # --- the run --------------------------------------------------------------------------------------------------------
 def measure(quick: bool = False, work_dir: str | Path | None = None, loader_images: int | None = None,
             rounds: int | None = None, loaders=LOADERS, lvis_images: int = 2000, image_sizes=coco_like.IMAGE_SIZES,
-            log=print) -> dict:
-    """Every comparison; returns the flat result dict (the json). Smaller arguments make a smoke run."""
+            llava: bool = True, log=print) -> dict:
+    """Every comparison; returns the flat result dict (the json). Smaller arguments make a smoke run; ``llava``:
+    include ``benchmarks/data_llava.py``'s figures."""
     loader_images = loader_images or (12 if quick else 40)
     rounds = rounds or (2 if quick else 3)
     out: dict = {"quick": quick, "cpu_count": os.cpu_count(), "loader_images": loader_images,
@@ -217,9 +219,13 @@ def measure(quick: bool = False, work_dir: str | Path | None = None, loader_imag
         log(f"LVIS eval, {lvis_images} images / {r['new']['detections']} detections: "
             f"{r['old']['eval_s']:.1f} -> {r['new']['eval_s']:.1f} s, peak RSS {r['old']['peak_rss_gib']:.2f} -> "
             f"{r['new']['peak_rss_gib']:.2f} GiB, identical={r['identical']}")
-    # LLaVA record encoding (issue #20 item 3) is measured by benchmarks/data_llava.py; the lead wires it in here:
-    #     from benchmarks.data_llava import measure as measure_llava
-    #     out.update(measure_llava(quick))   # llava_encode_speedup, llava_*_identical, ...
+    if llava:  # LLaVA record encoding (issue #20 item 3): benchmarks/data_llava.py, old vs one-pass encoder
+        from benchmarks.data_llava import measure as measure_llava
+
+        r = measure_llava(quick)
+        out.update(r)
+        log(f"LLaVA encoding: {r['llava_encode_speedup']:.2f}x (the slower tokenizer), "
+            f"identical={r['llava_encode_identical']}")
     return out
 
 

@@ -13,6 +13,11 @@ from .modeling.fcclip import FCCLIPModelConfig
 class DataConfig:
     """COCO-panoptic json + PNG folder + image folder per split, class-name files with synonyms.
 
+    Training vocabulary: the classes of ``train_class_names`` (index order), else ``train_json``'s categories; it is
+    read without the training set, so evaluation needs none (``data/vocabulary.py``). Relative paths are relative to
+    the working directory; the shipped class-name files (``fcclip_segmentation/configs/classnames/…``) are found
+    from any directory.
+
     Evaluation set: ``val_task`` "panoptic" (json + PNGs: PQ, mIoU, and mask/box AP when ``val_instances`` — a COCO
     instances json of the things — is given) or "semantic" (``val_images`` + label maps in ``val_sem_seg``: mIoU).
     ``val_sem_seg`` for a panoptic set: label maps for mIoU instead of painting them from the panoptic PNGs.

@@ -2,7 +2,7 @@
 
 Training reads the world's ``panoptic_train_base.json``: the held-out segmentation classes (manifest
 ``seg_held_out_classes``: the novel things and one stuff class) are left out of it, so the model is trained on the
-rest and evaluated on the full vocabulary. The same trained model is evaluated twice: with FC-CLIP's geometric
+rest (its class-name file: the world's, restricted to those categories) and evaluated on the full vocabulary. The same trained model is evaluated twice: with FC-CLIP's geometric
 ensemble (in-vocabulary head + the out-of-vocabulary CLIP branch, α/β of the config) and with the in-vocabulary
 head alone (α = β = 0); PQ and mIoU are reported over all classes and over the held-out ones.
 """
@@ -24,6 +24,23 @@ def synthetic_overrides(world, out_dir) -> list[str]:
             f"text_cache={out_dir}/text_cache"]
 
 
+def base_class_names(world, out_dir) -> Path:
+    """The world's class-name file restricted to the categories of ``panoptic_train_base.json``: the training
+    vocabulary without the held-out classes (the training vocabulary is the class-name file's classes)."""
+    from shared.classes import read_class_names
+    from shared.io import atomic_write_text
+
+    from .data import read_categories
+
+    ids = {c["id"] for c in read_categories(world.panoptic_train_base)}
+    names = read_class_names(world.classnames_panoptic)
+    out = Path(out_dir) / "classnames" / "panoptic_train_base_with_prompt_eng.txt"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out, "\n".join(["0:invalid_class_id"] + [f"{k}:{v}" for k, v in sorted(names.items())
+                                                                if k in ids]))
+    return out
+
+
 def run(ctx) -> dict:
     from shared.engine import load_config
     from shared.synthetic import load_manifest
@@ -34,6 +51,7 @@ def run(ctx) -> dict:
     pretrained = getattr(ctx, "pretrained", None)
     cfg = load_config(FCCLIPConfig, CONFIG, synthetic_overrides(ctx.world, ctx.out_dir) + [
         f"data.train_json={ctx.world.panoptic_train_base}", f"data.train_png={ctx.world.panoptic_train_base_dir}",
+        f"data.train_class_names={base_class_names(ctx.world, ctx.out_dir)}",
         f"train.seed={ctx.seed}", "train.resume=false", "train.export_pretrained=true"] +
         ([f"model.pretrained={pretrained}"] if pretrained else []))
     metrics = train(cfg)
@@ -61,8 +79,8 @@ def ensemble_ablation(cfg, checkpoint: str, held_out: list[str], final: dict, ou
     head alone (α = β = 0, one more evaluation)."""
     from shared.io import load_json
 
-    from .builder import evaluate
     from .eval import load_trained
+    from .evaluation import evaluate
     from .metrics import panoptic_quality
 
     categories = load_json(cfg.data.val_json, "panoptic val json")["categories"]

@@ -3,7 +3,8 @@
 Panoptic sets: PNG + json predictions, PQ/SQ/RQ (all / things / stuff, panopticapi semantics), mIoU, and mask/box
 AP when ``data.val_instances`` is set. Semantic-only sets: mIoU (+ fwIoU, mACC, pACC, per-class IoU). Any
 vocabulary: the val class-name file (``data.val_class_names``) defines it; classes sharing a synonym with the
-training vocabulary are "seen" (α), the others "unseen" (β).
+training vocabulary are "seen" (α), the others "unseen" (β). The training vocabulary comes from
+``data.train_class_names`` (else ``data.train_json``'s categories): no training data is needed.
 
 ``--dataset NAME[,NAME…]`` picks registered sets (``--list-datasets``) under ``--data-root`` (default
 ``$DETECTRON2_DATASETS`` or ``data``), laid out as the reference's datasets folder, evaluated one after the other with
@@ -22,19 +23,24 @@ from shared.engine import CheckpointError, ConfigError, init_distributed, load_c
 from shared.engine.cli import eval_output_dir
 from shared.io import atomic_write_json, ensure_writable_dir
 
-from .builder import build_model, evaluate
+from .builder import build_model
 from .config import FCCLIPConfig
-from .data import EVAL_DATASETS, dataset_overrides
+from .data import EVAL_DATASETS, dataset_overrides, training_class_names
+from .evaluation import evaluate
+from .modeling.fcclip import check_class_count
 
 
 def load_trained(cfg: FCCLIPConfig, checkpoint: str):
-    """(model with the checkpoint's weights, training class names)."""
-    model, train_ds = build_model(cfg)
+    """(model with the checkpoint's weights, training class names); the training set is not read. The checkpoint
+    is checked against the training vocabulary before the (slow) CLIP model loads."""
     state = load_checkpoint(checkpoint)
     if "model" not in state:
         raise CheckpointError(f"{checkpoint}: no 'model' entry (not a checkpoint of this repo's trainer)")
+    check_class_count(state["model"], len(training_class_names(cfg.data.train_class_names, cfg.data.train_json)),
+                      checkpoint)
+    model, train_names = build_model(cfg)
     model.load_checkpoint_state_dict(state["model"], checkpoint)
-    return model, train_ds.class_names
+    return model, train_names
 
 
 def _list_datasets() -> str:

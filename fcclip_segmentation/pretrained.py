@@ -19,8 +19,9 @@ from shared.classes import parse_classes
 from shared.pretrained import PretrainedError, PretrainedMixin, check_classes_list, restore_config, to_rgb
 from shared.transforms import eval_input
 
-from .builder import build_clip, build_dataset, set_vocabulary
+from .builder import build_clip, set_vocabulary
 from .config import FCCLIPConfig
+from .data import training_class_names, training_thing_flags
 from .modeling.fcclip import FCCLIP as FCCLIPModule
 from .modeling.fcclip import FCCLIPModelConfig
 from .modeling.postprocess import panoptic_inference, semantic_labels
@@ -55,16 +56,20 @@ class FCCLIP(PretrainedMixin, FCCLIPModule):
     def from_config(cls, cfg: FCCLIPConfig, checkpoint: str | dict | None = None,
                     class_names: Sequence[str] | None = None):
         """From a training config and weights (``last.pt`` of ``fcclip_segmentation.train`` or a state dict in its
-        layout; none: initial weights); the vocabulary is ``class_names`` or the training classes (stuff marked)."""
-        bb = build_clip(cfg.model)
-        train_ds = build_dataset(cfg, train=True, spec=bb.spec)
-        model = cls(cfg.model, bb, train_ds.class_names, cfg.data.image_size, cfg.data.test_pad)
+        layout; none: initial weights); the vocabulary is ``class_names`` or the training classes (stuff marked).
+
+        The training classes come from ``data.train_class_names`` (else ``data.train_json``'s categories) without
+        reading the training set; only the default vocabulary reads the training json, for its thing/stuff flags."""
+        d = cfg.data
+        train_names = training_class_names(d.train_class_names, d.train_json)
+        if class_names is None:  # checked before the CLIP model loads
+            is_thing = training_thing_flags(d.train_class_names, d.train_json, train_names)
+            class_names = [n + ("" if t else "*") for n, t in zip(train_names, is_thing.tolist())]
+        model = cls(cfg.model, build_clip(cfg.model), train_names, d.image_size, d.test_pad)
         if checkpoint is not None:
             model.load_trained(checkpoint)
         model.text_cache = cfg.text_cache
         model.eval()
-        if class_names is None:
-            class_names = [n + ("" if t else "*") for n, t in zip(train_ds.class_names, train_ds.is_thing.tolist())]
         return model.set_classes(class_names)
 
     @classmethod

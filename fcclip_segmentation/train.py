@@ -10,9 +10,10 @@ from shared.engine import Trainer, config_to_dict, init_distributed, scale_lr, s
 from shared.engine.cli import train_main
 from shared.io import atomic_write_json
 
-from .builder import build_model, evaluate, set_vocabulary
+from .builder import build_dataset, build_model, set_vocabulary
 from .config import FCCLIPConfig, OptimizerConfig
-from .data import collate
+from .data import check_training_classes, collate
+from .evaluation import evaluate
 
 # the normalisation layers of detectron2's get_default_optimizer_params / FC-CLIP's build_optimizer (subclasses
 # count: timm's LayerNorm2d, NaiveSyncBatchNorm)
@@ -56,8 +57,9 @@ def param_groups(model: nn.Module, opt: OptimizerConfig, lr: float, weight_decay
 def train(cfg: FCCLIPConfig) -> dict:
     dist = init_distributed()
     seed_everything(cfg.train.seed)
-    model, train_ds = build_model(cfg)
-    names = train_ds.class_names
+    model, names = build_model(cfg)
+    train_ds = build_dataset(cfg, train=True, spec=model.backbone.spec)
+    check_training_classes(train_ds.class_names, names, cfg.data.train_json, cfg.data.train_class_names)
 
     def use_train_vocabulary(m):
         set_vocabulary(m, names, train_ds.is_thing, names, cfg.text_cache)

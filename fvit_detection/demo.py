@@ -46,8 +46,9 @@ def evaluate_with_random_novel_text(cfg, checkpoint: str, seed: int) -> dict:
     from backbone import build_backbone
     from backbone.text import build_text_classifier
 
-    from .builder import build_dataset, evaluate
+    from .builder import build_dataset
     from .eval import load_trained
+    from .evaluation import evaluate
 
     model = load_trained(cfg, checkpoint)
     names = build_dataset(cfg, train=False, spec=model.backbone.spec).class_names

@@ -15,8 +15,9 @@ from shared.engine import CheckpointError, ConfigError, init_distributed, load_c
 from shared.engine.cli import eval_output_dir
 from shared.io import atomic_write_json, ensure_writable_dir
 
-from .builder import build_model, evaluate
+from .builder import build_model
 from .config import FViTConfig
+from .evaluation import evaluate
 
 
 def load_trained(cfg: FViTConfig, checkpoint: str):

@@ -8,9 +8,10 @@ from shared.engine import Trainer, config_to_dict, init_distributed, seed_everyt
 from shared.engine.cli import train_main
 from shared.io import atomic_write_json
 
-from .builder import build_dataset, build_model, evaluate, novel_mask, set_vocabulary
+from .builder import build_dataset, build_model, novel_mask, set_vocabulary
 from .data import collate
 from .config import FViTConfig
+from .evaluation import evaluate
 
 
 def param_groups(model):

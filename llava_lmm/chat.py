@@ -55,7 +55,8 @@ def main(argv: list[str] | None = None) -> int:
 
     device, dtype = device_and_dtype(a.device, a.dtype)
     model, tok, proc, meta = load_model(a.model, dtype, device)
-    pixels = process_images([open_image(a.image)], proc, meta["image_aspect_ratio"]).to(device=device, dtype=dtype)
+    image = open_image(a.image, meta["image_reading"])  # as the model was trained (default: photo)
+    pixels = process_images([image], proc, meta["image_aspect_ratio"]).to(device=device, dtype=dtype)
     conv = get_template(a.conv_mode or meta["template"])
     first = True
     while True:

@@ -36,8 +36,12 @@ class DataArguments:
     image_folder: str | None = None
     template: str = field(default="plain", metadata={"help": "plain (stage 1) | v1 (stage 2)"})
     image_aspect_ratio: str = field(default="square", metadata={"help": "square | pad"})
+    image_reading: str = field(default="photo", metadata={"help": "photo (EXIF orientation applied, 16-bit PNGs "
+        "scaled: shared.image.read_image) | reference (LLaVA's Image.open(path).convert('RGB'): stored orientation); "
+        "eval and chat read as the model was trained"})
     group_by_modality_length: bool = False
-    on_bad_image: str = field(default="error", metadata={"help": "missing / unreadable images: error | skip (counted)"})
+    on_bad_image: str = field(default="error", metadata={"help": "missing / unreadable image files (opened before "
+        "training: header and size; a file corrupt beyond its header when drawn): error (lists them) | skip (counted)"})
     on_bad_record: str = field(default="error", metadata={"help": "malformed records (checked in one pass before "
         "training): error (lists the first 20) | skip (counted)"})
     cache_images: bool = field(default=False, metadata={"help": "keep processed images in RAM (small data only)"})
@@ -144,6 +148,8 @@ def check_args(m: ModelArguments, d: DataArguments, t: LlavaTrainingArguments) -
         raise ArgumentError(f"template must be plain | v1, got {d.template!r}")
     if d.image_aspect_ratio not in ("square", "pad"):
         raise ArgumentError(f"image_aspect_ratio must be square | pad, got {d.image_aspect_ratio!r}")
+    if d.image_reading not in ("photo", "reference"):
+        raise ArgumentError(f"image_reading must be photo | reference, got {d.image_reading!r}")
     if not d.data_path:
         raise ArgumentError("data_path is required (a LLaVA json)")
     if not Path(d.data_path).is_file():

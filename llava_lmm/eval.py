@@ -5,10 +5,10 @@
     python -m llava_lmm.eval merge --inputs a_0.jsonl a_1.jsonl ... --out merge.jsonl
     python -m llava_lmm.eval score --task TASK --answers merge.jsonl [--annotations A --questions Q --submission S]
 
-Question files as LLaVA's runners read them: ``{"question_id", "image", "text"}`` jsonl (``model_vqa_loader``),
-the ScienceQA json list (``model_vqa_science``) and the MMBench tsv (``model_vqa_mmbench``). Answer lines as
-theirs: ``{"question_id", "prompt", "text", "answer_id", "model_id", "metadata"}`` with ``prompt`` the question as
-the reference records it. ``answer`` appends each answer as it is made and, run again, continues a partial file;
+Question files as LLaVA's runners read them, told apart by content: ``{"question_id", "image", "text"}`` jsonl
+(``model_vqa_loader``), the ScienceQA json list (``model_vqa_science``) and the MMBench tsv (``model_vqa_mmbench``).
+Answer lines as theirs: ``{"question_id", "prompt", "text", "answer_id", "model_id", "metadata"}`` with ``prompt``
+the question as the reference records it. ``answer`` appends each answer as it is made and, run again, continues a partial file;
 a question whose image cannot be read is skipped and counted. Under ``torchrun`` the questions are sharded by rank
 and rank 0 merges in question order. ``score --help`` lists the inputs of every benchmark.
 """
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import io
 import json
 import math
 import os
@@ -51,6 +50,7 @@ def load_model(model_dir: str | Path, dtype=torch.float32, device: str | torch.d
         meta = json.loads((model_dir / "llava_lmm.json").read_text())
     meta.setdefault("template", getattr(model.config, "conv_template", "v1"))
     meta.setdefault("image_aspect_ratio", getattr(model.config, "image_aspect_ratio", "pad"))
+    meta.setdefault("image_reading", getattr(model.config, "image_reading", "photo"))  # as the model was trained
     return model, tok, proc, meta
 
 
@@ -82,6 +82,45 @@ def _is_none(value) -> bool:
     return isinstance(value, str) and value.lower() in ("nan", "none")
 
 
+QUESTION_FORMATS = ("jsonl", "sqa", "mmbench")
+_SNIFF_BYTES = 1 << 20
+
+
+def question_format(path: str | Path) -> str:
+    """The format of a question file, from its content (the extension is not trusted): ``sqa`` for a json list
+    (ScienceQA's ``llava_test_CQM-A.json``, read as ``model_vqa_science`` does), ``jsonl`` for one json object
+    per line (every other benchmark's file, ``model_vqa_loader`` / ``model_vqa``), ``mmbench`` for a tab-separated
+    table with ``index`` and ``question`` columns (``model_vqa_mmbench``). Anything else is a ``ValueError``
+    saying what was found."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"question file not found: {path}")
+    with open(path, "rb") as f:
+        head = f.read(_SNIFF_BYTES)
+    text = head.decode("utf-8", errors="replace").lstrip("\ufeff \t\r\n")
+    expected = ("LLaVA's question files are jsonl (one {\"question_id\", \"image\", \"text\"} object per line), "
+                "a json list of conversation records (ScienceQA's llava_test_CQM-A.json) or MMBench's tsv")
+    if not text:
+        raise ValueError(f"question file {path} is empty")
+    if text[0] == "[":
+        return "sqa"
+    first = text.split("\n", 1)[0].strip()
+    if text[0] == "{":
+        try:
+            row = json.loads(first)
+        except json.JSONDecodeError:
+            raise ValueError(f"question file {path} holds one json object over several lines, not a question file; "
+                             f"{expected}") from None
+        if isinstance(row, dict) and "question_id" not in row:
+            raise ValueError(f"question file {path}, line 1: a json object without 'question_id' (keys "
+                             f"{sorted(row)[:8]}): not a question file? {expected}")
+        return "jsonl"
+    columns = first.split("\t")
+    if len(columns) > 1 and {"index", "question"} <= set(columns):
+        return "mmbench"
+    raise ValueError(f"question file {path} starts with {first[:60]!r}: {expected}")
+
+
 def load_questions(path: str | Path, fmt: str = "auto", single_pred_prompt: bool = False,
                    lang: str = "en") -> list[dict]:
     """Questions as the reference runners read them, each ``{question_id, text, prompt, image | image_b64,
@@ -89,29 +128,35 @@ def load_questions(path: str | Path, fmt: str = "auto", single_pred_prompt: bool
 
     ``jsonl`` (``model_vqa_loader`` / ``model_vqa``): ``{question_id, image, text}`` lines; ``sqa``
     (``model_vqa_science``): a json list of LLaVA records (``id``, optional ``image``, ``conversations``);
-    ``mmbench`` (``model_vqa_mmbench``): the tsv with base64 images, hint and options A-D. ``auto`` picks by the
-    file's extension (.jsonl / .json / .tsv). ``single_pred_prompt`` appends the letter instruction (sqa, mmbench).
+    ``mmbench`` (``model_vqa_mmbench``): the tsv with base64 images, hint and options A-D. ``auto`` reads the
+    format from the content (``question_format``). ``single_pred_prompt`` appends the letter instruction (sqa,
+    mmbench).
     """
     path = Path(path)
     if fmt == "auto":
-        fmt = {".jsonl": "jsonl", ".json": "sqa", ".tsv": "mmbench"}.get(path.suffix)
-        if fmt is None:
-            raise ValueError(f"cannot tell the question format of {path} from its extension; pass --question-format")
+        fmt = question_format(path)
     out = []
     if fmt == "jsonl":
         for n, q in enumerate(read_jsonl(path, "question file")):
-            if "question_id" not in q or "text" not in q:
-                raise ValueError(f"question file {path}, line {n + 1}: needs 'question_id' and 'text'")
+            if not isinstance(q, dict) or "question_id" not in q or not isinstance(q.get("text"), str):
+                raise ValueError(f"question file {path}, line {n + 1}: needs 'question_id' and a string 'text'")
             text = q["text"].replace("<image>", "").strip() if "<image>" in q["text"] else q["text"]
             out.append({"question_id": q["question_id"], "text": text, "prompt": q["text"], "image": q.get("image"),
                         "extra": {}})
     elif fmt == "sqa":
         from shared.io import load_json
 
-        for n, rec in enumerate(load_json(path, "ScienceQA question file")):
-            if "id" not in rec or not rec.get("conversations"):
-                raise ValueError(f"ScienceQA question file {path}, record {n}: needs 'id' and 'conversations'")
-            qs = rec["conversations"][0]["value"].replace("<image>", "").strip()
+        data = load_json(path, "ScienceQA question file")
+        if not isinstance(data, list):
+            raise ValueError(f"ScienceQA question file {path} must hold a json list of records, got "
+                             f"{type(data).__name__}")
+        for n, rec in enumerate(data):
+            conv = rec.get("conversations") if isinstance(rec, dict) else None
+            if "id" not in (rec if isinstance(rec, dict) else {}) or not isinstance(conv, list) or not conv \
+                    or not isinstance(conv[0], dict) or not isinstance(conv[0].get("value"), str):
+                raise ValueError(f"ScienceQA question file {path}, record {n}: needs 'id' and 'conversations' whose "
+                                 f"first turn has a string 'value' (LLaVA records, as llava_test_CQM-A.json)")
+            qs = conv[0]["value"].replace("<image>", "").strip()
             prompt = ("<image>\n" + qs) if "image" in rec else qs
             if single_pred_prompt:
                 qs, prompt = qs + "\n" + SQA_SUFFIX, prompt + "\n" + SQA_SUFFIX
@@ -143,17 +188,18 @@ def load_questions(path: str | Path, fmt: str = "auto", single_pred_prompt: bool
     return out
 
 
-def _load_question_image(q: dict, image_folder):
+def _load_question_image(q: dict, image_folder, reading: str = "photo"):
+    """A question's image through the one reader (``open_image``): a file under ``image_folder`` or the bytes of
+    an MMBench base64 image."""
     if q.get("image_b64") is not None:
-        from PIL import Image
-
         try:
-            return Image.open(io.BytesIO(base64.b64decode(q["image_b64"]))).convert("RGB")
-        except Exception as e:  # a broken base64 or image payload: reported by the caller, not fatal
-            raise ImageError(f"question {q['question_id']}: unreadable base64 image ({e})") from None
+            data = base64.b64decode(q["image_b64"])
+        except (ValueError, TypeError) as e:  # a broken payload: reported by the caller, not fatal
+            raise ImageError(f"question {q['question_id']}: invalid base64 image ({e})") from None
+        return open_image(data, reading, what=f"question {q['question_id']} (base64 image)")
     if image_folder is None:
         raise ValueError(f"question {q['question_id']} has an image but no --image-folder was given")
-    return open_image(Path(image_folder) / q["image"])
+    return open_image(Path(image_folder) / q["image"], reading)
 
 
 def _has_image(q: dict) -> bool:
@@ -163,9 +209,10 @@ def _has_image(q: dict) -> bool:
 @torch.no_grad()
 def iter_answers(model, tok, proc, questions: list[dict], image_folder: str | Path | None, template: str = "v1",
                  aspect: str = "pad", batch_size: int = 8, max_new_tokens: int = 128, temperature: float = 0.0,
-                 model_id: str = "llava", skipped: list | None = None):
+                 model_id: str = "llava", skipped: list | None = None, reading: str = "photo"):
     """Yield one answer line per question, batch by batch. An unreadable image raises, or, when ``skipped`` is a
-    list, is appended to it as ``(question_id, message)`` and its question left out."""
+    list, is appended to it as ``(question_id, message)`` and its question left out. ``reading``: how images are
+    read (``photo`` | ``reference``, the model's ``image_reading``)."""
     vcfg = model.config.vision_config
     n_img = vcfg.num_image_tokens if hasattr(vcfg, "num_image_tokens") else (vcfg.image_size // vcfg.patch_size) ** 2
     img_id = model.config.image_token_id
@@ -178,7 +225,7 @@ def iter_answers(model, tok, proc, questions: list[dict], image_folder: str | Pa
             has_img = _has_image(q)
             if has_img:
                 try:
-                    images.append(_load_question_image(q, image_folder))
+                    images.append(_load_question_image(q, image_folder, reading))
                 except ImageError as e:
                     if skipped is None:
                         raise
@@ -213,10 +260,10 @@ def iter_answers(model, tok, proc, questions: list[dict], image_folder: str | Pa
 
 def generate_answers(model, tok, proc, questions: list[dict], image_folder: str | Path | None, template: str = "v1",
                      aspect: str = "pad", batch_size: int = 8, max_new_tokens: int = 128, temperature: float = 0.0,
-                     model_id: str = "llava") -> list[dict]:
+                     model_id: str = "llava", reading: str = "photo") -> list[dict]:
     """All answer lines (an unreadable image raises)."""
     return list(iter_answers(model, tok, proc, questions, image_folder, template, aspect, batch_size,
-                             max_new_tokens, temperature, model_id))
+                             max_new_tokens, temperature, model_id, reading=reading))
 
 
 def _answer_key(question_id, prompt) -> tuple[str, str]:
@@ -308,7 +355,7 @@ def cmd_answer(a) -> int:
     model, tok, proc, meta = load_model(a.model, dtype, device)
     res = answer_to_file(model, tok, proc, mine, target, a.image_folder, template=a.conv_mode or meta["template"],
                          aspect=meta["image_aspect_ratio"], batch_size=a.batch_size, max_new_tokens=a.max_new_tokens,
-                         temperature=a.temperature, model_id=Path(a.model).name)
+                         temperature=a.temperature, model_id=Path(a.model).name, reading=meta["image_reading"])
     skipped = res["skipped"]
     print(f"{target}: {res['answered']} answers written, {res['already_present']} already there (resumed), "
           f"{len(skipped)} skipped (unreadable image)")
@@ -439,7 +486,8 @@ def build_parser() -> argparse.ArgumentParser:
     q = sub.add_parser("answer", help="generate answers for a question file (appends; resumes a partial file)")
     q.add_argument("--model", required=True, help="model dir written by llava_lmm.train")
     q.add_argument("--questions", required=True, help="question .jsonl, ScienceQA .json list or MMBench .tsv")
-    q.add_argument("--question-format", default="auto", choices=["auto", "jsonl", "sqa", "mmbench"])
+    q.add_argument("--question-format", default="auto", choices=["auto", *QUESTION_FORMATS],
+                   help="auto (default): read from the file's content")
     q.add_argument("--single-pred-prompt", action="store_true", help="append the answer-letter instruction")
     q.add_argument("--lang", default="en", choices=["en", "cn"], help="MMBench instruction language")
     q.add_argument("--image-folder")

@@ -26,8 +26,9 @@ from shared.engine.rundir import RunDirError, RunLock
 from shared.formats.validate import DatasetError
 
 from .config import ArgumentError, DataArguments, LlavaTrainingArguments, ModelArguments, parse_args
-from .data.dataset import DataCollator, LazySupervisedDataset, ModalityLengthGroupedSampler, load_llava_json
-from .data.image import make_image_processor
+from .data.dataset import (DataCollator, LazySupervisedDataset, ModalityLengthGroupedSampler, check_llava_data,
+                           load_llava_json)
+from .data.image import ImageError, make_image_processor
 from .modeling.builder import (apply_lora, load_projector, load_tower_weights, make_llava_config,
                                projector_state_to_reference, resize_embeddings_for, set_trainable,
                                tiny_text_config, vision_config_for)
@@ -44,9 +45,9 @@ def build_tokenizer(m: ModelArguments, d: DataArguments, max_len: int):
     if m.model_name_or_path == "tiny":
         from .data.tokenizer import corpus_from_llava_json, train_tiny_tokenizer
 
-        recs = load_llava_json(d.data_path, d.on_bad_record)
+        recs = load_llava_json(d.data_path, d.on_bad_record, d.template)
         if d.tokenizer_corpus:
-            recs = recs + load_llava_json(d.tokenizer_corpus, d.on_bad_record)
+            recs = recs + load_llava_json(d.tokenizer_corpus, d.on_bad_record, "v1")
         tok = train_tiny_tokenizer(corpus_from_llava_json(recs), vocab_size=m.tiny_vocab_size)
     else:
         from transformers import AutoTokenizer
@@ -198,6 +199,7 @@ def train(m: ModelArguments, d: DataArguments, t: LlavaTrainingArguments) -> dic
 
     torch.manual_seed(t.seed)
     out = Path(t.output_dir)
+    data = check_llava_data(d.data_path, d.template, d.image_folder, d.on_bad_record, d.on_bad_image)  # before the model
     tok = build_tokenizer(m, d, t.model_max_length)
     model = build_model(m, tok)
     if m.pretrain_mm_mlp_adapter:
@@ -205,6 +207,7 @@ def train(m: ModelArguments, d: DataArguments, t: LlavaTrainingArguments) -> dic
     vcfg = model.config.vision_config
     processor = make_image_processor(vcfg.image_size, vcfg.image_mean, vcfg.image_std)
     model.config.image_aspect_ratio = d.image_aspect_ratio
+    model.config.image_reading = d.image_reading  # eval and chat read images as training did
     model.config.conv_template = "v1" if d.template == "plain" else d.template
     model.config.use_cache = False
     model.config.text_config.use_cache = False
@@ -214,10 +217,10 @@ def train(m: ModelArguments, d: DataArguments, t: LlavaTrainingArguments) -> dic
     if t.activation_checkpointing and m.stage != "stage1":
         _unwrap_llava(model).enable_input_require_grads()
 
-    ds = LazySupervisedDataset(d.data_path, tok, processor, d.image_folder, d.template, d.image_aspect_ratio,
+    ds = LazySupervisedDataset(data, tok, processor, d.image_folder, d.template, d.image_aspect_ratio,
                                num_image_tokens=vcfg.num_image_tokens, model_max_length=t.model_max_length,
                                on_bad_image=d.on_bad_image, cache_images=d.cache_images,
-                               on_bad_record=d.on_bad_record)
+                               on_bad_record=d.on_bad_record, image_reading=d.image_reading)
     trainer = LlavaTrainer(model=model, args=t, train_dataset=ds,
                            data_collator=DataCollator(tok.pad_token_id, t.model_max_length),
                            group_by_modality=d.group_by_modality_length, mm_projector_lr=m.mm_projector_lr)
@@ -235,6 +238,7 @@ def train(m: ModelArguments, d: DataArguments, t: LlavaTrainingArguments) -> dic
     metrics = {"stage": m.stage, "steps": trainer.state.global_step, "train_loss": result.training_loss,
                "losses": [h["loss"] for h in history], "resumed_from": resume,
                "truncated": ds.truncated, "skipped": ds.skipped, "mismatched": ds.mismatched,
+               "record_notes": dict(ds.notes),
                "sharding": sharding_of(trainer)}
     full = gathered_state_dict(trainer) if m.stage != "lora" else None  # on every rank, before rank 0 saves
     if trainer.is_world_process_zero():
@@ -262,7 +266,8 @@ def train(m: ModelArguments, d: DataArguments, t: LlavaTrainingArguments) -> dic
                 final.config.use_cache = True
                 final.config.text_config.use_cache = True
                 atomic_save_model_dir(final, tok, processor, out, extra={
-                    "template": model_template(d), "image_aspect_ratio": d.image_aspect_ratio},
+                    "template": model_template(d), "image_aspect_ratio": d.image_aspect_ratio,
+                    "image_reading": d.image_reading},
                     state_dict=full if m.stage == "full" else None)
         atomic_write_json(out / "train_metrics.json", metrics)
     return metrics
@@ -354,7 +359,7 @@ def main(argv: list[str] | None = None) -> int:
     except ArgumentError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except (DatasetError, RunDirError) as e:
+    except (DatasetError, RunDirError, ImageError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     finally:

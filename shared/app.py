@@ -46,22 +46,42 @@ def load_models(dirs: dict[str, str | Path | None], device: str = "cpu") -> tupl
     return models, missing
 
 
-def _classes_or_error(model, text: str):
+def _gradio_error(message: str) -> Exception:
+    """The error a handler raises to show ``message`` on the page (Gradio is imported only then: importing it
+    takes seconds, and the handlers are also called directly)."""
     import gradio as gr
 
+    return gr.Error(message)
+
+
+def _classes_or_error(model, text: str):
     try:
         if text and text.strip():
             model.set_classes(text)
     except (ValueError, FileNotFoundError) as e:
-        raise gr.Error(str(e)) from None
+        raise _gradio_error(str(e)) from None
+
+
+def _photo(image, reading: str = "photo"):
+    """The uploaded file through the project's one reader (``shared.image.read_image``), so that the app reads a
+    file as the CLIs and the API do. The inputs are ``gr.Image(type="filepath", image_mode=None)``: Gradio then
+    hands over the uploaded file untouched (with ``type="numpy"`` or ``"pil"`` it would apply the EXIF orientation
+    itself but convert with Pillow's ``convert("RGB")``, which clips 16-bit PNGs to white)."""
+    from shared.image import read_image
+
+    if image is None:
+        raise _gradio_error("upload an image first")
+    try:
+        return read_image(image, reading)
+    except (FileNotFoundError, ValueError) as e:
+        raise _gradio_error(str(e)) from None
 
 
 def detect(model, image, classes: str, score: float):
-    """Gradio handler: (picture, table rows)."""
-    import gradio as gr
+    """Gradio handler: (picture, table rows). ``image``: the uploaded file's path (or a PIL image)."""
+    import numpy as np
 
-    if image is None:
-        raise gr.Error("upload an image first")
+    image = np.asarray(_photo(image))
     _classes_or_error(model, classes)
     r = model.predict(image, score_threshold=score)
     rows = [[n, round(float(s), 3), [round(float(v), 1) for v in b]]
@@ -70,13 +90,12 @@ def detect(model, image, classes: str, score: float):
 
 
 def segment(model, image, classes: str):
-    """Gradio handler: (overlay, legend rows)."""
-    import gradio as gr
+    """Gradio handler: (overlay, legend rows). ``image``: the uploaded file's path (or a PIL image)."""
+    import numpy as np
 
     from shared.draw import segment_colour
 
-    if image is None:
-        raise gr.Error("upload an image first")
+    image = np.asarray(_photo(image))
     _classes_or_error(model, classes)
     r = model.predict(image)
     total = r["panoptic"].size
@@ -86,17 +105,15 @@ def segment(model, image, classes: str):
 
 
 def chat(llava, image, question: str, temperature: float = 0.0, max_new_tokens: int = 128):
-    """Gradio handler: the answer so far, streamed."""
-    import gradio as gr
-    from PIL import Image
-
+    """Gradio handler: the answer so far, streamed. ``image``: the uploaded file's path (or a PIL image), read as
+    the model was trained (its ``image_reading``)."""
     chat_mod = _load("llava_lmm.chat:stream_reply")
     template = _load("llava_lmm.data.conversation:get_template")
     process_images = _load("llava_lmm.data.image:process_images")
     if image is None or not (question or "").strip():
-        raise gr.Error("upload an image and type a question")
+        raise _gradio_error("upload an image and type a question")
     model, tok, proc, meta = llava
-    pixels = process_images([Image.fromarray(image).convert("RGB")], proc, meta["image_aspect_ratio"])
+    pixels = process_images([_photo(image, meta.get("image_reading", "photo"))], proc, meta["image_aspect_ratio"])
     conv = template(meta["template"])
     conv.append_message(conv.roles[0], "<image>\n" + question.strip())
     conv.append_message(conv.roles[1], None)
@@ -120,7 +137,7 @@ def build_app(models: dict, missing: dict):
                 m = models["fvit"]
                 with gr.Row():
                     with gr.Column():
-                        img = gr.Image(type="numpy", label="image", elem_id="det_image")
+                        img = gr.Image(type="filepath", image_mode=None, label="image", elem_id="det_image")
                         cls = gr.Textbox(";".join(m.class_names), label="classes", elem_id="det_classes")
                         score = gr.Slider(0, 1, DEFAULT_SCORE, step=0.01, label="score threshold")
                         btn = gr.Button("Detect", variant="primary", elem_id="det_run")
@@ -136,7 +153,7 @@ def build_app(models: dict, missing: dict):
                 m2 = models["fcclip"]
                 with gr.Row():
                     with gr.Column():
-                        img2 = gr.Image(type="numpy", label="image", elem_id="seg_image")
+                        img2 = gr.Image(type="filepath", image_mode=None, label="image", elem_id="seg_image")
                         default = [n + ("" if t else "*") for n, t in zip(m2.class_names, m2.is_thing.tolist())]
                         cls2 = gr.Textbox(";".join(default), label="classes", elem_id="seg_classes")
                         btn2 = gr.Button("Segment", variant="primary", elem_id="seg_run")
@@ -152,7 +169,7 @@ def build_app(models: dict, missing: dict):
                 llava = models["llava"]
                 with gr.Row():
                     with gr.Column():
-                        img3 = gr.Image(type="numpy", label="image", elem_id="chat_image")
+                        img3 = gr.Image(type="filepath", image_mode=None, label="image", elem_id="chat_image")
                         q = gr.Textbox(label="question", elem_id="chat_question")
                         temp = gr.Slider(0, 1, 0.0, step=0.05, label="temperature (0 = greedy)")
                         btn3 = gr.Button("Ask", variant="primary", elem_id="chat_run")

@@ -120,17 +120,3 @@ def load_json(path: str | os.PathLike, what: str = "json file") -> Any:
             return json.load(f)
     except json.JSONDecodeError as e:
         raise ValueError(f"{what} {path} is not valid json (truncated or corrupt?): {e}") from None
-
-
-def load_image(path: str | os.PathLike):
-    """An image file as an RGB PIL image; a missing or unreadable file raises an error naming it."""
-    from PIL import Image, UnidentifiedImageError
-
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"image not found: {path}")
-    try:
-        with Image.open(path) as im:
-            return im.convert("RGB")
-    except (UnidentifiedImageError, OSError, ValueError) as e:
-        raise ValueError(f"cannot read image {path}: {e}") from None

@@ -121,7 +121,8 @@ def export_main(argv: list[str] | None, prog: str, doc: str, model_class, config
     from .batch_predict import load_for_prediction
     from .classes import CLASSES_HELP
     from .engine import CheckpointError, ConfigError
-    from .io import atomic_write_json, ensure_writable_dir, load_image
+    from .image import read_image
+    from .io import atomic_write_json, ensure_writable_dir
 
     p = argparse.ArgumentParser(prog=prog, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--pretrained", help="folder written by save_pretrained")
@@ -147,7 +148,7 @@ def export_main(argv: list[str] | None, prog: str, doc: str, model_class, config
         if args.classes:
             model.set_classes(args.classes)
         size = args.size or model.image_size
-        check = np.asarray(load_image(args.check_image)) if args.check_image else None
+        check = np.asarray(read_image(args.check_image, what="--check-image")) if args.check_image else None
         wrapper = export_fn(model, size, args.out, args.opset)
     except (ConfigError, CheckpointError, FileNotFoundError, PermissionError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -15,7 +15,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from shared.io import atomic_path, atomic_write_json, load_image
+from shared.image import read_image
+from shared.io import atomic_path, atomic_write_json
 
 CONFIG_FILE, WEIGHTS_FILE = "config.json", "model.safetensors"
 FORMAT_VERSION = 1
@@ -27,11 +28,10 @@ class PretrainedError(ValueError):
 
 def to_rgb(image: Any, what: str = "image") -> np.ndarray:
     """A path, PIL image, (H, W[, 3|4]) numpy array (uint8, or float in [0, 1]) or (3, H, W) / (H, W, 3) tensor
-    (uint8, or float in [0, 1]) → (H, W, 3) uint8 RGB."""
-    if isinstance(image, (str, Path)):
-        return np.asarray(load_image(image))
-    if isinstance(image, Image.Image):
-        return np.asarray(image.convert("RGB"))
+    (uint8, or float in [0, 1]) → (H, W, 3) uint8 RGB. Paths and PIL images go through ``shared.image.read_image``
+    (EXIF orientation applied, 16-bit / palette / CMYK rules); arrays and tensors are taken as shown."""
+    if isinstance(image, (str, Path, Image.Image)):
+        return np.asarray(read_image(image, what=what))
     if isinstance(image, torch.Tensor):
         t = image.detach().cpu()
         if t.ndim == 3 and t.shape[0] in (1, 3) and t.shape[-1] not in (1, 3):

@@ -8,31 +8,20 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from backbone.preprocess import load_image
 from shared.classes import read_class_names
 from shared.formats.panoptic import load_panoptic_json, read_segment_ids
 from shared.formats.validate import RecordProblems
+from shared.image import read_image
 from shared.transforms import Instances, eval_input, large_scale_jitter, normalize_and_pad, pad_masks
+
+from .vocabulary import category_vocabulary, shipped_path
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 
-def assign_class_names(names: dict[int, str], category_ids: list[int], source: str | Path) -> list[str]:
-    """Class names for ``category_ids`` (dataset order) from a class-name file's {index: names}.
-
-    By id when the file's indices cover the ids (COCO: index = category id); otherwise by position when the counts
-    agree (ADE-150: index = id + 1; Cityscapes: trainId; A-847, PASCAL: 1..N) — the reference reads them in order.
-    """
-    if all(c in names for c in category_ids):
-        return [names[c] for c in category_ids]
-    if len(names) == len(category_ids):
-        return [names[i] for i in sorted(names)]
-    raise ValueError(f"{source}: {len(names)} class names for {len(category_ids)} dataset classes, and its indices "
-                     f"are not the category ids (e.g. id {next(c for c in category_ids if c not in names)} is missing)")
-
-
 def read_label_map(path: Path) -> np.ndarray:
-    """Single-channel label map (PNG uint8/palette or uint16 TIFF/PNG) → (H, W) int64."""
+    """Single-channel label map (PNG uint8/palette or uint16 TIFF/PNG) → (H, W) int64: the stored values, exactly
+    (not a photo: no EXIF orientation, no 16-bit scaling, never ``shared.image.read_image``)."""
     if not path.is_file():
         raise FileNotFoundError(f"label map not found: {path}")
     try:
@@ -90,10 +79,7 @@ class PanopticDataset(torch.utils.data.Dataset):
         self.sem_seg_root, self.ignore_label = Path(sem_seg_root) if sem_seg_root else None, ignore_label
         self.categories = [data["categories"][k] for k in sorted(data["categories"])]
         self.cat_to_label = {c["id"]: i for i, c in enumerate(self.categories)}
-        ids = [c["id"] for c in self.categories]
-        self.class_names = (assign_class_names(read_class_names(class_names_file), ids, class_names_file)
-                            if class_names_file else [c["name"] for c in self.categories])
-        self.is_thing = torch.tensor([bool(c.get("isthing", 1)) for c in self.categories])
+        self.class_names, self.is_thing = category_vocabulary(self.categories, class_names_file)
         self.records = data["records"]
 
     def __len__(self) -> int:
@@ -102,7 +88,7 @@ class PanopticDataset(torch.utils.data.Dataset):
     def __getitem__(self, item: int | tuple[int, int]) -> dict:
         idx, seed = item if isinstance(item, tuple) else (item, int(torch.randint(0, 2**31 - 1, ())))
         rec = self.records[idx]
-        image = np.asarray(load_image(self.images(rec["image"]["file_name"])))
+        image = np.asarray(read_image(self.images(rec["image"]["file_name"])))
         ids = read_segment_ids(rec["png"], rec["segments"], image.shape[:2])
         common = {"image_id": rec["image"]["id"], "orig_size": tuple(ids.shape), "file_name": rec["image"]["file_name"]}
         if not self.train:
@@ -161,7 +147,7 @@ class SemanticSegDataset(torch.utils.data.Dataset):
         self.skipped = problems.finish("label maps")
         self.labels = [p for p in self.labels if not problems.bad(p)]
         self.size, self.mean, self.std, self.ignore_label = size, mean, std, ignore_label
-        self.class_names = [n for _, n in sorted(read_class_names(class_names_file).items())]
+        self.class_names = [n for _, n in sorted(read_class_names(shipped_path(class_names_file)).items())]
         self.is_thing = torch.zeros(len(self.class_names), dtype=torch.bool)
 
     def __len__(self) -> int:
@@ -177,7 +163,7 @@ class SemanticSegDataset(torch.utils.data.Dataset):
         label_path = self.labels[idx]
         stem = label_path.name[: -len(label_path.suffix)]
         image_path = self._image_path(stem)
-        image = np.asarray(load_image(image_path))
+        image = np.asarray(read_image(image_path))
         gt = read_label_map(label_path)
         if gt.shape != image.shape[:2]:
             raise ValueError(f"{label_path}: label map is {gt.shape[0]}×{gt.shape[1]} but {image_path.name} is "

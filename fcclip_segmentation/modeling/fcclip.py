@@ -15,7 +15,7 @@ from transformers.models.mask2former.modeling_mask2former import (Mask2FormerPix
 
 from backbone import ClipBackbone
 from backbone.text import TextClassifier
-from shared.engine import PartialCheckpoint
+from shared.engine import CheckpointError, PartialCheckpoint
 
 from .criterion import SetCriterion
 from .ensemble import geometric_ensemble
@@ -204,3 +204,17 @@ class FCCLIP(PartialCheckpoint, nn.Module):
     def checkpoint_skip_prefixes(self) -> tuple[str, ...]:
         # a frozen CLIP loaded from its own source is left out; a random-init one exists nowhere else
         return ("backbone.",) if self.backbone.restorable else ()
+
+    def load_checkpoint_state_dict(self, sd: dict, source: str) -> None:
+        check_class_count(sd, self.criterion.empty_weight.shape[0] - 1, source)
+        super().load_checkpoint_state_dict(sd, source)
+
+
+def check_class_count(sd: dict, num_train_classes: int, source: str) -> None:
+    """A checkpoint's state dict fits a model of ``num_train_classes`` training classes: the criterion's no-object
+    weights (K + 1 values) record how many classes it was trained with."""
+    trained = sd.get("criterion.empty_weight")
+    if isinstance(trained, torch.Tensor) and trained.ndim == 1 and trained.shape[0] - 1 != num_train_classes:
+        raise CheckpointError(f"{source} was trained with {trained.shape[0] - 1} classes, but the training "
+                              f"vocabulary has {num_train_classes}: data.train_class_names (else data.train_json's "
+                              f"categories) must list the classes it was trained with")

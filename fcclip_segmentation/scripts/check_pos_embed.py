@@ -19,7 +19,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from fcclip_segmentation.builder import evaluate
+from fcclip_segmentation.evaluation import evaluate
 from fcclip_segmentation.config import FCCLIPConfig
 from fcclip_segmentation.data import dataset_overrides
 from fcclip_segmentation.eval import load_trained

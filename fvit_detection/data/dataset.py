@@ -9,8 +9,8 @@ import numpy as np
 import torch
 from pycocotools import mask as mask_utils
 
-from backbone.preprocess import load_image
 from shared.formats.validate import DatasetError, RecordProblems, bbox_problem, check_categories, is_finite_number
+from shared.image import read_image
 from shared.io import load_json
 from shared.transforms import Instances, large_scale_jitter, normalize_and_pad, pad_masks, resize_long_side
 
@@ -133,7 +133,7 @@ class DetectionDataset(torch.utils.data.Dataset):
         return self.image_root / im["file_name"]
 
     def load_image(self, im: dict) -> np.ndarray:
-        return np.asarray(load_image(self.image_path(im)))
+        return np.asarray(read_image(self.image_path(im)))  # EXIF orientation applied, as mmcv's imfrombytes
 
     def _instances(self, im: dict, image: np.ndarray) -> Instances:
         anns = self.anns[im["id"]]

@@ -1,4 +1,5 @@
-"""LLaVA image preprocessing: optional pad-to-square with the CLIP mean colour, then the CLIP processor."""
+"""LLaVA image reading (the project's one reader) and preprocessing: optional pad-to-square with the CLIP mean
+colour, then the CLIP processor."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,7 +7,7 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from backbone.preprocess import load_image
+from shared.image import read_image
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -25,10 +26,13 @@ def make_image_processor(image_size: int, mean=CLIP_MEAN, std=CLIP_STD):
                               do_center_crop=True, do_resize=True, do_normalize=True, do_rescale=True)
 
 
-def open_image(path: str | Path) -> Image.Image:
-    """RGB image via the backbone's reader; a missing or unreadable file raises ``ImageError`` naming it."""
+def open_image(source: str | Path | bytes, reading: str = "photo", what: str = "image") -> Image.Image:
+    """RGB image via ``shared.image.read_image``: a path, or the bytes of an image file (base64 questions; ``what``
+    names them). ``reading``: ``photo`` (EXIF orientation applied, 16-bit / CMYK / palette rules) or ``reference``
+    (LLaVA's ``Image.open(path).convert('RGB')``: the stored orientation). A missing or unreadable image raises
+    ``ImageError`` naming it."""
     try:
-        return load_image(path)
+        return read_image(source, reading, what)
     except (FileNotFoundError, ValueError) as e:
         raise ImageError(str(e)) from None
 

@@ -16,6 +16,7 @@ out exact (tested token by token in ``tests/llava_lmm/test_masking.py``).
 """
 from __future__ import annotations
 
+import json
 from typing import Iterable
 
 from transformers import PreTrainedTokenizerFast
@@ -58,3 +59,35 @@ def corpus_from_llava_json(records: list[dict]) -> list[str]:
         for turn in r.get("conversations", []):
             out.append(str(turn.get("value", "")).replace(IMAGE_TOKEN, " "))
     return out
+
+
+def train_llama_style_tokenizer(corpus: Iterable[str], vocab_size: int = 600, legacy: bool = False,
+                                extra_texts: Iterable[str] = ()):
+    """A ``transformers.LlamaTokenizer`` (the class ``AutoTokenizer`` gives for Vicuna) over a BPE vocabulary
+    trained on ``corpus``: byte fallback (``<0x00>``…``<0xFF>`` at ids 3…258 as Llama's), Metaspace without
+    word splitting, ``legacy=False`` as ``lmsys/vicuna-7b-v1.5`` (the text after ``</s>`` gets no ``▁``; the
+    reference's "one token shorter" correction then applies to rounds after the first). As in the Vicuna
+    vocabulary, ``USER:`` is one token that ``▁`` does not join, so a round encoded alone is exactly one token
+    longer than inside the prompt. For parity tests and benchmarks (no download)."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import LlamaTokenizer
+
+    tok = Tokenizer(models.BPE(unk_token="<unk>", fuse_unk=True, byte_fallback=True))
+    tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always", split=True)
+    specials = SPECIALS + [f"<0x{b:02X}>" for b in range(256)]
+    alphabet = sorted(set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.,:;!?'\"-()/\n▁"))
+    tok.train_from_iterator(list(corpus) + list(extra_texts), trainer=trainers.BpeTrainer(
+        vocab_size=vocab_size, special_tokens=specials, initial_alphabet=alphabet, show_progress=False))
+    spec = json.loads(tok.to_str())
+    vocab = spec["model"]["vocab"]
+    role = "USER:"  # merged without ▁, first: "▁USER:" encodes as "▁" "USER:"
+    head = [(role[:k], role[k]) for k in range(1, len(role))]
+    merges = head + [tuple(m) for m in spec["model"]["merges"] if not (m[0] == "▁" and m[1][:1] == "U")]
+    for k in range(2, len(role) + 1):
+        vocab.setdefault(role[:k], len(vocab))
+    wrapped = LlamaTokenizer(vocab=vocab, merges=merges, legacy=legacy, add_bos_token=True, add_eos_token=False,
+                             model_max_length=2048, padding_side="right")
+    wrapped.pad_token = wrapped.unk_token
+    wrapped.add_special_tokens({"additional_special_tokens": [IMAGE_TOKEN]})
+    assert wrapped.convert_tokens_to_ids(SPECIALS) == [0, 1, 2]
+    return wrapped

@@ -100,7 +100,8 @@ def load_panoptic_json(path, png_folder, on_bad: str = "error", image_path=None)
 
 
 def read_segment_ids(png_path, segments: list[dict], size: tuple[int, int]) -> np.ndarray:
-    """(H, W) segment ids of a panoptic PNG, checked against its json segments and the image size (H, W)."""
+    """(H, W) segment ids of a panoptic PNG, checked against its json segments and the image size (H, W). The PNG's
+    stored values, exactly: not a photo (no EXIF orientation, never ``shared.image.read_image``)."""
     if not png_path.is_file():
         raise FileNotFoundError(f"panoptic PNG not found: {png_path}")
     with Image.open(png_path) as im:

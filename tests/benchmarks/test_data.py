@@ -14,7 +14,7 @@ def test_measure_at_tiny_sizes_compares_every_path(tmp_path):
     lines = []
     out = measure(quick=True, work_dir=tmp_path, loader_images=2, rounds=1, lvis_images=5,
                   loaders=(("fcclip", "fcclip", 96), ("fvit", "fvit", 64)), image_sizes=((60, 80), (70, 45)),
-                  log=lines.append)
+                  llava=False, log=lines.append)  # data_llava has its own figures; not run here
     assert KEYS <= set(out)
     assert out["fcclip_loader_identical"] and out["fvit_loader_identical"] and out["lvis_eval_identical"]
     for key in ("fcclip", "fvit"):

@@ -5,7 +5,8 @@ import pytest
 
 from demo_runs import ci_demo_run
 from fvit_helpers import make_config
-from fvit_detection.builder import build_model, evaluate
+from fvit_detection.builder import build_model
+from fvit_detection.evaluation import evaluate
 from fvit_detection.train import train
 from shared.engine import seed_everything
 

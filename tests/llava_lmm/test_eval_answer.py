@@ -129,3 +129,83 @@ def test_sqa_and_mmbench_question_files(tmp_path):
     from llava_lmm.eval import _load_question_image
 
     assert _load_question_image(mm[0], None).getpixel((0, 0)) == (1, 2, 3)
+
+
+# One line of each benchmark's question file as LLaVA's eval.zip ships it (docs/Evaluation.md; scripts/v1_5/eval)
+SHIPPED_JSONL = {
+    "gqa/llava_gqa_testdev_balanced.jsonl": {"question_id": "20968156", "image": "n161313.jpg", "text":
+        "Is the sky dark?\nAnswer the question using a single word or phrase."},
+    "vqav2/llava_vqav2_mscoco_test-dev2015.jsonl": {"question_id": 262144000, "image": "COCO_test2015_000000262144.jpg",
+                                                    "text": "Is the ball flying towards the batter?\nAnswer the "
+                                                    "question using a single word or phrase.", "category": "default"},
+    "vizwiz/llava_test.jsonl": {"question_id": 0, "image": "VizWiz_test_00000000.jpg", "text": "What is this?\nWhen "
+                                "the provided information is insufficient, respond with 'Unanswerable'.\nAnswer the "
+                                "question using a single word or phrase."},
+    "textvqa/llava_textvqa_val_v051_ocr.jsonl": {"question_id": 34602, "image": "003a8ae2ef43b901.jpg", "text":
+        "what is the brand of this camera?\nReference OCR token: nous, les, sommes\nAnswer the question using a "
+        "single word or phrase."},
+    "pope/llava_pope_test.jsonl": {"question_id": 1, "image": "COCO_val2014_000000310196.jpg", "text":
+        "Is there a snowboard in the image?", "category": "adversarial"},
+    "MME/llava_mme.jsonl": {"question_id": "code_reasoning/0020.png", "image": "code_reasoning/0020.png", "text":
+        "The image shows a python code. Is the output of the code 'Hello'? Please answer yes or no.",
+        "category": "code_reasoning"},
+    "seed_bench/llava-seed-bench.jsonl": {"image": "SEED-Bench-image/1454426_2591111986.jpg", "text": "How many "
+        "towels are in the image?\nA. One\nB. Two\nC. Three\nD. Four\nAnswer with the option's letter from the given "
+        "choices directly.", "category": "Instance Counting", "question_id": "101669"},
+    "llava-bench-in-the-wild/questions.jsonl": {"question_id": 0, "image": "001.jpg", "text": "What is the name of "
+                                                "this famous sight in the photo?", "category": "conv"},
+    "mm-vet/llava-mm-vet.jsonl": {"question_id": 0, "image": "v1_0.png", "text": "What is x in the equation?"},
+}
+
+
+@pytest.mark.parametrize("name", sorted(SHIPPED_JSONL))
+def test_shipped_jsonl_question_files(tmp_path, name):
+    from llava_lmm.eval import question_format
+
+    p = tmp_path / name
+    p.parent.mkdir(parents=True)
+    row = SHIPPED_JSONL[name]
+    p.write_text(json.dumps(row) + "\n" + json.dumps(dict(row, question_id=7)) + "\n")
+    assert question_format(p) == "jsonl"
+    q = load_questions(p)
+    assert [x["question_id"] for x in q] == [row["question_id"], 7]
+    assert q[0]["prompt"] == row["text"] and q[0]["image"] == row["image"]
+
+
+@pytest.mark.parametrize("indent", [None, 2])
+def test_scienceqa_json_list_read_by_content(tmp_path, indent):
+    """llava_test_CQM-A.json is a json list (json.load in model_vqa_science), compact or indented; the content
+    decides, not the suffix."""
+    from llava_lmm.eval import question_format
+
+    recs = [{"id": "4", "conversations": [{"from": "human", "value": "Question: Which?\nOptions: (A) a (B) b"},
+                                          {"from": "gpt", "value": "A"}]},
+            {"id": "5", "image": "5/image.png", "conversations": [{"from": "human", "value": "<image>\nWhich?"},
+                                                                 {"from": "gpt", "value": "B"}]}]
+    for name in ("llava_test_CQM-A.json", "renamed.jsonl"):
+        (tmp_path / name).write_text(json.dumps(recs, indent=indent))
+        assert question_format(tmp_path / name) == "sqa"
+        q = load_questions(tmp_path / name)
+        assert [x["question_id"] for x in q] == ["4", "5"] and q[1]["prompt"] == "<image>\nWhich?"
+    (tmp_path / "lines.json").write_text(json.dumps(SHIPPED_JSONL["mm-vet/llava-mm-vet.jsonl"]) + "\n")
+    assert question_format(tmp_path / "lines.json") == "jsonl"  # jsonl content named .json
+
+
+@pytest.mark.parametrize("content,msg", [
+    ("", "is empty"),
+    (json.dumps({"questions": [{"question_id": "1"}]}, indent=2), "one json object over several lines"),  # SEED-Bench.json
+    (json.dumps({"20968156": {"question": "Is the sky dark?", "imageId": "n161313"}}),  # GQA questions json
+     "without 'question_id'"),
+    ("question_id,image,text\n1,a.jpg,hi\n", "starts with 'question_id,image,text'"),
+    (json.dumps([{"question_id": 1, "text": "hi"}]), "record 0: needs 'id' and 'conversations'"),  # a list of jsonl rows
+    (json.dumps({"question_id": 1, "image": "a.jpg"}) + "\n", "line 1: needs 'question_id' and a string 'text'"),
+])
+def test_other_files_are_refused_with_one_clear_line(tmp_path, capsys, content, msg):
+    p = tmp_path / "questions.json"
+    p.write_text(content)
+    with pytest.raises(ValueError, match=msg):
+        load_questions(p)
+    rc = eval_main(["answer", "--model", str(tmp_path / "no_model"), "--questions", str(p), "--out",
+                    str(tmp_path / "a.jsonl")])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.startswith("error: ") and str(p) in err and "Traceback" not in err

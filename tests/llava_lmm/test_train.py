@@ -95,14 +95,15 @@ def _write(path, obj):
 
 
 def test_missing_and_corrupt_images(world, stage1, tmp_path):
-    from llava_lmm.data.image import ImageError
+    """A text file renamed .jpg and a missing file are found by the up-front pass, before the model is built:
+    one error naming both (record, path tried), or with on_bad_image skip both records left out and counted."""
     from llava_lmm.train import train
     from shared.formats.validate import DatasetError
 
     recs = json.loads(Path(world.llava_instruct_train).read_text())[:4]
     imgs = tmp_path / "imgs"
     (imgs / "train").mkdir(parents=True)
-    for r in recs[:3]:
+    for r in recs[:4]:
         (imgs / r["image"]).write_bytes((Path(world.images) / r["image"]).read_bytes())
     (imgs / recs[1]["image"]).write_bytes(b"not a jpeg")  # corrupt
     recs[2]["image"] = "train/missing.jpg"  # missing
@@ -110,20 +111,44 @@ def test_missing_and_corrupt_images(world, stage1, tmp_path):
     out = tmp_path / "out"
     base = ["--model_name_or_path", str(stage1 / "base_lm"), "--data_path", str(data), "--image_folder", str(imgs),
             "--max_steps", "2", "--per_device_train_batch_size", "4", "--group_by_modality_length", "false"]
-    with pytest.raises((ImageError, DatasetError), match="missing.jpg|000002.jpg|not found|cannot read"):
+    with pytest.raises(DatasetError) as e:
         train(*_args(world, out, *base))
+    msg = str(e.value)
+    assert f"#1 record {recs[1]['id']!r}: image {recs[1]['image']!r}: not an image PIL can read" in msg
+    assert f"#2 record {recs[2]['id']!r}: image 'train/missing.jpg': file not found: {imgs / 'train/missing.jpg'}" in msg
+    assert "--on_bad_image skip" in msg
     assert not (out / "model.safetensors").exists() and not (out / "config.json").exists()  # nothing half-written
     m = train(*_args(world, out, *base, "--on_bad_image", "skip"))
-    assert m["steps"] == 2 and m["skipped"] >= 2  # 1 missing at load + the corrupt one each time it is drawn
+    assert m["steps"] == 2 and m["skipped"] == 2
+
+
+def test_bad_image_found_before_the_model_is_built(world, tmp_path, capsys, monkeypatch):
+    """The CLI: exit 2 and one message naming the file, without building the model."""
+    import llava_lmm.train as T
+
+    recs = json.loads(Path(world.llava_instruct_train).read_text())[:2]
+    imgs = tmp_path / "imgs"
+    (imgs / "train").mkdir(parents=True)
+    (imgs / recs[0]["image"]).write_text("a text file, renamed .jpg\n")
+    (imgs / recs[1]["image"]).write_bytes((Path(world.images) / recs[1]["image"]).read_bytes())
+    monkeypatch.setattr(T, "build_model", lambda *a, **k: pytest.fail("the model was built before the data check"))
+    rc = T.main(["--config", str(CONFIGS / "synthetic_tiny_stage2.yaml"), "--data_path",
+                 str(_write(tmp_path / "d.json", recs)), "--image_folder", str(imgs), "--output_dir",
+                 str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "\nerror: " in "\n" + err and "Traceback" not in err
+    assert f"record {recs[0]['id']!r}: image {recs[0]['image']!r}: not an image PIL can read" in err
 
 
 @pytest.mark.parametrize("records,msg", [
-    ([{"id": "x", "image": "a.jpg", "conversations": [{"from": "human", "value": "hi"}, {"from": "gpt", "value": "o"}]}],
-     "'image' but 0 '<image>'"),
-    ([{"id": "y", "conversations": [{"from": "human", "value": "<image> hi"}, {"from": "gpt", "value": "o"}]}],
-     "no 'image' field"),
+    ([{"id": "x", "image": "a.jpg", "conversations": [{"from": "human", "value": "<image>hi"},
+                                                      {"from": "gpt", "value": "o"},
+                                                      {"from": "human", "value": "<image>"}, {"from": "gpt", "value": "p"}]}],
+     r"'<image>' in turns \[0, 2\]"),
+    ([{"id": "y", "image": "", "conversations": [{"from": "human", "value": "<image> hi"}, {"from": "gpt", "value": "o"}]}],
+     "'image' must be a file path"),
     ([{"id": "z", "conversations": []}], "missing or empty"),
-    ([{"id": "w", "conversations": [{"from": "gpt", "value": "a"}, {"from": "human", "value": "b"}]}], "wrong role order"),
+    ([{"id": "w", "conversations": [{"from": "human", "value": "a"}, {"from": "human", "value": "b"}]}], "wrong role order"),
 ])
 def test_bad_records_named(tmp_path, records, msg):
     from llava_lmm.data.dataset import load_llava_json
@@ -136,10 +161,11 @@ def test_bad_records_named(tmp_path, records, msg):
 
 
 def test_oversize_and_bad_config(world, stage1, tmp_path):
-    from llava_lmm.data.preprocess import OversizeError
     from llava_lmm.train import train
+    from shared.formats.validate import DatasetError
 
-    with pytest.raises(OversizeError, match="do not fit model_max_length 40"):
+    with pytest.raises(DatasetError, match=r"model_max_length 40 cannot hold an image in the first turn \(26 text "
+                                           r"tokens before it \+ 64 image tokens\); raise --model_max_length"):
         train(*_args(world, tmp_path / "o", "--model_name_or_path", str(stage1 / "base_lm"), "--model_max_length",
                      "40", "--max_steps", "1"))
     bad = tmp_path / "bad.yaml"
@@ -161,25 +187,27 @@ def _turns(*values):
 
 
 def test_records_checked_in_one_pass_listed_or_skipped(world, tmp_path):
-    """Every bad record of the file in one error (index, id, problem; images stat-ed), or skipped and counted."""
+    """Every bad record of the file in one error (index, id, problem; images opened), or skipped and counted;
+    what the reference trains on is kept and counted in the notes."""
     from llava_lmm.data.dataset import LazySupervisedDataset, load_llava_json
     from shared.formats.validate import DatasetError
 
     good = json.loads(Path(world.llava_instruct_train).read_text())[:3]
-    bad = [{"id": "empty", "conversations": _turns("hi", "   ")},  # text-only, empty answer
-           {"id": "noimg", "image": "train/none.jpg", "conversations": _turns("<image>\nq", "a")},
-           {"id": "odd", "conversations": _turns("a", "b", "c")},
-           {"id": "role", "conversations": [{"from": "gpt", "value": "a"}, {"from": "human", "value": "b"}]}]
+    kept_too = [{"id": "empty", "conversations": _turns("hi", "")},  # the reference masks it: trained on, masked
+                {"id": "odd", "conversations": _turns("a", "b", "c")},
+                {"id": "gpt-first", "conversations": [{"from": "gpt", "value": "a"}, {"from": "human", "value": "b"},
+                                                      {"from": "gpt", "value": "c"}]}]
+    bad = [{"id": "noimg", "image": "train/none.jpg", "conversations": _turns("<image>\nq", "a")},
+           {"id": "role", "conversations": [{"from": "human", "value": "a"}, {"from": "human", "value": "b"}]}]
     bad += [{"id": f"n{k}", "conversations": "nope"} for k in range(20)]
-    p = _write(tmp_path / "mixed.json", good + bad)
+    p = _write(tmp_path / "mixed.json", good + kept_too + bad)
     with pytest.raises(DatasetError) as e:
         load_llava_json(p)
     msg = str(e.value)
-    assert msg.splitlines()[0].startswith(f"{p}: 23 bad records") and "--on_bad_record skip" in msg
-    assert "#3 record 'empty': turn 1 (gpt) is empty" in msg and "#5 record 'odd': the last human turn" in msg
-    assert "#6 record 'role': wrong role order" in msg and msg.splitlines()[-1].strip() == "… and 3 more"
+    assert msg.splitlines()[0].startswith(f"{p}: 21 bad records") and "--on_bad_record skip" in msg
+    assert "#7 record 'role': wrong role order — turn 1 is 'human'" in msg and msg.splitlines()[-1].strip() == "… and 1 more"
     kept = load_llava_json(p, "skip")
-    assert [r["id"] for r in kept] == [r["id"] for r in good] + ["noimg"]
+    assert [r["id"] for r in kept] == [r["id"] for r in good + kept_too] + ["noimg"]
 
     class Tok:
         model_max_length = 64
@@ -187,10 +215,11 @@ def test_records_checked_in_one_pass_listed_or_skipped(world, tmp_path):
         def convert_tokens_to_ids(self, t):
             return 7
 
-    with pytest.raises(DatasetError, match=r"record 'noimg': image file not found: .*none.jpg"):
-        LazySupervisedDataset(_write(tmp_path / "img.json", good + bad[1:2]), Tok(), None, world.images)
+    with pytest.raises(DatasetError, match=r"#3 record 'noimg': image 'train/none.jpg': file not found: .*none.jpg"):
+        LazySupervisedDataset(_write(tmp_path / "img.json", good + bad[:1]), Tok(), None, world.images)
     ds = LazySupervisedDataset(p, Tok(), None, world.images, on_bad_record="skip")
-    assert ds.skipped == 24 and len(ds) == len(good)
+    assert ds.skipped == 22 and len(ds) == len(good) + len(kept_too)
+    assert ds.notes == {"empty turn": 1, "ends with a human turn": 1, "first turn from gpt dropped": 1}
 
 
 @pytest.mark.parametrize("flag,value,expected", [
