@@ -32,19 +32,15 @@ def _nearest_index(src: int, dst: int) -> np.ndarray:
     return idx
 
 
-def _resize_crop_masks(masks: np.ndarray, ys: np.ndarray, xs: np.ndarray,
-                       canvas: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The output pixels (``ys`` × ``xs``, from ``_nearest_index``) of NEAREST-resized masks, computed only there.
-
-    masks (n, H, W) bool → (n, len(ys), len(xs)) bool, or (n, canvas, canvas) with that at the top-left and zeros
-    elsewhere; plus which output rows (n, len(ys)) and columns (n, len(xs)) of each mask hold a pixel. The masks are
-    packed as bits of one integer image (up to 64 per pass), which is gathered once; each mask is then unpacked
-    only inside its box, into a zero-initialised array (the pages outside stay untouched)."""
+def _gather_masks(masks: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> tuple[list, np.ndarray, np.ndarray]:
+    """NEAREST-resized masks at the output pixels ``ys`` × ``xs`` (from ``_nearest_index``), computed only there,
+    still packed: masks (n, H, W) bool → (one (len(ys), len(xs)) integer image per 64 masks, mask k in bit k % 64 of
+    image k // 64; which output rows (n, len(ys)) and columns (n, len(xs)) of each mask hold a pixel). The source is
+    read once per 64 masks, the gather done once per packed image."""
     n, ch, cw = len(masks), len(ys), len(xs)
-    out = np.zeros((n, canvas, canvas) if canvas is not None else (n, ch, cw), bool)
-    rows, cols = np.zeros((n, ch), bool), np.zeros((n, cw), bool)
+    crops, rows, cols = [], np.zeros((n, ch), bool), np.zeros((n, cw), bool)
     if n == 0 or ch == 0 or cw == 0:
-        return out, rows, cols
+        return crops, rows, cols
     y_lo, y_hi, x_lo, x_hi = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1  # the source pixels read
     ys, xs = ys - y_lo, xs - x_lo
     for start in range(0, n, 64):
@@ -55,16 +51,27 @@ def _resize_crop_masks(masks: np.ndarray, ys: np.ndarray, xs: np.ndarray,
             packed |= np.left_shift(m, j, dtype=dtype)  # from bool, not its bytes: True may be stored as 255
         crop = np.take(np.take(packed, ys, axis=0), xs, axis=1)
         row_bits, col_bits = np.bitwise_or.reduce(crop, axis=1), np.bitwise_or.reduce(crop, axis=0)
-        for j in range(len(chunk)):
-            bit = dtype(1 << j)
-            r, c = (row_bits & bit) != 0, (col_bits & bit) != 0
-            if not r.any():
-                continue
-            y0, y1 = int(r.argmax()), ch - int(r[::-1].argmax())
-            x0, x1 = int(c.argmax()), cw - int(c[::-1].argmax())
-            np.not_equal(crop[y0:y1, x0:x1] & bit, 0, out=out[start + j, y0:y1, x0:x1])
-            rows[start + j], cols[start + j] = r, c
-    return out, rows, cols
+        bits = (np.ones(1, dtype) << np.arange(len(chunk), dtype=dtype))[:, None]
+        rows[start:start + len(chunk)], cols[start:start + len(chunk)] = (row_bits & bits) != 0, (col_bits & bits) != 0
+        crops.append(crop)
+    return crops, rows, cols
+
+
+def _unpack_masks(crops: list, rows: np.ndarray, cols: np.ndarray, index: np.ndarray,
+                  canvas: int | None = None) -> np.ndarray:
+    """Masks ``index`` of ``_gather_masks``' output → (len(index), h, w) bool, or (len(index), canvas, canvas) with
+    that at the top-left. Each mask is unpacked only inside its box, into a zero-initialised array (calloc: pages
+    outside every box are never touched)."""
+    ch, cw = rows.shape[1], cols.shape[1]
+    out = np.zeros((len(index), canvas, canvas) if canvas is not None else (len(index), ch, cw), bool)
+    for o, k in enumerate(np.asarray(index).tolist()):
+        r, c = rows[k], cols[k]
+        if not r.any():
+            continue
+        crop = crops[k // 64]
+        y0, y1, x0, x1 = int(r.argmax()), ch - int(r[::-1].argmax()), int(c.argmax()), cw - int(c[::-1].argmax())
+        np.not_equal(crop[y0:y1, x0:x1] & crop.dtype.type(1 << (k % 64)), 0, out=out[o, y0:y1, x0:x1])
+    return out
 
 
 def _boxes_from_extents(rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
@@ -83,7 +90,8 @@ def _resize(inst: Instances, scale: float) -> Instances:
     image = np.asarray(Image.fromarray(inst.image).resize((nw, nh), Image.BILINEAR))
     masks = None
     if inst.masks is not None:
-        masks = _resize_crop_masks(inst.masks, _nearest_index(h, nh), _nearest_index(w, nw))[0]
+        crops, rows, cols = _gather_masks(inst.masks, _nearest_index(h, nh), _nearest_index(w, nw))
+        masks = _unpack_masks(crops, rows, cols, np.arange(len(inst.masks)))
     boxes = inst.boxes * np.array([nw / w, nh / h, nw / w, nh / h], dtype=np.float32)
     return Instances(image, boxes.astype(np.float32), inst.labels, masks)
 
@@ -120,21 +128,21 @@ def large_scale_jitter(inst: Instances, rng: np.random.Generator, size: int, sca
         if mask_canvas is not None and max(y1 - y0, x1 - x0) > mask_canvas:
             raise ValueError(f"mask_canvas={mask_canvas} is smaller than the {y1 - y0}×{x1 - x0} crop")
         xs = _nearest_index(w0, w)[x0:x1]
-        masks, rows, cols = _resize_crop_masks(inst.masks, _nearest_index(h0, h)[y0:y1], xs[::-1] if flip else xs,
-                                               mask_canvas)
+        crops, rows, cols = _gather_masks(inst.masks, _nearest_index(h0, h)[y0:y1], xs[::-1] if flip else xs)
         boxes = None
         if return_boxes or min_box_size > -np.inf:
             boxes = _boxes_from_extents(rows, cols[:, ::-1] if flip else cols)  # in the crop before the flip
     else:
-        masks = None
         boxes = resized.boxes - np.array([x0, y0, x0, y0], np.float32)
         boxes = np.clip(boxes, 0, [x1 - x0, y1 - y0, x1 - x0, y1 - y0]).astype(np.float32)
     if boxes is not None:
         keep = ((boxes[:, 2] - boxes[:, 0]) > min_box_size) & ((boxes[:, 3] - boxes[:, 1]) > min_box_size)
     else:
         keep = np.ones(len(inst.labels), bool)
-    out = Instances(image, boxes[keep] if boxes is not None else None, inst.labels[keep],
-                    masks[keep] if masks is not None and not keep.all() else masks)
+    masks = None
+    if inst.masks is not None:  # only the kept masks are unpacked
+        masks = _unpack_masks(crops, rows, cols, np.flatnonzero(keep), mask_canvas)
+    out = Instances(image, boxes[keep] if boxes is not None else None, inst.labels[keep], masks)
     if flip:
         cw = out.image.shape[1]
         out = replace(out, image=out.image[:, ::-1].copy())
