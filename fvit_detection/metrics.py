@@ -124,8 +124,8 @@ class DetectionResults:
         for k, r in enumerate(records):
             if ("bbox" in r) != out.has_boxes or ("segmentation" in r) != out._with_masks:
                 raise ValueError(f"result record {k} (image {r.get('image_id')}): has "
-                                 f"{'no ' if 'bbox' not in r else ''}bbox and {'no ' if 'segmentation' not in r else ''}"
-                                 f"segmentation, unlike the first record")
+                                 f"{'no ' if 'bbox' not in r else ''}bbox and "
+                                 f"{'no ' if 'segmentation' not in r else ''}segmentation, unlike the first record")
         rows = np.zeros(len(records), RESULT_ROW)
         rows["image_id"] = [r["image_id"] for r in records]
         rows["category_id"] = [r["category_id"] for r in records]

@@ -208,6 +208,10 @@ def test_detection_results_write_the_pre_issue20_json(tmp_path):
     assert list(again.records()) == want
     merged = DetectionResults.merge([pickle.loads(pickle.dumps(results)), DetectionResults(), again])
     assert list(merged.records()) == want + want
+    with pytest.raises(ValueError, match=r"result record 1 \(image 5\): has no bbox"):
+        DetectionResults.from_records([want[0], {k: v for k, v in want[0].items() if k != "bbox"}])
+    with pytest.raises(ValueError, match="image 4: no masks, unlike the images before it"):
+        results.add(4, np.zeros((1, 4)), np.ones(1), np.ones(1, np.int64))
     empty = tmp_path / "empty.json"
     DetectionResults().write_json(empty)
     assert empty.read_text() == "[]\n" and evaluate_lvis(str(empty), DetectionResults()) == {}
