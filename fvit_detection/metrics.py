@@ -154,6 +154,10 @@ class DetectionResults:
             out._blobs += p._blobs
         return out
 
+    def __getstate__(self) -> dict:  # pickled (the all-gather across ranks) as one array, not part-filled blocks
+        self.rows()
+        return self.__dict__
+
     # --- reading ---
     def __len__(self) -> int:
         return sum(len(b) for b in self._blocks[:-1]) + self._filled if self._blocks else 0
