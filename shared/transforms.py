@@ -186,7 +186,7 @@ def normalize_and_pad(image: np.ndarray, mean, std, size: int, pad: str = "mean"
     # the same order as (x.float() / 255 − mean) / std on a separate tensor, so the same values bit for bit
     out = torch.from_numpy(np.zeros((3, size, size), np.float32))
     x = out[:, :h, :w]
-    np.copyto(x.numpy(), np.asarray(image).transpose(2, 0, 1))  # uint8 → float32: exact
+    np.copyto(x.numpy(), np.asarray(image, dtype=np.uint8).transpose(2, 0, 1))  # uint8 → float32: exact
     x.div_(255).sub_(mean).div_(std)
     if pad == "black" and (h < size or w < size):  # black (0) normalised like the image: (0 − mean) / std
         black = (torch.zeros(3, 1, 1) - mean) / std
