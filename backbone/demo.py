@@ -31,7 +31,7 @@ def run(ctx) -> dict:
         print(f"    {level:10s} channels {lv.channels:4d} stride {lv.stride}")
 
     val = json.loads(ctx.world.instances_val.read_text())
-    files = [ctx.world.images / im["file_name"] for im in val["images"][:4]]
+    files = [ctx.world.images_val / im["file_name"] for im in val["images"][:4]]
     native = torch.cat([to_tensor(read_image(f), spec.native_size, spec.mean, spec.std) for f in files])
     big_size = (2 * spec.native_size[0], 3 * spec.native_size[1])
     big = torch.cat([to_tensor(read_image(f), big_size, spec.mean, spec.std) for f in files])

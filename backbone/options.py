@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, Literal, get_args
 
-MODES = ("sliding", "interpolate")
-RES5_MODES = ("maxpool", "subsample")
-PLACEMENTS = ("aligned", "reference")
+# the choices, as types for the config schemas that pass them on (checked when a config is read)
+Mode = Literal["sliding", "interpolate"]
+Res5Mode = Literal["maxpool", "subsample"]
+Placement = Literal["aligned", "reference"]
+MODES, RES5_MODES, PLACEMENTS = get_args(Mode), get_args(Res5Mode), get_args(Placement)
 
 
 @dataclass

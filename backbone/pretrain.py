@@ -92,10 +92,12 @@ def crop_eval_set(world: Path, preprocess) -> tuple[torch.Tensor, torch.Tensor, 
     """Crops of the val objects of ``world`` (as the captions crop them): images, labels, class names, novel flags."""
     from shared.image import read_image
     from shared.io import load_json
+    from shared.synthetic import WorldPaths
     from shared.synthetic.captions import crop_box
 
-    inst = load_json(world / "annotations" / "instances_val.json", "COCO instances (val)")
-    manifest = load_json(world / "world.json", "synthetic world manifest")
+    paths = WorldPaths.from_dir(world)
+    inst = load_json(paths.instances_val, "COCO instances (val)")  # COCO: file_name inside images/val2017/
+    manifest = load_json(paths.manifest, "synthetic world manifest")
     cats = sorted(inst["categories"], key=lambda c: c["id"])
     label = {c["id"]: k for k, c in enumerate(cats)}
     novel = set(manifest.get("novel_classes", []))
@@ -104,7 +106,7 @@ def crop_eval_set(world: Path, preprocess) -> tuple[torch.Tensor, torch.Tensor, 
     for a in inst["annotations"]:
         im = images[a["image_id"]]
         x0, y0, x1, y1 = crop_box(a["bbox"], min(im["width"], im["height"]))
-        crops.append(preprocess(read_image(world / "images" / im["file_name"]).crop((x0, y0, x1, y1))))
+        crops.append(preprocess(read_image(paths.images_val / im["file_name"]).crop((x0, y0, x1, y1))))
         labels.append(label[a["category_id"]])
     names = [c["name"] for c in cats]
     return torch.stack(crops), torch.tensor(labels), names, [n in novel for n in names]

@@ -48,7 +48,7 @@ class DataConfig:
 class EvalConfig:
     batch_size: int = 1
     max_images: int | None = None
-    tasks: list[str] = field(default_factory=lambda: ["panoptic", "semantic", "instance"])
+    tasks: list[Literal["panoptic", "semantic", "instance"]] = field(default_factory=lambda: ["panoptic", "semantic", "instance"])
 
 
 @dataclass

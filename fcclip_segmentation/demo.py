@@ -17,9 +17,9 @@ def synthetic_overrides(world, out_dir) -> list[str]:
     """Config overrides pointing ``synthetic_tiny.yaml`` at a generated world."""
     a = world.root / "annotations"
     return [f"data.train_json={world.panoptic_train}", f"data.train_png={world.panoptic_train_dir}",
-            f"data.train_images={world.images / 'train'}", f"data.train_class_names={world.classnames_panoptic}",
+            f"data.train_images={world.images_train}", f"data.train_class_names={world.classnames_panoptic}",
             f"data.val_json={world.panoptic_val}", f"data.val_png={world.panoptic_val_dir}",
-            f"data.val_images={world.images / 'val'}", f"data.val_class_names={world.classnames_panoptic}",
+            f"data.val_images={world.images_val}", f"data.val_class_names={world.classnames_panoptic}",
             f"data.val_instances={a / 'instances_val.json'}", f"train.out_dir={out_dir}",
             f"text_cache={out_dir}/text_cache"]
 

@@ -2,8 +2,8 @@
 
     from fcclip_segmentation import FCCLIP
     model = FCCLIP.from_pretrained("outputs/demo/fcclip_segmentation/pretrained")
-    model.set_classes(["red circle", "sky*", "grass,lawn*"])   # a trailing * marks a stuff class
-    result = model.predict("image.jpg")
+    model.set_classes(["red circle", "sky*", "grass,lawn*"])   # a trailing * marks a stuff class; ids=[…]
+    result = model.predict("image.jpg")   # segments: id, label, category_id, label_name, score, isthing, area
     model.draw("image.jpg", result).save("out.png")
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from shared.classes import parse_classes
+from shared.classes import parse_vocabulary
 from shared.pretrained import PretrainedError, PretrainedMixin, check_classes_list, restore_config, to_rgb
 from shared.transforms import eval_input
 
@@ -49,6 +49,7 @@ class FCCLIP(PretrainedMixin, FCCLIPModule):
         self.train_classes = list(train_classes)
         self.image_size, self.test_pad = image_size, test_pad
         self.text_cache: str | None = "outputs/text_cache"
+        self.category_ids: list[int] = []
         self._classifiers: dict[tuple[str, ...], tuple] = {}
 
     # --- construction -------------------------------------------------------------------------------------------
@@ -85,22 +86,26 @@ class FCCLIP(PretrainedMixin, FCCLIPModule):
     def pretrained_config(self) -> dict:
         classes = [n + ("" if t else "*") for n, t in zip(self.class_names, self.is_thing.tolist())]
         return {"image_size": self.image_size, "test_pad": self.test_pad, "train_classes": self.train_classes,
-                "classes": classes}
+                "classes": classes, "category_ids": self.category_ids}
 
     def restore_vocabulary(self, config: dict) -> None:
-        self.set_classes(check_classes_list(config.get("classes"), "config.json classes"))
+        self.set_classes(check_classes_list(config.get("classes"), "config.json classes"), config.get("category_ids"))
 
     # --- vocabulary ---------------------------------------------------------------------------------------------
-    def set_classes(self, classes: str | Sequence[str]) -> FCCLIP:
+    def set_classes(self, classes: str | Sequence[str], ids: Sequence[int] | None = None) -> FCCLIP:
         """Set the vocabulary: ``["traffic light", "cat,kitty", "sky*"]`` (``,`` = synonyms, trailing ``*`` =
-        stuff), ``"a;b,c;sky*"`` or ``"@classes.txt"``. Text embeddings are cached per vocabulary."""
-        names, is_thing = split_stuff(parse_classes(classes, "classes"))
+        stuff), ``"a;b,c;sky*"`` or ``"@classes.txt"``; ``ids``: each class's category id, which segments carry
+        as ``category_id`` (default: the ``id:`` lines of an ``@`` file, else 1, 2, …). Text embeddings are cached
+        per vocabulary."""
+        classes, ids = parse_vocabulary(classes, "classes", ids)
+        names, is_thing = split_stuff(classes)
         key = tuple(names) + tuple(is_thing.tolist())
         if key not in self._classifiers:
             set_vocabulary(self, names, is_thing, self.train_classes, self.text_cache)
             self._classifiers[key] = (self._classifier(), is_thing, self.seen.clone())
         else:
             FCCLIPModule.set_vocabulary(self, *self._classifiers[key])
+        self.category_ids = ids
         return self
 
     # --- inference ----------------------------------------------------------------------------------------------
@@ -118,7 +123,7 @@ class FCCLIP(PretrainedMixin, FCCLIPModule):
             pan = pan.cpu().numpy()
             out.append({
                 "panoptic": pan,
-                "segments": [{"id": s["id"], "label": s["category"],
+                "segments": [{"id": s["id"], "label": s["category"], "category_id": self.category_ids[s["category"]],
                               "label_name": self.class_names[s["category"]].split(",")[0], "score": s["score"],
                               "isthing": bool(s["isthing"]), "area": int((pan == s["id"]).sum())} for s in segs],
                 "semantic": semantic_labels(o["probs"], masks).cpu().numpy()})
@@ -132,14 +137,15 @@ class FCCLIP(PretrainedMixin, FCCLIPModule):
 
 
 def export_pretrained(module: FCCLIPModule, cfg: FCCLIPConfig, train_names: Sequence[str], is_thing: torch.Tensor,
-                      out) -> None:
+                      out, category_ids: Sequence[int] | None = None) -> None:
     """Save a trained FC-CLIP module (e.g. at the end of training) as a pretrained folder, sharing its CLIP; its
-    vocabulary: the training classes with their thing/stuff flags."""
+    vocabulary: the training classes with their thing/stuff flags and ``category_ids`` (default 1, 2, …)."""
     api = FCCLIP(cfg.model, module.backbone, train_names, cfg.data.image_size, cfg.data.test_pad)
     api.load_state_dict(module.state_dict())
     api.text_cache = cfg.text_cache
     api.to(next(module.parameters()).device).eval()
-    api.set_classes([n + ("" if t else "*") for n, t in zip(train_names, is_thing.tolist())]).save_pretrained(out)
+    api.set_classes([n + ("" if t else "*") for n, t in zip(train_names, is_thing.tolist())],
+                    category_ids).save_pretrained(out)
 
 
 __all__ = ["FCCLIP", "PretrainedError", "export_pretrained", "split_stuff"]

@@ -85,7 +85,8 @@ def train(cfg: FCCLIPConfig) -> dict:
         if cfg.train.export_pretrained:
             from .pretrained import export_pretrained
 
-            export_pretrained(model, cfg, names, train_ds.is_thing, out / "pretrained")
+            export_pretrained(model, cfg, names, train_ds.is_thing, out / "pretrained",
+                              [c["id"] for c in train_ds.categories])
             print(f"pretrained folder -> {out / 'pretrained'}")
         print(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items()
                        if not isinstance(v, (dict, list))))

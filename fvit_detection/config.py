@@ -18,7 +18,7 @@ class DataConfig:
     LVIS ``frequency`` is in ``novel_frequencies`` (OV-LVIS: rare). Base/novel membership is data, not code.
     """
 
-    format: str = "lvis"
+    format: Literal["lvis", "coco"] = "lvis"
     train_ann: str = "data/lvis_v1/annotations/lvis_v1_train_ov.json"
     train_images: str = "data/coco"
     val_ann: str = "data/lvis_v1/annotations/lvis_v1_val.json"
@@ -34,7 +34,7 @@ class DataConfig:
 class EvalConfig:
     batch_size: int = 1
     max_images: int | None = None  # evaluate on the first N val images only (quick checks)
-    iou_types: list[str] = field(default_factory=lambda: ["bbox", "segm"])
+    iou_types: list[Literal["bbox", "segm"]] = field(default_factory=lambda: ["bbox", "segm"])
 
 
 @dataclass

@@ -6,35 +6,10 @@ CLIPSelf's ``F-ViT``: detector ``FViT``, backbone ``CLIPViTamin``, neck ``FPN``,
 RoI head). The frozen CLIP (``backbone.visual.*``) is not carried over: it is rebuilt from its open_clip source
 (``model.pretrained``).
 
-Key map (reference ↔ ours; ``{i}`` a layer index, ``{3i}`` / ``{3i+1}`` / ``{2i+1}`` the index in our
-``nn.Sequential`` where conv, norm and ReLU are separate entries; ``{p}`` weight|bias, ``{bn}`` the five
-BatchNorm entries weight|bias|running_mean|running_var|num_batches_tracked; shapes for ViTamin-L OV-LVIS)::
-
-    backbone.interpolate1.0.{p}                 adapters.adapt2.0.{p}            3×3 conv 160→160 (stride 4)
-    backbone.interpolate1.1.{bn}                adapters.adapt2.1.{bn}           SyncBN(160)  (then GELU)
-    backbone.interpolate1.3.{p}                 adapters.adapt2.3.{p}            3×3 conv 160→160
-    backbone.interpolate2.0.{p}                 adapters.adapt3.{p}              3×3 conv 320→320 (stride 8)
-      (interpolate3 = Identity on the block-15 tap = our c4_block 14; interpolate4 = 2×2 max-pool = our res5)
-    neck.lateral_convs.{i}.conv.weight          fpn.inner_blocks.{i}.0.weight    1×1, no bias (norm follows)
-    neck.lateral_convs.{i}.bn.{bn}              fpn.inner_blocks.{i}.1.{bn}
-    neck.fpn_convs.{i}.conv.weight              fpn.layer_blocks.{i}.0.weight    3×3, no bias
-    neck.fpn_convs.{i}.bn.{bn}                  fpn.layer_blocks.{i}.1.{bn}
-    rpn_head.rpn_conv.{i}.conv.{p}              rpn.head.conv.{i}.0.{p}          3×3 256→256 (+ReLU)
-    rpn_head.rpn_conv.{i}.bn.{bn}               rpn.head.conv.{i}.1.{bn}         OV-LVIS CustomRPNHead's MMSyncBN
-    rpn_head.rpn_conv.{p}                       rpn.head.conv.0.0.{p}            (num_convs=1 heads)
-    rpn_head.rpn_cls.{p}                        rpn.head.cls_logits.{p}          A=3 sigmoid logits / location
-    rpn_head.rpn_reg.{p}                        rpn.head.bbox_pred.{p}           4A deltas / location
-    roi_head.bbox_head.shared_convs.{i}.conv.weight  roi_heads.box_convs.{3i}.weight
-    roi_head.bbox_head.shared_convs.{i}.bn.{bn}      roi_heads.box_convs.{3i+1}.{bn}
-    roi_head.bbox_head.shared_fcs.{i}.{p}       roi_heads.box_fcs.{2i+1}.{p}     256·7·7→768, 768→768
-    roi_head.bbox_head.cls_fcs.0.{p}            roi_heads.cls_fc.0.{p}           768→768 (+ReLU)
-    roi_head.bbox_head.reg_fcs.0.{p}            roi_heads.reg_fc.0.{p}           768→768 (+ReLU)
-    roi_head.bbox_head.fc_reg.{p}               roi_heads.reg_fc.2.{p}           768→4, class-agnostic
-    roi_head.bbox_head.detect_temperature       roi_heads.temperature            scalar (init 50)
-    roi_head.mask_head.convs.{i}.conv.weight    roi_heads.mask_head.{3i}.weight
-    roi_head.mask_head.convs.{i}.bn.{bn}        roi_heads.mask_head.{3i+1}.{bn}
-    roi_head.mask_head.upsample.{p}             roi_heads.mask_head.12.{p}       2×2 s2 ConvTranspose
-    roi_head.mask_head.conv_logits.{p}          roi_heads.mask_head.14.{p}       1×1 → 1 channel (class-agnostic)
+Key map: ``KEY_MAP`` below, one row per rule with the shapes of ViTamin-L OV-LVIS (``python -m
+fvit_detection.convert --keys`` prints it). The frozen CLIP (``backbone.visual.*``) is not in it: counted, not
+copied; ``interpolate3`` = Identity on the block-15 tap (our ``c4_block`` 14) and ``interpolate4`` = 2×2 max-pool
+(our ``res5``) have no weights.
 
 Same semantics, checked against the mmdet / mmcv sources: conv+norm modules have no conv bias in both
 (``ConvModule`` bias='auto', torchvision ``Conv2dNormActivation`` / our RoI convs); nearest upsampling to the lower
@@ -56,21 +31,13 @@ when the model has RPN BNs or a mask head (OV-LVIS), else ``plain``. mmcv loads 
 wrong layout would only be a logged warning there (MMSyncBN γ initialised uniform at random) — pick the layout of the
 config you load into.
 
-Not converted (printed by the CLI):
-
-* ``roi_head.bbox_head.fc_cls.*`` — built by mmdet's ``ConvFCBBoxHead`` but never used by ``FViTBBoxHead``; dropped,
-  and left at the reference's init on export.
-* ``roi_head.bbox_head.all_embeddings`` — the class-embedding buffer [D, C+1] loaded from the config's
-  ``class_embed`` file; ours is the vocabulary set at eval/predict time from the class names (F-ViT prompts,
-  "background" last). Dropped; on export the reference keeps the one it loaded from its file.
-* ``backbone.visual.*`` — the frozen CLIP (from ``model.pretrained``; counted, not copied).
-
-Refused with an explanation (no counterpart in our model): a learned background (``bg_embedding``, learn_bg=True);
-the transposed-conv adapters of the ViT / EVA backbones (``CLIPViT`` / ``EvaCLIPViT``, 2×2 kernels — our ViT
-baseline uses 3×3 conv adapters on upsampled tokens instead); class-specific ``fc_reg`` or mask ``conv_logits``;
-a softmax RPN (2 logits per anchor). Ours → reference refuses models without a reference layout: ``model.norm`` gn /
-none (no running statistics, conv biases), ``roi_fc_dim`` ≠ the CLIP embedding dim, and ``model.cls_relu=false``
-(read from the checkpoint's ``metadata.fvit_config``; a bare state dict cannot show it).
+Not converted (``DROPPED``, ``LEFT_AT_REFERENCE_INIT``; the CLI prints each with its reason): the unused
+``fc_cls``, the class-embedding buffer ``all_embeddings`` (ours is the vocabulary set from class names at
+eval/predict time) and the frozen CLIP. Refused with an explanation (no counterpart in our model, ``REFUSED`` and
+``_check_reference_layout``): a learned background, the transposed-conv adapters of the ViT / EVA backbones,
+class-specific ``fc_reg`` or mask ``conv_logits``, a softmax RPN. Ours → reference refuses models without a
+reference layout: ``model.norm`` gn, ``roi_fc_dim`` ≠ the CLIP embedding dim, ``model.cls_relu=false`` (read from
+the checkpoint's ``metadata.fvit_config``; a bare state dict cannot show it).
 
 Outside the weights (documented, not converted): torchvision rounds the base anchors to integers (≤ 0.5 px from
 mmdet's), clamps only large log-size deltas (mmdet also clamps below −log(1000/16)) and its Matcher has no
@@ -89,35 +56,39 @@ from dataclasses import dataclass, field
 import torch
 
 from shared.engine import CheckpointError, load_checkpoint, load_state_dict_file, save_checkpoint
+from shared.keymap import OURS, REFERENCE, Converted, KeyMap
 
 BH, MH = "roi_head.bbox_head.", "roi_head.mask_head."
-# (reference key pattern, our key pattern), applied in both directions; the first matching entry wins.
-KEY_MAP: list[tuple[str, str]] = [
-    ("backbone.interpolate1.0.{p}", "adapters.adapt2.0.{p}"),
-    ("backbone.interpolate1.1.{bn}", "adapters.adapt2.1.{bn}"),
-    ("backbone.interpolate1.3.{p}", "adapters.adapt2.3.{p}"),
-    ("backbone.interpolate2.0.{p}", "adapters.adapt3.{p}"),
-    ("neck.lateral_convs.{i}.conv.weight", "fpn.inner_blocks.{i}.0.weight"),
+BN_ENTRIES = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
+# placeholders: {i} a layer index ({3i} / {3i+1} / {2i+1}: our nn.Sequential index of conv, norm, fc when conv,
+# norm and ReLU are separate entries), {p} weight|bias, {bn} the five BatchNorm entries
+FIELDS = {"i": r"\d+", "p": "weight|bias", "bn": "|".join(BN_ENTRIES)}
+KEY_MAP = KeyMap([  # (reference, ours, what: shapes for ViTamin-L OV-LVIS); the first matching row wins
+    ("backbone.interpolate1.0.{p}", "adapters.adapt2.0.{p}", "3×3 conv 160→160 (stride 4)"),
+    ("backbone.interpolate1.1.{bn}", "adapters.adapt2.1.{bn}", "SyncBN(160) (then GELU)"),
+    ("backbone.interpolate1.3.{p}", "adapters.adapt2.3.{p}", "3×3 conv 160→160"),
+    ("backbone.interpolate2.0.{p}", "adapters.adapt3.{p}", "3×3 conv 320→320 (stride 8)"),
+    ("neck.lateral_convs.{i}.conv.weight", "fpn.inner_blocks.{i}.0.weight", "1×1, no bias (norm follows)"),
     ("neck.lateral_convs.{i}.bn.{bn}", "fpn.inner_blocks.{i}.1.{bn}"),
-    ("neck.fpn_convs.{i}.conv.weight", "fpn.layer_blocks.{i}.0.weight"),
+    ("neck.fpn_convs.{i}.conv.weight", "fpn.layer_blocks.{i}.0.weight", "3×3, no bias"),
     ("neck.fpn_convs.{i}.bn.{bn}", "fpn.layer_blocks.{i}.1.{bn}"),
-    ("rpn_head.rpn_conv.{i}.conv.{p}", "rpn.head.conv.{i}.0.{p}"),
-    ("rpn_head.rpn_conv.{i}.bn.{bn}", "rpn.head.conv.{i}.1.{bn}"),  # model.rpn_norm=bn
-    ("rpn_head.rpn_conv.{p}", "rpn.head.conv.0.0.{p}"),  # num_convs=1 (export: see _single_rpn_conv)
-    ("rpn_head.rpn_cls.{p}", "rpn.head.cls_logits.{p}"),
-    ("rpn_head.rpn_reg.{p}", "rpn.head.bbox_pred.{p}"),
+    ("rpn_head.rpn_conv.{i}.conv.{p}", "rpn.head.conv.{i}.0.{p}", "3×3 256→256 (+ReLU)"),
+    ("rpn_head.rpn_conv.{i}.bn.{bn}", "rpn.head.conv.{i}.1.{bn}", "OV-LVIS CustomRPNHead's MMSyncBN (rpn_norm=bn)"),
+    ("rpn_head.rpn_conv.{p}", "rpn.head.conv.0.0.{p}", "num_convs=1 heads (export: _single_rpn_conv)"),
+    ("rpn_head.rpn_cls.{p}", "rpn.head.cls_logits.{p}", "A=3 sigmoid logits / location"),
+    ("rpn_head.rpn_reg.{p}", "rpn.head.bbox_pred.{p}", "4A deltas / location"),
     (BH + "shared_convs.{i}.conv.weight", "roi_heads.box_convs.{3i}.weight"),
     (BH + "shared_convs.{i}.bn.{bn}", "roi_heads.box_convs.{3i+1}.{bn}"),
-    (BH + "shared_fcs.{i}.{p}", "roi_heads.box_fcs.{2i+1}.{p}"),
-    (BH + "cls_fcs.0.{p}", "roi_heads.cls_fc.0.{p}"),
-    (BH + "reg_fcs.0.{p}", "roi_heads.reg_fc.0.{p}"),
-    (BH + "fc_reg.{p}", "roi_heads.reg_fc.2.{p}"),
-    (BH + "detect_temperature", "roi_heads.temperature"),
-    (MH + "upsample.{p}", "roi_heads.mask_head.12.{p}"),  # before the generic conv rows: 12 = 3·4
-    (MH + "conv_logits.{p}", "roi_heads.mask_head.14.{p}"),
+    (BH + "shared_fcs.{i}.{p}", "roi_heads.box_fcs.{2i+1}.{p}", "256·7·7→768, 768→768"),
+    (BH + "cls_fcs.0.{p}", "roi_heads.cls_fc.0.{p}", "768→768 (+ReLU)"),
+    (BH + "reg_fcs.0.{p}", "roi_heads.reg_fc.0.{p}", "768→768 (+ReLU)"),
+    (BH + "fc_reg.{p}", "roi_heads.reg_fc.2.{p}", "768→4, class-agnostic"),
+    (BH + "detect_temperature", "roi_heads.temperature", "scalar (init 50)"),
+    (MH + "upsample.{p}", "roi_heads.mask_head.12.{p}", "2×2 s2 ConvTranspose (before the conv rows: 12 = 3·4)"),
+    (MH + "conv_logits.{p}", "roi_heads.mask_head.14.{p}", "1×1 → 1 channel (class-agnostic)"),
     (MH + "convs.{i}.conv.weight", "roi_heads.mask_head.{3i}.weight"),
     (MH + "convs.{i}.bn.{bn}", "roi_heads.mask_head.{3i+1}.{bn}"),
-]
+], FIELDS)
 REFERENCE_CLIP = "backbone.visual."
 # reference keys with no counterpart in our model that are safe to drop (the why is printed)
 DROPPED = {
@@ -136,51 +107,9 @@ REFUSED = {
     BH + "bg_embedding": "learned background embedding (learn_bg=True); our head classifies against the fixed text "
                          "embedding of 'background' and has no such parameter",
 }
-BN_ENTRIES = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
 RPN_LAYOUTS = ("auto", "plain", "syncbn")
 _RPN_CONV = re.compile(r"rpn\.head\.conv\.(\d+)\.0\.weight$")
 BN_EPS = 1e-5  # mmcv / torch default; the reference configs do not change it and it is not in the state dict
-FIELDS = {"i": r"\d+", "p": "weight|bias", "bn": "|".join(BN_ENTRIES)}
-_PLACEHOLDER = re.compile(r"\{(\d*)([a-z]+)(?:\+(\d+))?\}")
-
-
-class _Pattern:
-    """A key pattern with placeholders ``{p}``, ``{i}`` or affine indices ``{3i+1}``."""
-
-    def __init__(self, text: str):
-        self.text, self.slots, rx, pos = text, [], [], 0
-        for k, m in enumerate(_PLACEHOLDER.finditer(text)):
-            rx += [re.escape(text[pos:m.start()]), f"(?P<g{k}>{FIELDS[m[2]]})"]
-            self.slots.append((m[2], int(m[1] or 1), int(m[3] or 0)))
-            pos = m.end()
-        self.regex = re.compile("".join(rx) + re.escape(text[pos:]) + "$")
-
-    def match(self, key: str) -> dict | None:
-        m = self.regex.match(key)
-        if not m:
-            return None
-        values: dict = {}
-        for k, (name, a, b) in enumerate(self.slots):
-            v = m[f"g{k}"]
-            if name == "i":
-                n = int(v) - b
-                if n < 0 or n % a:
-                    return None
-                v = n // a
-            if values.setdefault(name, v) != v:
-                return None
-        return values
-
-    def format(self, values: dict) -> str:
-        out = iter(str(a * values[n] + b) if n == "i" else values[n] for n, a, b in self.slots)
-        return _PLACEHOLDER.sub(lambda _: next(out), self.text)
-
-    def module(self, values: dict) -> str:
-        """The key without its last entry (the norm module a ``{bn}`` key belongs to)."""
-        return self.format(values).rsplit(".", 1)[0]
-
-
-RULES = [(_Pattern(ref), _Pattern(ours)) for ref, ours in KEY_MAP]
 
 
 @dataclass
@@ -212,14 +141,14 @@ class ConversionReport:
         return out
 
 
-def _rename(key: str, forward: bool) -> tuple[str, str | None] | None:
-    """(new key, norm module of the new key or None) for the first rule matching ``key``."""
-    for ref, ours in RULES:
-        src, dst = (ref, ours) if forward else (ours, ref)
-        values = src.match(key)
-        if values is not None:
-            return dst.format(values), (dst.module(values) if "bn" in values else None)
-    return None
+def _norms(converted: Converted) -> dict[str, set[str]]:
+    """{norm module of the converted keys: its entries present} for the rows with BatchNorm entries ``{bn}``."""
+    norms: dict[str, set[str]] = {}
+    for key, values in converted.values.items():
+        if "bn" in values:
+            module, entry = key.rsplit(".", 1)
+            norms.setdefault(module, set()).add(entry)
+    return norms
 
 
 def _check_norms(norm_keys: dict[str, set[str]], source: str, target: str) -> None:
@@ -312,25 +241,17 @@ def reference_to_ours(sd: dict[str, torch.Tensor], source: str = "checkpoint",
     at inference only); ``syncbn`` gives a plain head the identity BatchNorm (for ``model.rpn_norm=bn``).
     """
     _check_reference_layout(sd, source)
-    out, unknown, report = {}, [], ConversionReport()
-    norms: dict[str, set[str]] = {}
+    report = ConversionReport()
+    kept = {}
     for key, value in sd.items():
         if key.startswith(REFERENCE_CLIP):
             report.clip_tensors += 1
-            continue
-        if key in DROPPED:
+        elif key in DROPPED:
             report.dropped[key] = DROPPED[key]
-            continue
-        renamed = _rename(key, forward=True)
-        if renamed is None:
-            unknown.append(key)
-            continue
-        new, norm = renamed
-        if new in out:
-            raise ValueError(f"{source}: {key} and another key both map to {new} (a layer count our model lacks)")
-        out[new] = value
-        if norm:
-            norms.setdefault(norm, set()).add(new.rsplit(".", 1)[1])
+        else:
+            kept[key] = value
+    converted = KEY_MAP.convert(kept, OURS, source, collision_hint=" (a layer count our model lacks)")
+    out, unknown, norms = converted.state_dict, converted.unknown, _norms(converted)
     if unknown:
         raise ValueError(f"{source}: {len(unknown)} keys are not F-ViT reference keys, e.g. {unknown[:5]}")
     _check_norms(norms, source, "our model")
@@ -398,17 +319,8 @@ def ours_to_reference(sd: dict[str, torch.Tensor], source: str = "checkpoint", r
         with_bn = any(k.startswith("rpn.head.conv.") and k.endswith(".1.running_var") for k in sd)
         rpn_layout = "syncbn" if with_bn or any(k.startswith("roi_heads.mask_head.") for k in sd) else "plain"
     _rpn_to_layout(sd, rpn_layout, source, report)
-    out, unknown = {}, []
-    norms: dict[str, set[str]] = {}
-    for key, value in sd.items():
-        renamed = _rename(key, forward=False)
-        if renamed is None:
-            unknown.append(key)
-            continue
-        new, norm = renamed
-        out[new] = value
-        if norm:
-            norms.setdefault(norm, set()).add(new.rsplit(".", 1)[1])
+    converted = KEY_MAP.convert(sd, REFERENCE, source)
+    out, unknown, norms = converted.state_dict, converted.unknown, _norms(converted)
     if unknown:
         hint = ""
         if any(re.search(r"(inner_blocks|layer_blocks)\.\d+\.0\.bias$|box_convs\.\d+\.bias$|mask_head\.\d+\.bias$", k)
@@ -428,19 +340,25 @@ def ours_to_reference(sd: dict[str, torch.Tensor], source: str = "checkpoint", r
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m fvit_detection.convert", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    src = p.add_mutually_exclusive_group(required=True)
+    src = p.add_mutually_exclusive_group()
     src.add_argument("--reference", help="reference (mmdet) checkpoint .pth → our checkpoint")
     src.add_argument("--to-reference", metavar="CKPT", help="our checkpoint → reference (mmdet) layout")
+    src.add_argument("--keys", action="store_true", help="print the key map (reference ⇄ ours) and exit")
     p.add_argument("--rpn-layout", choices=RPN_LAYOUTS, default="auto",
                    help="RPN conv layout of the target. --to-reference: syncbn = the OV-LVIS CustomRPNHead, plain = "
                         "the OV-COCO RPNHead (default: syncbn when the model has RPN BatchNorms or a mask head). "
                         "--reference: plain folds the file's RPN BatchNorms into the convs (model.rpn_norm=none), "
                         "syncbn adds identity BatchNorms to a plain head (model.rpn_norm=bn), default: as in the file")
-    p.add_argument("--out", required=True, help="checkpoint file; with --config: a pretrained folder")
+    p.add_argument("--out", help="checkpoint file; with --config: a pretrained folder")
     p.add_argument("--config", help="--reference only: write a pretrained folder (config.json + model.safetensors, "
                                     "for from_pretrained / predict --pretrained) at --out, with this training "
                                     "config's model, input size and training classes")
     args = p.parse_args(argv)
+    if args.keys:
+        print("\n".join(KEY_MAP.table()))
+        return 0
+    if not (args.reference or args.to_reference) or not args.out:
+        p.error("--reference or --to-reference, and --out, are required (or --keys)")
     if args.config and not args.reference:
         p.error("--config goes with --reference (it writes a pretrained folder of the converted model)")
     try:

@@ -17,21 +17,11 @@ from shared.io import atomic_path
 
 
 def rescale_detections(det: dict, scale: float, size: tuple[int, int], orig_size: tuple[int, int]) -> dict:
-    """One image's detections at the padded input resolution → numpy boxes (N, 4) xyxy, scores, labels and bool
-    masks (N, H, W) (when the model has masks) in original image pixels."""
-    import torch.nn.functional as F
+    """``rescale_to_original`` for callers that still pass the nominal factor: ``scale`` is not used (the real
+    per-axis factors come from ``size`` and ``orig_size``)."""
+    from .modeling.postprocess import rescale_to_original  # torch: imported only by callers with model outputs
 
-    out = {"boxes": (det["boxes"].float().cpu() / scale).numpy(), "scores": det["scores"].float().cpu().numpy(),
-           "labels": det["labels"].cpu().numpy()}
-    if "masks" in det:
-        (h, w), (oh, ow) = size, orig_size
-        if len(det["boxes"]):
-            m = det["masks"][:, :, :h, :w].float()
-            up = F.interpolate(m, size=(oh, ow), mode="bilinear", align_corners=False)[:, 0]
-            out["masks"] = (up > 0.5).cpu().numpy()
-        else:
-            out["masks"] = np.zeros((0, oh, ow), bool)
-    return out
+    return rescale_to_original(det, size, orig_size)
 
 
 @contextlib.contextmanager
@@ -102,7 +92,7 @@ class DetectionResults:
         self._blobs.append(b"".join(counts))
 
     def add_detections(self, det: dict, image_id: int, label_to_cat: list[int]) -> None:
-        """One image's ``rescale_detections`` output (xyxy boxes, labels = category positions, bool masks)."""
+        """One image's ``rescale_to_original`` output (xyxy boxes, labels = category positions, bool masks)."""
         from pycocotools import mask as mask_utils
 
         xyxy = np.asarray(det["boxes"]).astype(np.float64).reshape(-1, 4)
@@ -218,7 +208,7 @@ class DetectionResults:
 
 
 def results_records(det: dict, image_id: int, label_to_cat: list[int]) -> list[dict]:
-    """``rescale_detections`` output of one image → COCO/LVIS result records (bbox xywh, RLE masks)."""
+    """``rescale_to_original`` output of one image → COCO/LVIS result records (bbox xywh, RLE masks)."""
     out = []
     for k in range(len(det["boxes"])):
         x0, y0, x1, y1 = det["boxes"][k].tolist()
@@ -394,11 +384,13 @@ def run_inference(model, loader, label_to_cat: list[int], progress: bool = True)
     import torch
     from tqdm import tqdm
 
+    from .modeling.postprocess import rescale_to_original
+
     model.eval()
     results = DetectionResults()
     with torch.no_grad():
         for batch in tqdm(loader, desc="eval", disable=not progress, leave=False):
-            for det, image_id, scale, size, orig in zip(model(batch), batch["image_ids"], batch["scales"],
-                                                        batch["image_sizes"], batch["orig_sizes"]):
-                results.add_detections(rescale_detections(det, scale, size, orig), int(image_id), label_to_cat)
+            for det, image_id, size, orig in zip(model(batch), batch["image_ids"], batch["image_sizes"],
+                                                 batch["orig_sizes"]):
+                results.add_detections(rescale_to_original(det, size, orig), int(image_id), label_to_cat)
     return results

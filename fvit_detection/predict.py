@@ -1,14 +1,21 @@
-"""``python -m fvit_detection.predict --pretrained DIR --images DIR_OR_GLOB --classes "cat;dog" --out OUT [--vis]``
+"""``python -m fvit_detection.predict --pretrained DIR --images DIR_OR_GLOB... [--classes "cat;dog"] [--ann GT.json]
+--out OUT [--vis]``
 
-Open-vocabulary detection with any class list on a folder / glob of images. Writes ``OUT/results.json`` (COCO
-results: image_id, category_id, bbox xywh, score, segmentation RLE when the model has masks), ``OUT/categories.json``
-and ``OUT/images.json`` (the ids used; with them pycocotools' ``COCO.loadRes`` reads the results), and with
-``--vis`` one picture per image in ``OUT/vis/``. Resumable: a rerun skips the images already done
-(``OUT/progress.jsonl``); a rerun with other settings is refused.
+Open-vocabulary detection with any class list on folders / globs / files of images. Writes ``OUT/results.json``
+(COCO results: image_id, category_id, bbox xywh inside the image, score, segmentation RLE when the model has masks),
+``OUT/categories.json`` (id, name, synonyms of each class) and ``OUT/images.json`` (id, file_name, width, height
+of each image), and with ``--vis`` one picture per image in ``OUT/vis/``. Resumable: a rerun skips the images
+already done (``OUT/progress.jsonl``); a rerun with other settings is refused.
 
-Classes: separated by ``;``, synonyms of one class by ``,``, or ``@file.txt`` (one class per line, ``index:syn1,syn2``),
-e.g. ``--classes "traffic light;cat,kitty;dog"``. Default: the model's saved vocabulary. Classes sharing a synonym
-with the training vocabulary are scored as base (α), the others as novel (β).
+Ids: with ``--ann GT.json`` (a COCO, LVIS or COCO-panoptic json) image ids come from it by file name and category
+ids by class name, and without ``--classes`` its categories are the vocabulary: ``results.json`` then evaluates
+against GT.json as it is (pycocotools ``loadRes`` / lvis api). Without it images are numbered 1, 2, … (see
+``images.json``) and classes carry the ids of ``@file`` ``id:name`` lines or 1, 2, … in list order.
+
+Classes: separated by ``;``, synonyms of one class by ``,``, or ``@file.txt`` (one class per line: ``id:syn1,syn2``
+or plain ``syn1,syn2``), e.g. ``--classes "traffic light;cat,kitty;dog"``. Default: the ``--ann`` categories, else
+the model's saved vocabulary. Classes sharing a synonym with the training vocabulary are scored as base (α), the
+others as novel (β).
 
 The model: ``--pretrained DIR`` (``save_pretrained`` / ``train.export_pretrained`` / ``convert --config``) or
 ``--config CFG --checkpoint CKPT [key=value ...]``. ``--image IMG --out OUT.png`` draws one image (no json files).
@@ -42,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         return _one_image(model, args)
     records = run.run(files, root, lambda batch: _predict(model, batch, args, root), args.batch_size,
                       progress=not args.no_progress)
-    write_outputs(run.out, records, model.class_names)
+    write_outputs(run.out, records, model.class_names, model.category_ids)
     n = sum(len(r["detections"]) for r in records)
     print(f"{len(records)}/{len(files)} images, {n} detections -> {run.out / 'results.json'}"
           + (f", pictures in {run.out / 'vis'}" if args.vis else ""))
@@ -63,8 +70,8 @@ def _predict(model, batch, args, root):
         if args.vis:
             with atomic_path(Path(args.out) / "vis" / f"{output_stem(file, root)}.png") as tmp:
                 model.draw(im, _above(det, args.min_score)).save(tmp, format="PNG")
-        cats = list(range(1, len(model.class_names) + 1))
-        recs = [{k: v for k, v in r.items() if k != "image_id"} for r in results_records(det, image_id, cats)]
+        recs = [{k: v for k, v in r.items() if k != "image_id"}
+                for r in results_records(det, image_id, model.category_ids)]
         by_file[file] = {"height": int(im.shape[0]), "width": int(im.shape[1]), "detections": recs}
     for file, _, _ in loaded:
         yield file, by_file.get(file)
@@ -75,15 +82,15 @@ def _above(det: dict, min_score: float) -> dict:
     return {k: [n for n, kk in zip(v, keep) if kk] if k == "label_names" else v[keep] for k, v in det.items()}
 
 
-def categories(class_names: list[str]) -> list[dict]:
-    """COCO categories of a vocabulary: id = position + 1, name = first synonym, all synonyms kept."""
-    return [{"id": k + 1, "name": n.split(",")[0], "synonyms": n.split(",")} for k, n in enumerate(class_names)]
+def categories(class_names: list[str], category_ids: list[int]) -> list[dict]:
+    """COCO categories of a vocabulary: its category id, name = first synonym, all synonyms kept."""
+    return [{"id": i, "name": n.split(",")[0], "synonyms": n.split(",")} for i, n in zip(category_ids, class_names)]
 
 
-def write_outputs(out: Path, records: list[dict], class_names: list[str]) -> None:
+def write_outputs(out: Path, records: list[dict], class_names: list[str], category_ids: list[int]) -> None:
     from shared.io import atomic_write_json
 
-    atomic_write_json(out / "categories.json", categories(class_names))
+    atomic_write_json(out / "categories.json", categories(class_names, category_ids))
     atomic_write_json(out / "images.json", [{"id": r["image_id"], "file_name": r["file_name"], "width": r["width"],
                                              "height": r["height"]} for r in records])
     atomic_write_json(out / "results.json", [{"image_id": r["image_id"], **d} for r in records

@@ -2,8 +2,8 @@
 
     from fvit_detection import FViT
     model = FViT.from_pretrained("outputs/demo/fvit_detection/pretrained")
-    model.set_classes(["red circle", "blue square,blue box"])
-    result = model.predict("image.jpg", score_threshold=0.3)
+    model.set_classes(["red circle", "blue square,blue box"], ids=[3, 7])   # ids: default 1, 2, …
+    result = model.predict("image.jpg", score_threshold=0.3)   # result["category_ids"]: [3|7, …] per box
     model.draw("image.jpg", result).save("out.png")
 """
 from __future__ import annotations
@@ -14,15 +14,15 @@ import numpy as np
 import torch
 from PIL import Image
 
-from shared.classes import normalize_name, parse_classes
+from shared.classes import normalize_name, parse_vocabulary
 from shared.pretrained import PretrainedError, PretrainedMixin, check_classes_list, restore_config, to_rgb
 from shared.transforms import eval_input
 
 from .builder import build_model, set_vocabulary
 from .config import FViTConfig
-from .metrics import rescale_detections
 from .modeling.detector import FViT as FViTModule
 from .modeling.detector import FViTModelConfig
+from .modeling.postprocess import rescale_to_original
 
 
 class FViT(PretrainedMixin, FViTModule):
@@ -40,6 +40,7 @@ class FViT(PretrainedMixin, FViTModule):
         self.image_size = image_size
         self.train_classes = list(train_classes)
         self.class_names: list[str] = []
+        self.category_ids: list[int] = []
         self.text_cache: str | None = "outputs/text_cache"
         self._classifiers: dict[tuple[str, ...], tuple[torch.Tensor, torch.Tensor]] = {}
 
@@ -48,7 +49,8 @@ class FViT(PretrainedMixin, FViTModule):
     def from_config(cls, cfg: FViTConfig, checkpoint: str | dict | None = None,
                     class_names: Sequence[str] | None = None):
         """From a training config and weights (``last.pt`` of ``fvit_detection.train`` or a state dict in its
-        layout; none: initial weights); the vocabulary is ``class_names`` or the training set's categories."""
+        layout; none: initial weights); the vocabulary is ``class_names`` (ids 1, 2, …) or the training set's
+        categories (with their ids)."""
         from shared.io import load_json
 
         cats = sorted(load_json(cfg.data.train_ann, "annotation json")["categories"], key=lambda c: c["id"])
@@ -57,8 +59,10 @@ class FViT(PretrainedMixin, FViTModule):
         if checkpoint is not None:
             model.load_trained(checkpoint)
         model.text_cache = cfg.text_cache
-        model.eval().set_classes(class_names or names)
-        return model
+        model.eval()
+        if class_names:
+            return model.set_classes(class_names)
+        return model.set_classes(names, [c["id"] for c in cats])
 
     @classmethod
     def build_from_pretrained(cls, model_cfg: dict, extra: dict, backbone_included: bool):
@@ -72,16 +76,19 @@ class FViT(PretrainedMixin, FViTModule):
         return model
 
     def pretrained_config(self) -> dict:
-        return {"image_size": self.image_size, "train_classes": self.train_classes, "classes": self.class_names}
+        return {"image_size": self.image_size, "train_classes": self.train_classes, "classes": self.class_names,
+                "category_ids": self.category_ids}
 
     def restore_vocabulary(self, config: dict) -> None:
-        self.set_classes(check_classes_list(config.get("classes"), "config.json classes"))
+        self.set_classes(check_classes_list(config.get("classes"), "config.json classes"), config.get("category_ids"))
 
     # --- vocabulary ---------------------------------------------------------------------------------------------
-    def set_classes(self, classes: str | Sequence[str]) -> FViT:
+    def set_classes(self, classes: str | Sequence[str], ids: Sequence[int] | None = None) -> FViT:
         """Set the vocabulary: ``["traffic light", "cat,kitty"]`` (``,`` = synonyms), ``"a;b,c"`` or
-        ``"@classes.txt"``. Text embeddings are cached per vocabulary (in memory and in ``text_cache``)."""
-        names = parse_classes(classes, "classes")
+        ``"@classes.txt"``; ``ids``: each class's category id, which results carry as ``category_ids`` (default:
+        the ``id:`` lines of an ``@`` file, else 1, 2, …). Text embeddings are cached per vocabulary (in memory and
+        in ``text_cache``)."""
+        names, ids = parse_vocabulary(classes, "classes", ids)
         key = tuple(names)
         if key not in self._classifiers:
             train = {normalize_name(s) for c in self.train_classes for s in c.split(",")}
@@ -90,7 +97,7 @@ class FViT(PretrainedMixin, FViTModule):
             self._classifiers[key] = (self.roi_heads.text_embeddings.clone(), novel)
         else:
             self.roi_heads.set_vocabulary(*self._classifiers[key])
-        self.class_names = names
+        self.class_names, self.category_ids = names, ids
         return self
 
     # --- inference ----------------------------------------------------------------------------------------------
@@ -102,10 +109,11 @@ class FViT(PretrainedMixin, FViTModule):
         batch = {"images": torch.stack([x for x, _ in inputs]).to(device), "image_sizes": [s for _, s in inputs]}
         out = []
         for det, im, (_, size) in zip(self(batch), images, inputs):
-            r = rescale_detections(det, self.image_size / max(im.shape[:2]), size, im.shape[:2])
+            r = rescale_to_original(det, size, im.shape[:2])
             if score_threshold is not None:
                 keep = r["scores"] >= score_threshold
                 r = {k: v[keep] for k, v in r.items()}
+            r["category_ids"] = np.asarray(self.category_ids, np.int64)[r["labels"]]
             r["label_names"] = [self.class_names[int(k)].split(",")[0] for k in r["labels"]]
             out.append(r)
         return out
@@ -124,13 +132,14 @@ def base_classes(cfg: FViTConfig, names: list[str]) -> list[str]:
     return [n for n, nv in zip(names, novel_mask(cfg.data.train_ann, names, cfg).tolist()) if not nv]
 
 
-def export_pretrained(module: FViTModule, cfg: FViTConfig, class_names: Sequence[str], out) -> None:
+def export_pretrained(module: FViTModule, cfg: FViTConfig, class_names: Sequence[str], out,
+                      category_ids: Sequence[int] | None = None) -> None:
     """Save a trained detector module (e.g. at the end of training) as a pretrained folder, sharing its CLIP;
-    ``class_names``: the training set's categories (its novel classes stay novel)."""
+    ``class_names`` / ``category_ids``: the training set's categories (its novel classes stay novel)."""
     api = FViT(cfg.model, module.backbone, cfg.data.image_size, base_classes(cfg, list(class_names)))
     api.load_state_dict(module.state_dict())
     api.text_cache = cfg.text_cache
-    api.to(next(module.parameters()).device).eval().set_classes(class_names).save_pretrained(out)
+    api.to(next(module.parameters()).device).eval().set_classes(class_names, category_ids).save_pretrained(out)
 
 
 __all__ = ["FViT", "PretrainedError", "export_pretrained"]

@@ -15,7 +15,8 @@ from .evaluation import evaluate
 
 
 def param_groups(model):
-    """The learned temperature gets no weight decay (the reference decays it: bug 8)."""
+    """The learned temperature gets no weight decay (the reference decays it; README, *Deviations from the
+    reference*)."""
     temp = [p for n, p in model.named_parameters() if p.requires_grad and n.endswith("roi_heads.temperature")]
     rest = [p for n, p in model.named_parameters() if p.requires_grad and not n.endswith("roi_heads.temperature")]
     return [{"params": rest}, {"params": temp, "weight_decay": 0.0}]
@@ -45,7 +46,8 @@ def train(cfg: FViTConfig) -> dict:
         if cfg.train.export_pretrained:
             from .pretrained import export_pretrained
 
-            export_pretrained(model, cfg, train_ds.class_names, out / "pretrained")
+            export_pretrained(model, cfg, train_ds.class_names, out / "pretrained",
+                              [c["id"] for c in train_ds.categories])
             print(f"pretrained folder -> {out / 'pretrained'}")
         print(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items()))
     return metrics

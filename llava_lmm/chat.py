@@ -8,38 +8,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from threading import Thread
 
-import torch
-
-import llava_lmm  # noqa: F401
-
-
-def stream_reply(model, tok, pixels: torch.Tensor, conv, temperature: float = 0.2, max_new_tokens: int = 512):
-    """Generate the open assistant turn of ``conv`` (image ``pixels``), yielding the text as it is produced."""
-    from transformers import TextIteratorStreamer
-
-    from .eval import encode_prompt
-
-    n_img = model.config.vision_config.num_image_tokens
-    ids = torch.tensor([encode_prompt(tok, conv.get_prompt(), n_img, model.config.image_token_id)],
-                       device=pixels.device)
-    streamer = TextIteratorStreamer(tok, skip_prompt=True, skip_special_tokens=True)
-    kw = dict(input_ids=ids, attention_mask=torch.ones_like(ids), pixel_values=pixels, streamer=streamer,
-              max_new_tokens=max_new_tokens, do_sample=temperature > 0,
-              temperature=temperature if temperature > 0 else None, top_p=None, top_k=None,
-              pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)
-    th = Thread(target=model.generate, kwargs=kw)
-    th.start()
-    yield from streamer
-    th.join()
+from .data.conversation import get_template
+from .data.image import open_image
+from .pretrained import add_question, device_and_dtype, image_pixels, load_model, stream_reply
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .data.conversation import get_template
-    from .data.image import open_image, process_images
-    from .eval import device_and_dtype, load_model
-
     p = argparse.ArgumentParser(prog="python -m llava_lmm.chat", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", required=True, help="model dir written by llava_lmm.train")
@@ -56,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     device, dtype = device_and_dtype(a.device, a.dtype)
     model, tok, proc, meta = load_model(a.model, dtype, device)
     image = open_image(a.image, meta["image_reading"])  # as the model was trained (default: photo)
-    pixels = process_images([image], proc, meta["image_aspect_ratio"]).to(device=device, dtype=dtype)
+    pixels = image_pixels([image], proc, meta["image_aspect_ratio"], model)
     conv = get_template(a.conv_mode or meta["template"])
     first = True
     while True:
@@ -69,8 +44,7 @@ def main(argv: list[str] | None = None) -> int:
                 text = ""
         if not text.strip():
             break
-        conv.append_message(conv.roles[0], ("<image>\n" + text) if first else text)
-        conv.append_message(conv.roles[1], None)
+        add_question(conv, text, with_image=first)
         first = False
         print(f"{conv.roles[1]}: ", end="", flush=True)
         reply = ""

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import sys
+import typing
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Literal
 
 from transformers import HfArgumentParser, TrainingArguments
 
@@ -18,7 +20,8 @@ class ModelArguments:
     image_size: int | None = field(default=None, metadata={"help": "override the tower's native input size"})
     mm_vision_select_layer: int = field(default=-2, metadata={"help": "hidden state fed to the projector"})
     pretrain_mm_mlp_adapter: str | None = field(default=None, metadata={"help": "stage-1 mm_projector.bin"})
-    stage: str = field(default="stage1", metadata={"help": "stage1 (projector only) | full | lora"})
+    stage: Literal["stage1", "full", "lora"] = field(default="stage1", metadata={
+        "help": "stage1 (projector only) | full | lora"})
     lora_r: int = 128
     lora_alpha: int = 256
     lora_dropout: float = 0.05
@@ -34,15 +37,17 @@ class ModelArguments:
 class DataArguments:
     data_path: str | None = field(default=None, metadata={"help": "LLaVA json (LCS-558K / mix665k format)"})
     image_folder: str | None = None
-    template: str = field(default="plain", metadata={"help": "plain (stage 1) | v1 (stage 2)"})
-    image_aspect_ratio: str = field(default="square", metadata={"help": "square | pad"})
-    image_reading: str = field(default="photo", metadata={"help": "photo (EXIF orientation applied, 16-bit PNGs "
-        "scaled: shared.image.read_image) | reference (LLaVA's Image.open(path).convert('RGB'): stored orientation); "
-        "eval and chat read as the model was trained"})
+    template: Literal["plain", "v1", "vicuna_v1", "llava_v1"] = field(default="plain", metadata={
+        "help": "plain (stage 1) | v1 (stage 2; = vicuna_v1) | llava_v1"})
+    image_aspect_ratio: Literal["square", "pad"] = field(default="square", metadata={"help": "square | pad"})
+    image_reading: Literal["photo", "reference"] = field(default="photo", metadata={"help": "photo (EXIF "
+        "orientation applied, 16-bit PNGs scaled: shared.image.read_image) | reference (LLaVA's "
+        "Image.open(path).convert('RGB'): stored orientation); eval and chat read as the model was trained"})
     group_by_modality_length: bool = False
-    on_bad_image: str = field(default="error", metadata={"help": "missing / unreadable image files (opened before "
-        "training: header and size; a file corrupt beyond its header when drawn): error (lists them) | skip (counted)"})
-    on_bad_record: str = field(default="error", metadata={"help": "malformed records (checked in one pass before "
+    on_bad_image: Literal["error", "skip"] = field(default="error", metadata={"help": "missing / unreadable image "
+        "files (opened before training: header and size; a file corrupt beyond its header when drawn): error (lists "
+        "them) | skip (counted)"})
+    on_bad_record: Literal["error", "skip"] = field(default="error", metadata={"help": "malformed records (checked in one pass before "
         "training): error (lists the first 20) | skip (counted)"})
     cache_images: bool = field(default=False, metadata={"help": "keep processed images in RAM (small data only)"})
     tokenizer_corpus: str | None = field(default=None, metadata={"help": "extra LLaVA json for training the tiny tokenizer"})
@@ -52,7 +57,7 @@ class DataArguments:
 class LlavaTrainingArguments(TrainingArguments):
     model_max_length: int = field(default=2048, metadata={"help": "max tokens incl. the image placeholders"})
     merge_lora: bool = field(default=True, metadata={"help": "LoRA: also save the merged model in output_dir"})
-    resume_changes: str = field(default="refuse", metadata={"help": "resuming a checkpoint-* with settings that "
+    resume_changes: Literal["refuse", "allow"] = field(default="refuse", metadata={"help": "resuming a checkpoint-* with settings that "
         "change the result: refuse (exit 2, listing them) | allow (recorded in output_dir/history.jsonl)"})
 
 
@@ -86,6 +91,11 @@ def _parse_args(argv: list[str] | None, description: str):
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = HfArgumentParser(ARG_CLASSES, description=description)
     parser.add_argument("--config", type=str, default=None, help="YAML file of arguments (CLI flags override it)")
+
+    def one_line(message: str):  # argparse would print the usage of every TrainingArguments flag first
+        raise ArgumentError(f"{message} (--help lists the arguments)")
+
+    parser.error = one_line
     cfg_path = None
     if "--config" in argv:
         k = argv.index("--config")
@@ -137,19 +147,11 @@ def check_args(m: ModelArguments, d: DataArguments, t: LlavaTrainingArguments) -
         if not ok:
             value = next(getattr(a, name) for a in (t, m, d) if hasattr(a, name))
             raise ArgumentError(f"--{name} must be {expected}, got {value!r}")
-    for name in ("on_bad_image", "on_bad_record"):
-        if getattr(d, name) not in ("error", "skip"):
-            raise ArgumentError(f"--{name} must be error | skip, got {getattr(d, name)!r}")
-    if t.resume_changes not in ("refuse", "allow"):
-        raise ArgumentError(f"--resume_changes must be refuse | allow, got {t.resume_changes!r}")
-    if m.stage not in ("stage1", "full", "lora"):
-        raise ArgumentError(f"stage must be stage1 | full | lora, got {m.stage!r}")
-    if d.template not in ("plain", "v1", "vicuna_v1", "llava_v1"):
-        raise ArgumentError(f"template must be plain | v1, got {d.template!r}")
-    if d.image_aspect_ratio not in ("square", "pad"):
-        raise ArgumentError(f"image_aspect_ratio must be square | pad, got {d.image_aspect_ratio!r}")
-    if d.image_reading not in ("photo", "reference"):
-        raise ArgumentError(f"image_reading must be photo | reference, got {d.image_reading!r}")
+    for args in (m, d, t):  # the Literal-typed arguments (a --config value does not pass argparse's choices)
+        for name, tp in typing.get_type_hints(type(args)).items():
+            allowed = typing.get_args(tp) if typing.get_origin(tp) is Literal else None
+            if allowed and getattr(args, name) not in allowed:
+                raise ArgumentError(f"--{name} must be one of {' | '.join(allowed)}, got {getattr(args, name)!r}")
     if not d.data_path:
         raise ArgumentError("data_path is required (a LLaVA json)")
     if not Path(d.data_path).is_file():

@@ -61,7 +61,8 @@ def run_pipeline(world, out_dir: Path, seed: int = 0, stage1_steps: int = 20, st
     from shared.io import atomic_write_json
 
     from .config import parse_args
-    from .eval import generate_answers, load_model, write_jsonl
+    from .eval import generate_answers, write_jsonl
+    from .pretrained import load_model
     from .metrics import exact_match_score, majority_baselines
     from .train import train
 

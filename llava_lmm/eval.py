@@ -23,51 +23,22 @@ import sys
 import uuid
 from collections import Counter
 from pathlib import Path
+from typing import Callable, NamedTuple
 
 import torch
 
 import llava_lmm  # noqa: F401
+from shared.io import atomic_write_json, atomic_write_text, load_json
 
+from . import metrics
 from .data.conversation import inference_prompt
 from .data.image import ImageError, open_image, process_images
 from .metrics import read_jsonl
-
-
-def load_model(model_dir: str | Path, dtype=torch.float32, device: str | torch.device | None = None):
-    """Model (eval mode, on ``device`` if given), tokenizer, image processor and the run's template/aspect."""
-    from transformers import AutoTokenizer, CLIPImageProcessor, LlavaForConditionalGeneration
-
-    model_dir = Path(model_dir)
-    if not (model_dir / "config.json").is_file():
-        raise FileNotFoundError(f"no model (config.json) in {model_dir}")
-    model = LlavaForConditionalGeneration.from_pretrained(model_dir, dtype=dtype).eval()
-    if device is not None:
-        model.to(device)
-    tok = AutoTokenizer.from_pretrained(model_dir)
-    proc = CLIPImageProcessor.from_pretrained(model_dir)
-    meta = {}
-    if (model_dir / "llava_lmm.json").is_file():
-        meta = json.loads((model_dir / "llava_lmm.json").read_text())
-    meta.setdefault("template", getattr(model.config, "conv_template", "v1"))
-    meta.setdefault("image_aspect_ratio", getattr(model.config, "image_aspect_ratio", "pad"))
-    meta.setdefault("image_reading", getattr(model.config, "image_reading", "photo"))  # as the model was trained
-    return model, tok, proc, meta
+from .pretrained import device_and_dtype, encode_prompt, load_model, num_image_tokens  # noqa: F401  (re-exported)
 
 
 def write_jsonl(path: str | Path, rows: list[dict]) -> None:
-    from shared.io import atomic_write_text
-
     atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in rows))
-
-
-def encode_prompt(tok, prompt: str, num_image_tokens: int, image_token_id: int) -> list[int]:
-    from .data.preprocess import IMAGE_TOKEN_INDEX, tokenizer_image_token
-
-    ids = tokenizer_image_token(prompt, tok)
-    out = []
-    for t in ids:
-        out += [image_token_id] * num_image_tokens if t == IMAGE_TOKEN_INDEX else [t]
-    return out
 
 
 SQA_SUFFIX = "Answer with the option's letter from the given choices directly."
@@ -213,8 +184,7 @@ def iter_answers(model, tok, proc, questions: list[dict], image_folder: str | Pa
     """Yield one answer line per question, batch by batch. An unreadable image raises, or, when ``skipped`` is a
     list, is appended to it as ``(question_id, message)`` and its question left out. ``reading``: how images are
     read (``photo`` | ``reference``, the model's ``image_reading``)."""
-    vcfg = model.config.vision_config
-    n_img = vcfg.num_image_tokens if hasattr(vcfg, "num_image_tokens") else (vcfg.image_size // vcfg.patch_size) ** 2
+    n_img = num_image_tokens(model)
     img_id = model.config.image_token_id
     param = next(model.parameters())
     for start in range(0, len(questions), batch_size):
@@ -329,18 +299,6 @@ def _part_path(out: Path, num_chunks: int, idx: int) -> Path:
     return out.with_name(f"{out.stem}.{num_chunks}_{idx}{out.suffix}")
 
 
-def device_and_dtype(device: str, dtype: str) -> tuple[torch.device, torch.dtype]:
-    """``auto``: this rank's GPU (``LOCAL_RANK``) in float16 as the reference's eval, else the CPU in float32."""
-    if device == "auto":
-        device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else "cpu"
-    dev = torch.device(device)
-    if dev.type == "cuda" and dev.index is not None:
-        torch.cuda.set_device(dev)
-    if dtype == "auto":
-        return dev, torch.float16 if dev.type == "cuda" else torch.float32
-    return dev, getattr(torch, dtype)
-
-
 def cmd_answer(a) -> int:
     questions = load_questions(a.questions, a.question_format, a.single_pred_prompt, a.lang)
     world, rank = int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("RANK", 0))
@@ -348,9 +306,13 @@ def cmd_answer(a) -> int:
     mine = shard(questions, num_chunks, idx)
     out = Path(a.out)
     target = _part_path(out, num_chunks, idx) if num_chunks > 1 else out
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with open(target, "a", encoding="utf-8"):  # fail on an unwritable location before the model loads
-        pass
+    try:  # fail on an unwritable location before the model loads
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with open(target, "a", encoding="utf-8"):
+            pass
+    except OSError as e:
+        where = f" ({e.filename})" if e.filename and str(e.filename) != str(target) else ""
+        raise PermissionError(f"--out {target} is not writable: {e.strerror or e}{where}") from None
     device, dtype = device_and_dtype(a.device, a.dtype)
     model, tok, proc, meta = load_model(a.model, dtype, device)
     res = answer_to_file(model, tok, proc, mine, target, a.image_folder, template=a.conv_mode or meta["template"],
@@ -386,71 +348,98 @@ def cmd_merge(a) -> int:
     return 0
 
 
-# task -> (what --annotations is, what --questions is, what --submission is); None = not used, "!" = required
-SCORE_TASKS = {
-    "vqav2": (None, "!llava_vqav2_mscoco_test2015.jsonl", "!upload json"),
-    "gqa": ("!testdev_balanced_questions.json", None, "testdev_balanced_predictions.json"),
-    "vizwiz": (None, "!llava_test.jsonl", "!upload json"),
-    "sqa": ("!ScienceQA folder with problems.json + pid_splits.json", None, None),
-    "textvqa": ("!TextVQA_0.5.1_val.json", None, None),
-    "pope": ("!folder of coco_pope_<category>.json", "!llava_pope_test.jsonl", None),
-    "mme": ("!MME_Benchmark_release_version folder", None, None),
-    "mmbench": (None, "!mmbench_dev_20230712.tsv", "!upload xlsx"),
-    "mmbench_cn": (None, "!mmbench_dev_cn_20231003.tsv", "!upload xlsx"),
-    "seed": ("!SEED-Bench.json", None, "upload jsonl"),
-    "llavabench": (None, "!questions.jsonl", "!answers jsonl for eval_gpt_review_bench.py"),
-    "mmvet": (None, None, "!results json for the MM-Vet grader"),
-    "exact": ("!answer key jsonl {question_id, answer}", None, None),
+def _score_pope(a, answers):
+    return metrics.pope_score(answers, read_jsonl(a.questions, "POPE question file"),
+                              metrics.load_pope_labels(a.annotations)), None
+
+
+def _score_textvqa(a, answers):
+    ann = load_json(a.annotations, "TextVQA annotations")
+    return metrics.textvqa_score(answers, ann["data"] if isinstance(ann, dict) else ann), None
+
+
+def _score_sqa(a, answers):
+    return metrics.sqa_score(answers, *metrics.load_sqa(a.annotations, a.split)), None
+
+
+def _score_gqa(a, answers):
+    return metrics.gqa_score(answers, load_json(a.annotations, "GQA questions json")), metrics.gqa_submission(answers)
+
+
+def _score_mme(a, answers):
+    return metrics.mme_score(answers, metrics.load_mme_ground_truth(a.annotations)), None
+
+
+def _score_seed(a, answers):
+    seed = load_json(a.annotations, "SEED-Bench json")
+    return metrics.seed_score(answers, seed), metrics.seed_submission(answers, seed) if a.submission else None
+
+
+def _score_vqav2(a, answers):
+    sub = metrics.vqav2_submission(answers, read_jsonl(a.questions, "VQAv2 test2015 question file"))
+    return {"answered": sum(bool(r["answer"]) for r in sub), "num": len(sub)}, sub
+
+
+def _score_vizwiz(a, answers):
+    sub = metrics.vizwiz_submission(answers, read_jsonl(a.questions, "VizWiz question file"))
+    return {"num": len(sub)}, sub
+
+
+def _score_mmbench(a, answers):  # writes the upload xlsx itself
+    return {"filled": metrics.mmbench_submission(answers, a.questions, a.submission)}, None
+
+
+def _score_llavabench(a, answers):
+    sub = metrics.llavabench_answers(answers, read_jsonl(a.questions, "LLaVA-Bench question file"))
+    return {"num": len(sub)}, sub
+
+
+def _score_mmvet(a, answers):
+    sub = metrics.mmvet_submission(answers)
+    return {"num": len(sub)}, sub
+
+
+def _score_exact(a, answers):
+    gt = {r["question_id"]: r["answer"] for r in read_jsonl(a.annotations, "answer key")}
+    return metrics.exact_match_score(answers, gt), None
+
+
+class ScoreTask(NamedTuple):
+    """What ``--annotations``, ``--questions`` and ``--submission`` are for a task (None = not used, a leading
+    ``!`` = required), and its scorer: ``(args, answer rows) -> (scores, submission rows or None)``."""
+
+    annotations: str | None
+    questions: str | None
+    submission: str | None
+    score: Callable[[argparse.Namespace, list[dict]], tuple[dict, list | None]]
+
+
+SCORE_TASKS: dict[str, ScoreTask] = {
+    "vqav2": ScoreTask(None, "!llava_vqav2_mscoco_test2015.jsonl", "!upload json", _score_vqav2),
+    "gqa": ScoreTask("!testdev_balanced_questions.json", None, "testdev_balanced_predictions.json", _score_gqa),
+    "vizwiz": ScoreTask(None, "!llava_test.jsonl", "!upload json", _score_vizwiz),
+    "sqa": ScoreTask("!ScienceQA folder with problems.json + pid_splits.json", None, None, _score_sqa),
+    "textvqa": ScoreTask("!TextVQA_0.5.1_val.json", None, None, _score_textvqa),
+    "pope": ScoreTask("!folder of coco_pope_<category>.json", "!llava_pope_test.jsonl", None, _score_pope),
+    "mme": ScoreTask("!MME_Benchmark_release_version folder", None, None, _score_mme),
+    "mmbench": ScoreTask(None, "!mmbench_dev_20230712.tsv", "!upload xlsx", _score_mmbench),
+    "mmbench_cn": ScoreTask(None, "!mmbench_dev_cn_20231003.tsv", "!upload xlsx", _score_mmbench),
+    "seed": ScoreTask("!SEED-Bench.json", None, "upload jsonl", _score_seed),
+    "llavabench": ScoreTask(None, "!questions.jsonl", "!answers jsonl for eval_gpt_review_bench.py",
+                            _score_llavabench),
+    "mmvet": ScoreTask(None, None, "!results json for the MM-Vet grader", _score_mmvet),
+    "exact": ScoreTask("!answer key jsonl {question_id, answer}", None, None, _score_exact),
 }
+INPUT_FLAGS = ("annotations", "questions", "submission")
 
 
 def cmd_score(a) -> int:
-    from shared.io import atomic_write_json, atomic_write_text, load_json
-
-    from . import metrics
-
-    for flag, spec in zip(("annotations", "questions", "submission"), SCORE_TASKS[a.task]):
+    task = SCORE_TASKS[a.task]
+    for flag, spec in zip(INPUT_FLAGS, task):
         if spec and spec.startswith("!") and not getattr(a, flag):
             print(f"error: --task {a.task} needs --{flag} ({spec[1:]})", file=sys.stderr)
             return 2
-    answers = read_jsonl(a.answers, "answer file")
-    sub = None
-    t = a.task
-    if t == "pope":
-        res = metrics.pope_score(answers, read_jsonl(a.questions, "POPE question file"),
-                                 metrics.load_pope_labels(a.annotations))
-    elif t == "textvqa":
-        ann = load_json(a.annotations, "TextVQA annotations")
-        res = metrics.textvqa_score(answers, ann["data"] if isinstance(ann, dict) else ann)
-    elif t == "sqa":
-        res = metrics.sqa_score(answers, *metrics.load_sqa(a.annotations, a.split))
-    elif t == "gqa":
-        res = metrics.gqa_score(answers, load_json(a.annotations, "GQA questions json"))
-        sub = metrics.gqa_submission(answers)
-    elif t == "mme":
-        res = metrics.mme_score(answers, metrics.load_mme_ground_truth(a.annotations))
-    elif t == "seed":
-        seed = load_json(a.annotations, "SEED-Bench json")
-        res = metrics.seed_score(answers, seed)
-        if a.submission:
-            sub = metrics.seed_submission(answers, seed)
-    elif t == "vqav2":
-        sub = metrics.vqav2_submission(answers, read_jsonl(a.questions, "VQAv2 test2015 question file"))
-        res = {"answered": sum(bool(r["answer"]) for r in sub), "num": len(sub)}
-    elif t == "vizwiz":
-        sub = metrics.vizwiz_submission(answers, read_jsonl(a.questions, "VizWiz question file"))
-        res = {"num": len(sub)}
-    elif t in ("mmbench", "mmbench_cn"):
-        res = {"filled": metrics.mmbench_submission(answers, a.questions, a.submission)}
-    elif t == "mmvet":
-        sub = metrics.mmvet_submission(answers)
-        res = {"num": len(sub)}
-    elif t == "llavabench":
-        sub = metrics.llavabench_answers(answers, read_jsonl(a.questions, "LLaVA-Bench question file"))
-        res = {"num": len(sub)}
-    else:
-        gt = {r["question_id"]: r["answer"] for r in read_jsonl(a.annotations, "answer key")}
-        res = metrics.exact_match_score(answers, gt)
+    res, sub = task.score(a, read_jsonl(a.answers, "answer file"))
     print(json.dumps(res, indent=2, ensure_ascii=False))
     if a.submission and sub is not None:
         if a.submission.endswith(".jsonl"):
@@ -468,7 +457,7 @@ def _score_epilog() -> str:
     lines = ["inputs per task (optional ones in brackets):"]
     for task, spec in SCORE_TASKS.items():
         args = [f"--{flag} {v[1:]}" if v.startswith("!") else f"[--{flag} {v}]"
-                for flag, v in zip(("annotations", "questions", "submission"), spec) if v]
+                for flag, v in zip(INPUT_FLAGS, spec) if v]
         lines.append(f"  {task:<11} " + "; ".join(args))
     return "\n".join(lines)
 
@@ -520,7 +509,7 @@ def main(argv: list[str] | None = None) -> int:
     a = build_parser().parse_args(argv)
     try:
         return {"answer": cmd_answer, "merge": cmd_merge, "score": cmd_score}[a.cmd](a)
-    except (ValueError, FileNotFoundError, ImportError) as e:  # bad input files: one clear line, no traceback
+    except (ValueError, FileNotFoundError, PermissionError, ImportError) as e:  # bad inputs: one line, no traceback
         print(f"error: {e}", file=sys.stderr)
         return 2
 

@@ -22,7 +22,8 @@ import torch
 from transformers import Trainer
 
 import llava_lmm  # noqa: F401  (registers the tower)
-from shared.engine.rundir import RunDirError, RunLock
+from shared.engine.config import ConfigError
+from shared.engine.rundir import RunDirError, hold_run_folder
 from shared.formats.validate import DatasetError
 
 from .config import ArgumentError, DataArguments, LlavaTrainingArguments, ModelArguments, parse_args
@@ -294,31 +295,25 @@ def run_settings(m: ModelArguments, d: DataArguments, t: LlavaTrainingArguments)
 
 
 def check_resume_settings(out: Path, settings: dict, policy: str) -> dict:
-    """Compare a resumed run's settings with the stored ones before any work: refuse result-changing differences
-    (``ArgumentError``, exit 2, every key ``old -> new``) unless ``policy == "allow"``; return the changes."""
-    from transformers.trainer_utils import get_last_checkpoint
-
-    from shared.engine.config import config_changes
+    """Compare a resumed run's settings with the stored ones before any work (``shared.engine.rundir``'s rule:
+    every stored key is one that changes the result, so any difference is refused — ``ConfigError``, exit 2,
+    every key ``old -> new`` — unless ``policy == "allow"``); return the changes."""
+    from shared.engine.rundir import resume_changes
 
     stored = out / RUN_ARGS_NAME
-    if not (out.is_dir() and get_last_checkpoint(str(out)) and stored.is_file()):
+    step = _checkpoint_step(out)
+    if step is None or not stored.is_file():
         return {}
-    changes = config_changes(json.loads(stored.read_text()), settings)
-    if changes and policy != "allow":
-        lines = "\n".join(f"  {k}: {o!r} -> {n!r}" for k, (o, n) in changes.items())
-        raise ArgumentError(f"{out} holds a run trained with other settings; resuming would change:\n{lines}\n"
-                            f"Use another --output_dir, or --resume_changes allow to apply them (recorded in "
-                            f"{out / 'history.jsonl'}).")
-    return changes
+    return resume_changes(out, step, json.loads(stored.read_text()), settings, may_change=(), policy=policy,
+                          key="--output_dir", allow="--resume_changes allow")
 
 
 def record_run_settings(out: Path, settings: dict, changes: dict, step: int | None) -> None:
+    from shared.engine.rundir import record_changes
     from shared.io import atomic_write_json
 
     if changes:
-        with open(out / "history.jsonl", "a") as f:
-            f.write(json.dumps({"step": step, "changes": {k: [o, n] for k, (o, n) in changes.items()}},
-                               default=str) + "\n")
+        record_changes(out, {"step": step, "changes": {k: [o, n] for k, (o, n) in changes.items()}})
     atomic_write_json(out / RUN_ARGS_NAME, settings)
 
 
@@ -347,19 +342,19 @@ def _lm_of(llava):
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     m, d, t = parse_args(argv, description=__doc__)
+    out = Path(t.output_dir)
+
+    def check_and_record() -> None:
+        settings = run_settings(m, d, t)
+        changes = check_resume_settings(out, settings, t.resume_changes)
+        record_run_settings(out, settings, changes, _checkpoint_step(out))
+
     lock = None
     try:
-        if t.process_index == 0:  # global rank 0 holds the folder (one run per output_dir, as the engine's runs)
-            Path(t.output_dir).mkdir(parents=True, exist_ok=True)
-            lock = RunLock(Path(t.output_dir), "--output_dir")
-            settings = run_settings(m, d, t)
-            changes = check_resume_settings(Path(t.output_dir), settings, t.resume_changes)
-            record_run_settings(Path(t.output_dir), settings, changes, _checkpoint_step(Path(t.output_dir)))
+        # global rank 0 holds the folder (one run per output_dir, as the engine's runs); every rank stops if it refused
+        lock = hold_run_folder(out, t.process_index == 0, "--output_dir", check_and_record)
         metrics = train(m, d, t)
-    except ArgumentError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except (DatasetError, RunDirError, ImageError) as e:
+    except (ArgumentError, ConfigError, DatasetError, RunDirError, ImageError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     finally:

@@ -39,8 +39,7 @@ def load_models(dirs: dict[str, str | Path | None], device: str = "cpu") -> tupl
                             f"the app with `--{key} DIR`.")
             continue
         if key == "llava":
-            load_model = _load("llava_lmm.eval:load_model")
-            models[key] = load_model(folder)
+            models[key] = _load("llava_lmm.pretrained:load_model")(folder)
         else:
             models[key] = _load(MODELS[key]).from_pretrained(folder, device=device)
     return models, missing
@@ -107,20 +106,17 @@ def segment(model, image, classes: str):
 def chat(llava, image, question: str, temperature: float = 0.0, max_new_tokens: int = 128):
     """Gradio handler: the answer so far, streamed. ``image``: the uploaded file's path (or a PIL image), read as
     the model was trained (its ``image_reading``)."""
-    chat_mod = _load("llava_lmm.chat:stream_reply")
-    template = _load("llava_lmm.data.conversation:get_template")
-    process_images = _load("llava_lmm.data.image:process_images")
+    stream_answer = _load("llava_lmm.pretrained:stream_answer")  # prompt assembly is the model folder's business
     if image is None or not (question or "").strip():
         raise _gradio_error("upload an image and type a question")
-    model, tok, proc, meta = llava
-    pixels = process_images([_photo(image, meta.get("image_reading", "photo"))], proc, meta["image_aspect_ratio"])
-    conv = template(meta["template"])
-    conv.append_message(conv.roles[0], "<image>\n" + question.strip())
-    conv.append_message(conv.roles[1], None)
-    answer = ""
-    for piece in chat_mod(model, tok, pixels, conv, temperature, max_new_tokens):
-        answer += piece
-        yield answer
+    try:
+        pieces = stream_answer(llava, image, question.strip(), temperature, max_new_tokens)
+        answer = ""
+        for piece in pieces:
+            answer += piece
+            yield answer
+    except ValueError as e:  # an unreadable upload (ImageError), named
+        raise _gradio_error(str(e)) from None
     yield answer.strip() or "(empty answer)"
 
 

@@ -39,15 +39,40 @@ def list_images(spec: str) -> tuple[list[Path], Path]:
     return files, root
 
 
+def list_all_images(specs: list[str]) -> tuple[list[Path], Path]:
+    """``list_images`` of several ``--images`` arguments (e.g. a glob the shell expanded): every file once, in
+    the order given, named relative to the folder common to all."""
+    if len(specs) == 1:
+        return list_images(specs[0])
+    files: list[Path] = []
+    roots = []
+    for spec in specs:
+        found, root = list_images(spec)
+        files += [f for f in map(_absolute, found) if f not in files]
+        roots.append(_absolute(root))
+    return files, Path(os.path.commonpath([str(r) for r in roots]))
+
+
+def _absolute(path: Path) -> Path:
+    return Path(os.path.abspath(path))  # not resolve(): a symlinked photo keeps the name it is given by
+
+
+def input_name(file: Path, root: Path) -> str:
+    """An input file's name in the outputs: its path below ``root``, ``/``-separated."""
+    return file.relative_to(root).as_posix()
+
+
 def output_stem(file: Path, root: Path) -> str:
     """A flat, unique output name for an input file: its path below ``root`` without suffix, ``/`` → ``__``."""
-    return str(file.relative_to(root).with_suffix("")).replace(os.sep, "__")
+    return file.relative_to(root).with_suffix("").as_posix().replace("/", "__")
 
 
 class BatchRun:
     """The output folder of one batch prediction run."""
 
-    def __init__(self, out: str | Path, settings: dict):
+    def __init__(self, out: str | Path, settings: dict, gt_images: dict[str, dict] | None = None):
+        """``gt_images``: {input name: image record of the ``--ann`` json}; their ids are used (else 1, 2, …)."""
+        self.gt_images = gt_images
         self.out = ensure_writable_dir(out, "--out")  # fail before the model loads, not after the first image
         self.out.mkdir(parents=True, exist_ok=True)
         run_file = self.out / RUN_FILE
@@ -87,10 +112,13 @@ class BatchRun:
         (file, line record or None for an unreadable image). Returns all line records, in file order."""
         from tqdm import tqdm
 
-        names = {f: str(f.relative_to(root)) for f in files}
+        names = {f: input_name(f, root) for f in files}
         todo = [f for f in files if names[f] not in self.done]
-        first_id = max((r["image_id"] for r in self.done.values()), default=0) + 1
-        ids = {f: first_id + k for k, f in enumerate(todo)}
+        if self.gt_images is not None:
+            ids = {f: self.gt_images[names[f]]["id"] for f in todo}
+        else:
+            first_id = max((r["image_id"] for r in self.done.values()), default=0) + 1
+            ids = {f: first_id + k for k, f in enumerate(todo)}
         failed = []
         bar = tqdm(total=len(files), initial=len(files) - len(todo), desc="predict", unit="img",
                    disable=not progress, file=sys.stderr)
@@ -125,15 +153,21 @@ def read_images(batch: list[tuple[Path, int]]):
 
 
 def prediction_parser(prog: str, doc: str, classes_help: str) -> argparse.ArgumentParser:
-    """The arguments both prediction CLIs share (model source, images, classes, output, batching)."""
+    """The arguments both prediction CLIs share (model source, images, classes, ground truth, output, batching)."""
     p = argparse.ArgumentParser(prog=prog, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--pretrained", help="pretrained folder (config.json + model.safetensors)")
     p.add_argument("--config", help="training config (with --checkpoint, instead of --pretrained)")
     p.add_argument("--checkpoint", help="last.pt written by the trainer")
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--images", help="image folder, glob (quote it: 'photos/**/*.jpg') or one file")
+    src.add_argument("--images", nargs="+", metavar="IMAGES",
+                     help="image folders, globs ('photos/**/*.jpg') or files; several are all processed")
     src.add_argument("--image", help="one image: draw it to --out (a PNG)")
-    p.add_argument("--classes", help=classes_help + " (default: the model's vocabulary)")
+    p.add_argument("--classes", help=classes_help + " (default: the --ann json's categories, else the model's "
+                                                    "vocabulary)")
+    p.add_argument("--ann", metavar="GT.json",
+                   help="ground-truth json (COCO, LVIS or COCO panoptic): image ids from it by file name, category "
+                        "ids by class name (its categories are the vocabulary when --classes is not given), so the "
+                        "outputs evaluate against it with no remapping")
     p.add_argument("--out", required=True, help="output folder (--images) or PNG (--image)")
     p.add_argument("--vis", action="store_true", help="also draw each image to OUT/vis/<name>.png")
     p.add_argument("--batch-size", type=int, default=2)
@@ -143,32 +177,64 @@ def prediction_parser(prog: str, doc: str, classes_help: str) -> argparse.Argume
     return p
 
 
-def start_prediction(p: argparse.ArgumentParser, argv: list[str] | None, cls, config_cls):
-    """Parse the arguments, open the output folder (``--images``; refused settings and unwritable folders fail
-    here, before the model loads), load the model and set ``--classes``. Returns (args, model, run, files, root),
-    or None after printing the one error (the caller exits with 2)."""
-    from shared.classes import parse_classes
-    from shared.engine import CheckpointError, ConfigError
-    from shared.pretrained import PretrainedError
-
-    args = p.parse_args(argv)
+def _check_arguments(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     if bool(args.pretrained) == bool(args.config or args.checkpoint):
         p.error("give either --pretrained DIR or --config CFG --checkpoint CKPT")
     if args.config and not args.checkpoint:
         p.error("--config needs --checkpoint")
+    if args.overrides and not args.config:
+        p.error(f"{args.overrides[0]!r}: key=value overrides apply to --config only")
     if args.batch_size < 1:
         p.error("--batch-size must be >= 1")
+    for name in ("score_threshold", "min_score"):
+        value = getattr(args, name, None)
+        if value is not None and not 0 <= value <= 1:
+            p.error(f"--{name.replace('_', '-')} {value}: expected a score in [0, 1]")
+    for item in args.images or []:
+        if "=" in item and not Path(item).exists() and not glob.has_magic(item):
+            p.error(f"--images {item!r} is no image path (key=value overrides go before --images)")
+
+
+def start_prediction(p: argparse.ArgumentParser, argv: list[str] | None, cls, config_cls, stuff_marks: bool = False):
+    """Parse the arguments; check the classes, ``--ann`` (every input image must be in it) and the output folder
+    (``--images``: refused settings and unwritable folders) before the model loads; load the model and set the
+    vocabulary with its category ids. ``stuff_marks``: the classes carry FC-CLIP's ``*`` (from the json's
+    ``isthing``). Returns (args, model, run, files, root), or None after printing the one error (the caller exits
+    with 2)."""
+    from shared.classes import file_gives_ids, parse_vocabulary
+    from shared.engine import CheckpointError, ConfigError
+    from shared.ground_truth import GroundTruth
+    from shared.pretrained import PretrainedError
+
+    args = p.parse_args(argv)
+    _check_arguments(p, args)
     run = files = root = None
     try:
-        classes = parse_classes(args.classes, "--classes") if args.classes else None
+        classes = ids = gt = None
+        if args.classes is not None:  # "" is an error, not "the default"
+            classes, ids = parse_vocabulary(args.classes, "--classes")
+        if args.ann:
+            gt = GroundTruth(args.ann)
+            if classes is None:
+                classes, ids = gt.vocabulary(stuff_marks)
+            else:
+                given = ids if file_gives_ids(args.classes) else None
+                classes, ids = gt.match_classes(classes, stuff_marks)
+                if given is not None and given != ids:
+                    k = next(i for i, (a, b) in enumerate(zip(given, ids)) if a != b)
+                    raise ValueError(f"--classes {args.classes}: class {classes[k]!r} has id {given[k]} there but "
+                                     f"{ids[k]} in --ann {args.ann}")
         if args.images:
-            files, root = list_images(args.images)
-            run = BatchRun(args.out, run_settings(args, classes, score_threshold=args.score_threshold))
+            files, root = list_all_images(args.images)
+            gt_images = gt.match_images([input_name(f, root) for f in files]) if gt else None
+            settings = run_settings(args, classes, category_ids=ids, score_threshold=args.score_threshold,
+                                    ann=str(Path(args.ann).resolve()) if args.ann else None)
+            run = BatchRun(args.out, settings, gt_images)
         else:
             ensure_writable_dir(Path(args.out).resolve().parent)  # fail before the model loads
         model = load_for_prediction(cls, config_cls, args)
         if classes:
-            model.set_classes(classes)
+            model.set_classes(classes, ids)
     except (ConfigError, CheckpointError, PretrainedError, FileNotFoundError, PermissionError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return None

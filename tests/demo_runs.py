@@ -23,6 +23,9 @@ def ci_demo_run(step: str, dest: Path, world, files=("config.yaml", "last.pt", "
     assert record is not None and record["status"] == "ok", f"the CI demo's {step} step did not finish: {record}"
     for f in sorted((Path(world.root) / "annotations").glob("*.json")):
         assert f.read_bytes() == (DEMO_DIR / "world" / "annotations" / f.name).read_bytes(), f"demo world differs: {f}"
+    images = sorted(p.relative_to(world.root).as_posix() for p in Path(world.images).rglob("*.jpg"))
+    assert images == sorted(p.relative_to(DEMO_DIR / "world").as_posix()
+                            for p in (DEMO_DIR / "world" / "images").rglob("*.jpg")), "demo world's images differ"
     dest.mkdir(parents=True, exist_ok=True)
     for name in files:
         shutil.copy2(DEMO_DIR / step / name, dest / name)

@@ -55,3 +55,66 @@ def panopticapi_sample() -> Path:
             return path
     pytest.skip("cocodataset/panopticapi's sample_data/ + panoptic_coco_categories.json not found in any of "
                 + ", ".join(PANOPTICAPI_PLACES))
+
+
+COCO_PANOPTIC_THINGS = 80  # COCO's thing categories (ids 1-90); the panoptic sample adds 53 stuff ones (92-200)
+
+
+def lay_out_like_the_configs(root: Path) -> dict[str, Path]:
+    """The panopticapi sample laid out below ``root`` as the shipped configs expect (``data/…`` of
+    ``fvit_detection/configs/ov_{coco,lvis}_vitamin_l_336.yaml``) and as COCO / LVIS ship their files:
+
+        data/coco/val2017/<name>.jpg, data/coco/train2017/<name>.jpg    the two photos (symlinks)
+        data/coco/annotations/instances_val2017.json        the sample's detection-format json as it is (annotation
+                                                             ids from 0, stuff categories included, coco_url AND file_name)
+        data/coco/annotations/instances_val2017_ov_all.json / instances_train2017_ov_base.json
+                                                             made by ``shared.formats.coco`` as the OV-COCO config says
+        data/coco/annotations/panoptic_val2017.json + data/coco/panoptic_val2017/<name>.png   the panoptic sample
+        data/lvis_v1/annotations/lvis_v1_val.json           LVIS v1 style: the thing categories (frequency r for
+                                                             OV-COCO's novel ones, else f), images by coco_url only
+    Returns those paths by short name (``detection``, ``ov_all``, ``ov_base``, ``panoptic``, ``panoptic_png``,
+    ``lvis``, ``coco``, ``val2017``, ``train2017``) plus ``data`` (``root/data``)."""
+    import json
+    import shutil
+
+    from shared.formats.coco import make_ov_coco
+
+    sample = panopticapi_sample() / "sample_data"
+    data = root / "data"
+    coco = data / "coco"
+    p = {"data": data, "coco": coco, "val2017": coco / "val2017", "train2017": coco / "train2017",
+         "detection": coco / "annotations" / "instances_val2017.json",
+         "ov_all": coco / "annotations" / "instances_val2017_ov_all.json",
+         "ov_base": coco / "annotations" / "instances_train2017_ov_base.json",
+         "panoptic": coco / "annotations" / "panoptic_val2017.json", "panoptic_png": coco / "panoptic_val2017",
+         "lvis": data / "lvis_v1" / "annotations" / "lvis_v1_val.json"}
+    for key in ("val2017", "train2017", "panoptic_png"):
+        p[key].mkdir(parents=True, exist_ok=True)
+    for key in ("lvis", "detection"):
+        p[key].parent.mkdir(parents=True, exist_ok=True)
+    for jpg in sorted((sample / "input_images").glob("*.jpg")):
+        for split in ("val2017", "train2017"):
+            if not (p[split] / jpg.name).exists():
+                (p[split] / jpg.name).symlink_to(jpg.resolve())
+    for png in sorted((sample / "panoptic_examples").glob("*.png")):
+        shutil.copyfile(png, p["panoptic_png"] / png.name)
+    shutil.copyfile(sample / "panoptic_examples.json", p["panoptic"])
+    shutil.copyfile(sample / "panoptic_coco_detection_format.json", p["detection"])
+    det = json.loads(p["detection"].read_text())
+    ov = REPO / "fvit_detection" / "configs" / "ov_coco"
+    names65, novel = (json.loads((ov / f).read_text()) for f in ("mscoco_65_classes.json", "mscoco_novel_classes.json"))
+    p["ov_all"].write_text(json.dumps(make_ov_coco(det, names65)))
+    p["ov_base"].write_text(json.dumps(make_ov_coco(det, names65, drop=novel)))
+    things = {c["id"] for c in json.loads(p["panoptic"].read_text())["categories"] if c["isthing"]}
+    assert len(things) == COCO_PANOPTIC_THINGS
+    cats = [{"id": c["id"], "name": c["name"], "synonyms": [c["name"]], "def": c["name"],
+             "synset": f"{c['name']}.n.01", "frequency": "r" if c["name"] in novel else "f", "image_count": 1,
+             "instance_count": 1}
+            for c in det["categories"] if c["id"] in things]
+    lvis = {"info": det["info"], "licenses": det["licenses"], "categories": cats,
+            "images": [{**{k: v for k, v in im.items() if k != "file_name"}, "neg_category_ids": [],
+                        "not_exhaustive_category_ids": []} for im in det["images"]],
+            "annotations": [{k: v for k, v in a.items() if k != "iscrowd"} for a in det["annotations"]
+                            if a["category_id"] in things and not a["iscrowd"]]}
+    p["lvis"].write_text(json.dumps(lvis))
+    return p

@@ -14,6 +14,7 @@ from transformers.models.mask2former.modeling_mask2former import (Mask2FormerPix
                                                                   Mask2FormerTransformerModule)
 
 from backbone import ClipBackbone
+from backbone.options import Mode, Placement, Res5Mode
 from backbone.text import TextClassifier
 from shared.engine import CheckpointError, PartialCheckpoint
 
@@ -31,12 +32,12 @@ class FCCLIPModelConfig:
 
     backbone: str = "ViTamin-L-336"
     pretrained: str | None = None
-    backbone_mode: str = "sliding"  # "interpolate" = one whole-image forward (the ConvNeXt baseline)
+    backbone_mode: Mode = "sliding"  # "interpolate" = one whole-image forward (the ConvNeXt baseline)
     train_window_stride: int | None = None  # None = the window (16 windows on 1344²); the reference ran 112
     test_window_stride: int = 112
     window_batch_size: int = 16
-    window_placement: str = "aligned"
-    res5: str = "subsample"
+    window_placement: Placement = "aligned"
+    res5: Res5Mode = "subsample"
     reference_skip_pos_embed: bool = False
     position_compensation: bool = True
     position_compensation_size: int = 1344  # input size at which the learnable maps are stored

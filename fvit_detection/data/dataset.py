@@ -9,21 +9,22 @@ import numpy as np
 import torch
 from pycocotools import mask as mask_utils
 
+from shared.formats.images import image_file
 from shared.formats.validate import DatasetError, RecordProblems, bbox_problem, check_categories, is_finite_number
 from shared.image import read_image
 from shared.io import load_json
 from shared.transforms import Instances, large_scale_jitter, normalize_and_pad, pad_masks, resize_long_side
 
 log = logging.getLogger(__name__)
-COCO_URL = "http://images.cocodataset.org/"
 
 
 class DetectionDataset(torch.utils.data.Dataset):
     """Images and boxes (+ masks) of a COCO or LVIS json; labels are positions in category-id order.
 
     Training drops crowd boxes, boxes of zero area and boxes fully outside the image (counted in ``skipped`` and
-    logged), clips the rest, and — as the reference — drops images left with no annotation. LVIS images are found
-    through ``coco_url`` (``<image_root>/<split>/<file>``), COCO images through ``file_name``.
+    logged), clips the rest, and — as the reference — drops images left with no annotation. Images are found as the
+    real layouts name them (``shared.formats.images``): COCO ``<image_root>/<file_name>`` (image_root = the split
+    folder, ``coco/val2017``), LVIS v1 ``<image_root>/<split>/<name>`` from ``coco_url`` (image_root = ``coco``).
 
     Every record is checked when the dataset is built, in one pass (``shared.formats.validate``): categories (integer,
     unique ids), images (id, positive width/height, the file exists), annotations (known image and category, bbox of
@@ -83,6 +84,7 @@ class DetectionDataset(torch.utils.data.Dataset):
     def _check_images(self, records: list, problems: RecordProblems) -> dict[int, dict]:
         """{id: image} of the well-formed image records whose file exists (a stat, no decode)."""
         images: dict[int, dict] = {}
+        tried, missing = 0, []
         for i, im in enumerate(records):
             where = f"images[{i}] (id {im.get('id') if isinstance(im, dict) else None})"
             if not isinstance(im, dict):
@@ -95,12 +97,25 @@ class DetectionDataset(torch.utils.data.Dataset):
             for key in ("width", "height"):
                 if not (is_finite_number(im.get(key)) and im[key] > 0):
                     problems.add(("image", i), where, key, f"{im.get(key)!r} is not a positive number")
-            if not isinstance(im.get("coco_url", im.get("file_name")), str):
-                problems.add(("image", i), where, "file_name", "is missing (nor a coco_url)")
-            elif not self.image_path(im).is_file():
-                problems.add(("image", i), where, "file_name", f"image file not found: {self.image_path(im)}")
+            try:
+                rel, field = image_file(im)
+            except ValueError as e:
+                problems.add(("image", i), where, "", f"image {e}")
+            else:
+                tried += 1
+                if not (self.image_root / rel).is_file():
+                    missing.append((self.image_root / rel, field, im[field]))
+                    problems.add(("image", i), where, field,
+                                 f"{im[field]!r}: image file not found: {self.image_root / rel}")
             if not problems.bad(("image", i)):
                 images[im["id"]] = im
+        if tried and len(missing) == tried:  # skipping would drop every image: the layout is wrong, say so
+            path, field, value = missing[0]
+            raise DatasetError(
+                f"{self.ann_file}: none of its {tried} image files is under the image folder {self.image_root} "
+                f"(e.g. {path}, from {field} {value!r}): the folder does not fit this json's layout. COCO jsons "
+                f"name images by file_name inside the split folder (data/coco/val2017); LVIS v1 jsons (coco_url, "
+                f"no file_name) by <split>/<name> below the folder holding train2017/ and val2017/ (data/coco)")
         return images
 
     def _check_annotation(self, k: int, a, images: dict[int, dict], bad_images: set,
@@ -128,9 +143,9 @@ class DetectionDataset(torch.utils.data.Dataset):
         return len(self.images)
 
     def image_path(self, im: dict) -> Path:
-        if "coco_url" in im and im["coco_url"].startswith(COCO_URL):
-            return self.image_root / im["coco_url"][len(COCO_URL):]
-        return self.image_root / im["file_name"]
+        """``<image_root>/<file_name>`` (COCO) or ``<image_root>/<split>/<name>`` from ``coco_url`` (LVIS v1, no
+        ``file_name``): ``shared.formats.images.image_file``."""
+        return self.image_root / image_file(im)[0]
 
     def load_image(self, im: dict) -> np.ndarray:
         return np.asarray(read_image(self.image_path(im)))  # EXIF orientation applied, as mmcv's imfrombytes
@@ -158,23 +173,21 @@ class DetectionDataset(torch.utils.data.Dataset):
         inst = self._instances(im, self.load_image(im))
         if self.train:
             rng = np.random.default_rng(seed)
-            inst, scale = large_scale_jitter(inst, rng, self.size, self.scale_range, mask_canvas=self.size), None
+            inst = large_scale_jitter(inst, rng, self.size, self.scale_range, mask_canvas=self.size)
         else:
-            inst, scale = resize_long_side(inst, self.size)
+            inst, _ = resize_long_side(inst, self.size)  # results are mapped back by the real per-axis factors
         h, w = inst.image.shape[:2]
         target = {"boxes": torch.from_numpy(inst.boxes), "labels": torch.from_numpy(inst.labels)}
         if inst.masks is not None:
             target["masks"] = pad_masks(inst.masks, self.size)
         return {"image": normalize_and_pad(inst.image, self.mean, self.std, self.size), "image_size": (h, w),
-                "target": target, "image_id": im["id"], "scale": scale,
-                "orig_size": (im["height"], im["width"])}
+                "target": target, "image_id": im["id"], "orig_size": (im["height"], im["width"])}
 
 
 def collate(samples: list[dict]) -> dict:
-    """List of samples → {images (B,3,S,S), image_sizes, targets, image_ids, scales, orig_sizes}."""
+    """List of samples → {images (B,3,S,S), image_sizes, targets, image_ids, orig_sizes}."""
     return {"images": torch.stack([s["image"] for s in samples]),
             "image_sizes": [s["image_size"] for s in samples],
             "targets": [s["target"] for s in samples],
             "image_ids": [s["image_id"] for s in samples],
-            "scales": [s["scale"] for s in samples],
             "orig_sizes": [s["orig_size"] for s in samples]}

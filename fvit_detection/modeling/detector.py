@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Literal
 
 from torch import nn
 from torchvision.models.detection.image_list import ImageList
@@ -10,6 +11,7 @@ from torchvision.ops import FeaturePyramidNetwork
 from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 
 from backbone import ClipBackbone
+from backbone.options import Placement
 from shared.engine import PartialCheckpoint
 
 from .adapters import PyramidAdapters
@@ -24,14 +26,14 @@ class FViTModelConfig:
     backbone: str = "ViTamin-L-336"
     pretrained: str | None = None
     window_stride: int = 168
-    window_placement: str = "aligned"
+    window_placement: Placement = "aligned"
     window_batch_size: int = 16
     reference_skip_pos_embed: bool = False  # the backbone option: skip the trunk pos_embed (reference reproduction)
     c4_block: int | None = None  # None: num_blocks // 2 − 1 (the reference splits the blocks in halves)
     fpn_channels: int = 256
-    norm: str = "bn"
+    norm: Literal["bn", "gn"] = "bn"  # adapters, FPN and RoI convs: (Sync)BatchNorm or GroupNorm
     rpn_convs: int = 2
-    rpn_norm: str = "none"  # none (torchvision / the OV-COCO RPNHead) or bn (the OV-LVIS CustomRPNHead's SyncBN)
+    rpn_norm: Literal["none", "bn", "gn"] = "none"  # none (torchvision / the OV-COCO RPNHead) or bn (the OV-LVIS CustomRPNHead's SyncBN)
     rpn_pre_nms: int = 2000
     rpn_post_nms: int = 1000
     roi_batch_per_image: int = 512

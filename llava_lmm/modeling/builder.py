@@ -7,6 +7,8 @@ from pathlib import Path
 import torch
 from transformers import LlavaConfig, LlavaForConditionalGeneration
 
+from shared.keymap import OURS, REFERENCE, KeyMap
+
 from .vision_tower import ViTaminVisionConfig, ViTaminVisionModel
 
 log = logging.getLogger(__name__)
@@ -78,28 +80,35 @@ def load_tower_weights(tower: ViTaminVisionModel, source: str, open_clip_name: s
     return what
 
 
-PROJECTOR_KEYS = {"0.weight": "linear_1.weight", "0.bias": "linear_1.bias",
-                  "2.weight": "linear_2.weight", "2.bias": "linear_2.bias"}
+# the reference's mm_projector (mlp2x_gelu: Linear, GELU, Linear) ⇄ HF's LlavaMultiModalProjector
+PROJECTOR_KEY_MAP = KeyMap([("mm_projector.0.{p}", "linear_1.{p}"), ("mm_projector.2.{p}", "linear_2.{p}")],
+                           {"p": "weight|bias"})
+# an original LLaVA checkpoint (LlavaLlamaForCausalLM) ⇄ HF LlavaForConditionalGeneration
+REFERENCE_KEY_MAP = KeyMap(PROJECTOR_KEY_MAP.under("model.", "model.multi_modal_projector.") + [
+    ("lm_head.{rest}", "lm_head.{rest}"),
+    ("model.vision_tower.{rest}", "model.vision_tower.{rest}", "not in LLaVA's checkpoints, tolerated"),
+    ("model.{lm}", "model.language_model.{lm}", "the LM: embed_tokens, layers, norm"),
+], {"p": "weight|bias", "rest": ".+", "lm": r"(?!mm_projector\.).+"})
 
 
 def projector_state_from_reference(sd: dict[str, torch.Tensor], source: str = "state dict") -> dict:
-    """``model.mm_projector.{0,2}.*`` (reference ``mm_projector.bin``) → HF ``linear_{1,2}.*``."""
-    out = {}
-    for k, v in sd.items():
-        if "mm_projector." not in k:
-            continue
-        tail = k.split("mm_projector.", 1)[1]
-        if tail not in PROJECTOR_KEYS:
-            raise ValueError(f"{source}: unexpected projector key {k!r} (only mlp2x_gelu is supported)")
-        out[PROJECTOR_KEYS[tail]] = v
-    if set(out) != set(PROJECTOR_KEYS.values()):
+    """``*mm_projector.{0,2}.*`` (reference ``mm_projector.bin``; any prefix, as LLaVA's loader) → HF
+    ``linear_{1,2}.*``."""
+    tails = {k[k.index("mm_projector."):]: v for k, v in sd.items() if "mm_projector." in k}
+    converted = PROJECTOR_KEY_MAP.convert(tails, OURS, source)
+    if converted.unknown:
+        raise ValueError(f"{source}: unexpected projector key {converted.unknown[0]!r} (only mlp2x_gelu is "
+                         "supported)")
+    out = converted.state_dict
+    if set(out) != {f"linear_{n}.{p}" for n in (1, 2) for p in ("weight", "bias")}:
         raise ValueError(f"{source}: no complete mm_projector.{{0,2}}.{{weight,bias}} set (found {sorted(sd)[:6]})")
     return out
 
 
 def projector_state_to_reference(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    inv = {v: k for k, v in PROJECTOR_KEYS.items()}
-    return {f"model.mm_projector.{inv[k]}": v.detach().cpu().clone() for k, v in state.items()}
+    """HF projector ``linear_{1,2}.*`` → the reference ``mm_projector.bin`` keys ``model.mm_projector.{0,2}.*``."""
+    converted = PROJECTOR_KEY_MAP.convert({k: v.detach().cpu().clone() for k, v in state.items()}, REFERENCE)
+    return {"model." + k: v for k, v in converted.state_dict.items()}
 
 
 def load_projector(model: LlavaForConditionalGeneration, path: str | Path) -> None:
@@ -121,28 +130,13 @@ def load_projector(model: LlavaForConditionalGeneration, path: str | Path) -> No
 
 
 def convert_reference_state_dict(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Keys of an original LLaVA checkpoint → HF ``LlavaForConditionalGeneration`` keys.
-
+    """Keys of an original LLaVA checkpoint → HF ``LlavaForConditionalGeneration`` keys (``REFERENCE_KEY_MAP``):
     ``model.mm_projector.{0,2}`` → ``model.multi_modal_projector.linear_{1,2}``; ``model.{embed_tokens,layers,norm}``
-    → ``model.language_model.*``; ``lm_head`` unchanged; ``model.vision_tower.*`` (not in LLaVA checkpoints, but
-    tolerated) → ``model.vision_tower.*``.
-    """
-    out = {}
-    for k, v in sd.items():
-        if "mm_projector." in k:
-            tail = k.split("mm_projector.", 1)[1]
-            if tail not in PROJECTOR_KEYS:
-                raise ValueError(f"unexpected projector key {k!r}")
-            out["model.multi_modal_projector." + PROJECTOR_KEYS[tail]] = v
-        elif k.startswith("lm_head."):
-            out[k] = v
-        elif k.startswith("model.vision_tower."):
-            out[k] = v
-        elif k.startswith("model."):
-            out["model.language_model." + k[len("model."):]] = v
-        else:
-            raise ValueError(f"unexpected key in reference checkpoint: {k!r}")
-    return out
+    → ``model.language_model.*``; ``lm_head`` unchanged; ``model.vision_tower.*`` kept (tolerated)."""
+    converted = REFERENCE_KEY_MAP.convert(sd, OURS)
+    if converted.unknown:
+        raise ValueError(f"unexpected key in reference checkpoint: {converted.unknown[0]!r}")
+    return converted.state_dict
 
 
 def resize_embeddings_for(model: LlavaForConditionalGeneration, vocab: int, pad_to_multiple_of: int = 64) -> None:

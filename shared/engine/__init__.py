@@ -5,7 +5,8 @@ from .config import ConfigError, config_to_dict, load_config, save_config
 from .distributed import DistInfo, all_gather_objects, all_reduce_sum, barrier, init_distributed, seed_everything
 from .sampler import ResumableBatchSampler
 from .schedule import build_scheduler, scale_lr, warmup_step_lambda
-from .trainer import TrainConfig, Trainer, TrainingInterrupted
+from .train_config import TrainConfig
+from .trainer import Trainer, TrainingInterrupted
 
 __all__ = [
     "CheckpointError", "PartialCheckpoint", "check_state_dict_compatible", "load_checkpoint", "load_state_dict_file",

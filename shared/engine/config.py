@@ -1,4 +1,7 @@
-"""Typed configs: dataclass schemas loaded from YAML with ``key=value`` overrides, validated with errors naming the key."""
+"""Typed configs: dataclass schemas loaded from YAML with ``key=value`` overrides, validated with errors naming the key.
+
+Options with a fixed set of values are typed ``Literal[...]``: a value outside the set is an error naming the key,
+the value and the allowed values when the config is read (before any model or dataset is built)."""
 from __future__ import annotations
 
 import dataclasses
@@ -39,7 +42,7 @@ def _convert(value: Any, tp: Any, key: str) -> Any:
         raise ConfigError(errors[0] if errors else f"{key}: cannot be {value!r}")
     if origin is typing.Literal:
         if value not in args:
-            raise ConfigError(f"{key}: {value!r} is not one of {list(args)}")
+            raise ConfigError(f"{key}={value!r} is not one of {list(args)}")
         return value
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
@@ -80,6 +83,19 @@ def _convert(value: Any, tp: Any, key: str) -> Any:
             raise ConfigError(f"{key}: expected a string, got {value!r}")
         return value
     return value
+
+
+def _has_literal(tp: Any) -> bool:
+    return typing.get_origin(tp) is typing.Literal or any(_has_literal(a) for a in typing.get_args(tp))
+
+
+def check_choices(config: Any) -> None:
+    """Raise ``ConfigError`` naming the key, the value and the allowed values when a ``Literal``-typed field (or a
+    list of them) of the dataclass instance ``config`` holds another value. ``load_config`` checks this while
+    reading; a schema calls it in ``__post_init__`` to check configs built in code too."""
+    for name, tp in typing.get_type_hints(type(config)).items():
+        if _has_literal(tp):
+            _convert(getattr(config, name), tp, name)
 
 
 def _build(schema: type[T], values: dict, prefix: str = "") -> T:

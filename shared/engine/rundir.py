@@ -1,11 +1,14 @@
 """The run folder of a training run: one process at a time (an OS lock), stale temporaries removed, and a resume
 that never silently changes settings (the new config is compared with the checkpoint's before anything is written).
+``RunDir`` does this for the engine's configs; ``hold_run_folder`` / ``resume_changes`` / ``record_changes`` are the
+same steps for entry points with other settings (LLaVA's HF Trainer).
 
 Rules (``train.out_dir`` holding ``last.pt`` and ``train.resume=true``):
 
-- Keys that do not change the trained model may differ from the stored run: ``RESUMABLE_KEYS`` of the train section
-  (extend a run with ``train.max_steps``, change logging / checkpoint / eval cadence, the progress bar, loader
-  workers — batches do not depend on them —, the folder's own path, the speed switches).
+- Keys that do not change the trained model may differ from the stored run: the config fields marked
+  ``resumable`` (``shared.engine.train_config``; in ``TrainConfig``: extend a run with ``train.max_steps``, change
+  logging / checkpoint / eval cadence, the progress bar, loader workers — batches do not depend on them —, the
+  folder's own path, the speed switches).
 - Any other difference (model, data, optimiser, schedule, seed, batch size, AMP, …) is refused with a
   ``ConfigError`` listing every changed key as ``old -> new``, unless ``train.resume_changes=allow``: then the new
   values are used from the checkpoint's step on (the optimiser's lr, betas, weight decay included), and
@@ -15,37 +18,32 @@ Rules (``train.out_dir`` holding ``last.pt`` and ``train.resume=true``):
 """
 from __future__ import annotations
 
-import errno
-import fcntl
 import json
 import os
 import socket
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Collection
+
+from filelock import lock_descriptor
 
 from shared.io import remove_stale_temporaries
 
 from .config import ConfigError, config_changes, config_to_dict, save_config
 from .distributed import all_gather_objects
+from .train_config import TrainConfig, resumable_keys
 
-# TrainConfig fields that may differ when resuming (they do not change the trained weights)
-RESUMABLE_KEYS = ("max_steps", "log_every", "ckpt_every", "keep_every", "eval_every", "progress", "num_workers",
-                  "resume", "resume_changes", "out_dir", "export_pretrained", "tf32", "fused_adamw", "pin_memory",
-                  "compile", "channels_last")
 LOCK_NAME = ".lock"
 CHECKPOINT_NAME = "last.pt"
 HISTORY_NAME = "history.jsonl"
 
 
 class RunDirError(RuntimeError):
-    """The run folder cannot be used (another process holds it)."""
+    """The run folder cannot be used (another process holds it, or it cannot be written)."""
 
 
 def train_section(config: Any):
     """(the TrainConfig inside ``config``, its dotted prefix): ``config`` itself or one of its fields."""
-    from .trainer import TrainConfig
-
     if isinstance(config, TrainConfig):
         return config, ""
     for name, value in vars(config).items():
@@ -75,25 +73,33 @@ def stored_run(out_dir: Path) -> tuple[dict, int] | None:
 
 
 class RunLock:
-    """``fcntl.flock`` on ``<out_dir>/.lock``: released by the OS when the process dies (kill -9 included). Raises
-    ``RunDirError`` naming the holder (pid, host, start time) when another process holds it. Used by ``RunDir`` and
-    by entry points that do not run on this engine (LLaVA's HF Trainer)."""
+    """An OS lock on ``<out_dir>/.lock`` (``filelock.lock_descriptor``: ``flock`` on POSIX, ``LockFileEx`` on
+    Windows), released by the OS when the process dies (kill -9 included). The holder writes its pid, host and
+    start time into the file; a second holder — another process, or another ``RunLock`` in this one — gets a
+    ``RunDirError`` naming them. Used by ``RunDir`` and by entry points that do not run on this engine (LLaVA's HF
+    Trainer). A folder that cannot be created or written is a ``RunDirError`` too."""
 
     def __init__(self, out_dir: Path, key: str = "train.out_dir"):
         self.path = out_dir / LOCK_NAME
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
         try:
-            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            out_dir.mkdir(parents=True, exist_ok=True)
+            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
         except OSError as e:
+            raise RunDirError(f"{key} {out_dir} is not writable: {e.strerror or e}") from None
+        try:
+            locked = lock_descriptor(self.fd, blocking=False)
+        except BaseException:
             os.close(self.fd)
-            if e.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
-                raise
+            raise
+        if not locked:
+            os.close(self.fd)
             raise RunDirError(f"{out_dir} is in use by {self._holder()}; one run per folder — wait for it to end, "
-                              f"stop it, or choose another {key}") from None
+                              f"stop it, or choose another {key}")
         info = {"pid": os.getpid(), "host": socket.gethostname(),
                 "started": time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime())}
         os.ftruncate(self.fd, 0)
-        os.pwrite(self.fd, (json.dumps(info) + "\n").encode(), 0)
+        os.lseek(self.fd, 0, os.SEEK_SET)
+        os.write(self.fd, (json.dumps(info) + "\n").encode())
 
     def _holder(self) -> str:
         try:
@@ -110,8 +116,59 @@ class RunLock:
 
     def release(self) -> None:
         if self.fd is not None:
-            os.close(self.fd)  # closing the descriptor drops the flock
+            os.close(self.fd)  # closing the descriptor drops the lock
             self.fd = None
+
+
+def hold_run_folder(out_dir: Path, is_main: bool, key: str, check: Callable[[], None] = lambda: None
+                    ) -> RunLock | None:
+    """Take ``out_dir`` for one run, before any work: on the main process create it, lock it (``RunLock``), remove
+    the stale temporaries of our atomic writes and run ``check`` (e.g. the resume comparison), releasing the lock
+    when anything fails. Under torchrun every rank then raises when the main process refused, so no rank starts
+    work. ``key`` names the option that sets the folder in messages (``train.out_dir``, ``--output_dir``)."""
+    lock = error = None
+    if is_main:
+        try:
+            lock = RunLock(out_dir, key)
+            try:
+                remove_stale_temporaries(out_dir)
+                check()
+            except BaseException:
+                lock.release()
+                raise
+        except (ConfigError, RunDirError) as e:
+            error = e
+    errors = all_gather_objects(None if error is None else f"{type(error).__name__}: {error}")
+    if error is not None:
+        raise error
+    if errors[0] is not None:  # the main process refused: every rank stops before any work
+        kind, msg = errors[0].split(": ", 1)
+        raise (ConfigError if kind == "ConfigError" else RunDirError)(msg)
+    return lock
+
+
+def resume_changes(out_dir: Path, step: int, old: Any, new: Any, may_change: Collection[str], policy: str,
+                   key: str, allow: str) -> dict[str, tuple[Any, Any]]:
+    """Every key whose value differs between the stored run's settings ``old`` and this run's ``new`` (dotted keys,
+    ``old -> new``). Keys outside ``may_change`` are refused with a ``ConfigError`` listing each of them unless
+    ``policy == "allow"``. ``key`` / ``allow``: the option naming the folder and the one that allows changes, as
+    the user types them (``train.out_dir`` / ``train.resume_changes=allow``)."""
+    changes = config_changes(old, new)
+    refused = {k: v for k, v in changes.items() if k not in may_change}
+    if refused and policy != "allow":
+        lines = "\n".join(f"  {k}: {o!r} -> {n!r}" for k, (o, n) in refused.items())
+        raise ConfigError(
+            f"{out_dir} holds a run at step {step} trained with other settings; resuming would change:\n{lines}\n"
+            f"Use another {key}, or {allow} to apply the changes from step {step} on (recorded in "
+            f"{out_dir / HISTORY_NAME}).")
+    return changes
+
+
+def record_changes(out_dir: Path, record: dict) -> None:
+    """Append one resume-with-changes record (``{"step", ..., "changes": {key: [old, new]}}``) to
+    ``<out_dir>/history.jsonl``."""
+    with open(out_dir / HISTORY_NAME, "a") as f:
+        f.write(json.dumps(record, default=str) + "\n")
 
 
 class RunDir:
@@ -137,31 +194,10 @@ class RunDir:
         run = cls._held.get(out_dir)
         if run is None:
             run = cls(out_dir, config, is_main)
-            error = None
-            if is_main:
-                try:
-                    run._acquire()
-                except (ConfigError, RunDirError) as e:
-                    error = e
-            errors = all_gather_objects(None if error is None else f"{type(error).__name__}: {error}")
-            if error is not None:
-                raise error
-            if errors[0] is not None:  # rank 0 refused: every rank stops before any work
-                kind, msg = errors[0].split(": ", 1)
-                raise (ConfigError if kind == "ConfigError" else RunDirError)(msg)
+            run._lock = hold_run_folder(out_dir, is_main, run.prefix + "out_dir", run._check_resume)
             cls._held[out_dir] = run
         run._opened += 1
         return run
-
-    def _acquire(self) -> None:
-        self.out_dir.mkdir(parents=True, exist_ok=True)
-        self._lock = RunLock(self.out_dir, self.prefix + "out_dir")
-        try:
-            remove_stale_temporaries(self.out_dir)
-            self._check_resume()
-        except BaseException:
-            self._lock.release()
-            raise
 
     def _check_resume(self) -> None:
         if not self.train_cfg.resume:
@@ -172,15 +208,9 @@ class RunDir:
         old, self.resume_step = stored
         if old is None:  # a checkpoint written before run configs were stored: nothing to compare
             return
-        self.changes = config_changes(old, _plain(self.config))
-        allowed = {self.prefix + k for k in RESUMABLE_KEYS}
-        refused = {k: v for k, v in self.changes.items() if k not in allowed}
-        if refused and self.train_cfg.resume_changes != "allow":
-            lines = "\n".join(f"  {k}: {o!r} -> {n!r}" for k, (o, n) in refused.items())
-            raise ConfigError(
-                f"{self.out_dir} holds a run at step {self.resume_step} trained with other settings; resuming would "
-                f"change:\n{lines}\nUse another {self.prefix}out_dir, or {self.prefix}resume_changes=allow to apply "
-                f"the changes from step {self.resume_step} on (recorded in {HISTORY_NAME}).")
+        self.changes = resume_changes(self.out_dir, self.resume_step, old, _plain(self.config),
+                                      resumable_keys(self.config), self.train_cfg.resume_changes,
+                                      self.prefix + "out_dir", self.prefix + "resume_changes=allow")
 
     def commit(self) -> None:
         """Write ``config.yaml`` (the settings in force) and, after changes, a ``history.jsonl`` record. Called once
@@ -190,10 +220,9 @@ class RunDir:
         self._committed = True
         header = None
         if self.changes:
-            record = {"step": self.resume_step, "time": time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime()),
-                      "changes": {k: [o, n] for k, (o, n) in self.changes.items()}}
-            with open(self.out_dir / HISTORY_NAME, "a") as f:
-                f.write(json.dumps(record) + "\n")
+            record_changes(self.out_dir, {
+                "step": self.resume_step, "time": time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime()),
+                "changes": {k: [o, n] for k, (o, n) in self.changes.items()}})
             header = f"settings in force since step {self.resume_step}; earlier values in {HISTORY_NAME}"
         save_config(self.config, self.out_dir / "config.yaml", header=header)
 

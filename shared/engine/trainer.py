@@ -17,9 +17,9 @@ import shutil
 import signal
 import sys
 import threading
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -28,58 +28,11 @@ from torch import nn
 from shared.io import atomic_path
 
 from .checkpoint import load_checkpoint, save_checkpoint
-from .config import ConfigError
 from .distributed import DistInfo, all_gather_objects, all_reduce_sum, barrier, init_distributed
 from .rundir import RunDir
 from .sampler import ResumableBatchSampler
 from .schedule import build_scheduler, scale_lr
-
-
-@dataclass
-class TrainConfig:
-    out_dir: str = "outputs/run"
-    max_steps: int = 1000
-    batch_size: int = 2  # per process
-    base_batch_size: int | None = None  # linear LR scaling reference (F-ViT: 64); None = no scaling
-    lr: float = 1e-4
-    weight_decay: float = 0.1
-    betas: tuple[float, float] = (0.9, 0.999)
-    warmup_steps: int = 250
-    warmup_ratio: float = 0.001
-    lr_steps: list[int] = field(default_factory=list)
-    lr_gamma: float = 0.1
-    grad_clip: float | None = 1.0
-    amp: str = "none"  # none | bf16 | fp16
-    log_every: int = 10
-    ckpt_every: int = 500
-    keep_every: int = 0  # also keep step_<N>.pt every N steps (a multiple of ckpt_every); 0 = only last.pt
-    eval_every: int = 0
-    seed: int = 0
-    num_workers: int = 0
-    resume: bool = True
-    find_unused_parameters: bool = False
-    sync_bn: bool = True
-    progress: bool = True
-    export_pretrained: bool = False  # the adapters write <out_dir>/pretrained/ (from_pretrained) at the end
-    resume_changes: Literal["refuse", "allow"] = "refuse"  # allow: resume with changed settings (shared.engine.rundir)
-    # fast paths; the CUDA-only ones do nothing on the CPU
-    tf32: bool = True  # CUDA: TF32 tensor cores for the fp32 matmuls / convolutions left outside autocast
-    fused_adamw: bool = True  # CUDA: the fused AdamW kernel (one launch for all parameters)
-    pin_memory: bool = True  # CUDA: page-locked batches, copied to the GPU without blocking
-    compile: bool = False  # torch.compile the model (in place: parameter names and checkpoints unchanged)
-    channels_last: bool = False  # channels-last weights and ``images`` (where convolutions dominate)
-
-    def __post_init__(self):
-        """Range checks, so a bad value is a config error naming the key before any work."""
-        checks = [("max_steps", self.max_steps > 0, "> 0"), ("batch_size", self.batch_size > 0, "> 0"),
-                  ("log_every", self.log_every > 0, "> 0"), ("ckpt_every", self.ckpt_every > 0, "> 0"),
-                  ("lr", self.lr > 0, "> 0"), ("warmup_steps", self.warmup_steps >= 0, ">= 0"),
-                  ("keep_every", self.keep_every >= 0, ">= 0 (0 = off)"),
-                  ("eval_every", self.eval_every >= 0, ">= 0 (0 = off)"),
-                  ("num_workers", self.num_workers >= 0, ">= 0"), ("weight_decay", self.weight_decay >= 0, ">= 0")]
-        for key, ok, expected in checks:
-            if not ok:
-                raise ConfigError(f"{key}: must be {expected}, got {getattr(self, key)!r}")
+from .train_config import TrainConfig
 
 
 def _to_device(x, device):
@@ -119,7 +72,8 @@ class TrainingInterrupted(RuntimeError):
 
 
 # Ctrl-C (SIGINT) as a scheduler's SIGTERM / SIGUSR1: finish the step, checkpoint, stop; a second Ctrl-C aborts
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT)
+# (SIGUSR1 is POSIX-only: the module imports on Windows too)
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGUSR1", "SIGINT") if hasattr(signal, name))
 
 
 def _truncate_log(path: Path, step: int) -> None:
@@ -151,11 +105,6 @@ class Trainer:
                  run_config: Any = None):
         """``run_config``: the adapter's full config (holding ``cfg`` as a field); it is what a resume is compared
         with and what ``config.yaml`` shows. Default: ``cfg`` alone."""
-        if cfg.amp not in ("none", "bf16", "fp16"):
-            raise ValueError(f"train.amp={cfg.amp!r}: expected none, bf16 or fp16")
-        if cfg.keep_every and (not cfg.ckpt_every or cfg.keep_every % cfg.ckpt_every):
-            raise ValueError(f"train.keep_every={cfg.keep_every} must be a multiple of train.ckpt_every="
-                             f"{cfg.ckpt_every} (snapshots are taken when a checkpoint is written)")
         self.cfg, self.model, self.dataset, self.collate = cfg, model, train_dataset, collate_fn
         self.evaluate, self.param_groups = evaluate, param_groups
         self.metadata = metadata or {}  # stored in every checkpoint (e.g. the adapter's full config)

@@ -3,19 +3,28 @@
 Layout of ``<out>/``::
 
     world.json                               manifest: seed, image size, splits, categories, novel split, files
-    images/{train,val}/000001.jpg            JPEG images (ids start at 1 in each split)
-    annotations/instances_{train,val}.json   COCO instances (things only, RLE masks of the visible parts)
+    images/{train2017,val2017}/000001.jpg    JPEG images in COCO's split folders below one image root (ids start
+                                             at 1 in each split)
+    annotations/instances_{train,val}.json   COCO instances (things only, RLE masks of the visible parts); images
+                                             as COCO names them: file_name (bare, inside the split folder) AND
+                                             coco_url (http://images.cocodataset.org/<split>2017/<file_name>)
     annotations/instances_train_base.json    OV-COCO style train file: novel annotations removed
     annotations/lvis_v1_{train,val}.json     LVIS v1 (frequency r/c/f, image/instance counts from train,
-                                             neg / not-exhaustive category ids; images by coco_url)
+                                             neg / not-exhaustive category ids); images by coco_url only, as LVIS
     annotations/lvis_v1_train_ov.json        OV-LVIS train file: rare (= novel) annotations removed
-    annotations/panoptic_{train,val}.json    COCO panoptic json; PNGs in annotations/panoptic_{train,val}/
+    annotations/panoptic_{train,val}.json    COCO panoptic json (images as in the instances json); PNGs
+                                             <image stem>.png in annotations/panoptic_{train,val}/
     annotations/panoptic_train_base.json     panoptic train without the held-out segmentation classes (their
                                              pixels unlabeled); PNGs in annotations/panoptic_train_base/
     captions/{train,val}.tsv                 image–caption pairs (open_clip CsvDataset layout, paths relative
                                              to the world folder); object / stuff crops in captions/crops/{split}/
     llava/pretrain.json                      LCS-558K style captions (`plain` stage), train images
-    llava/instruct_{train,val}.json          mix665k style Q&A (+ a few text-only samples in train)
+    llava/instruct_{train,val}.json          mix665k style Q&A (+ a few text-only samples in train); ``image``
+                                             relative to ``images/`` (``train2017/000001.jpg``, as mix665k's
+                                             ``coco/train2017/…`` below its image folder)
+
+The configs read them as the real ones: COCO json + split folder (``images/val2017``), LVIS json + image root
+(``images``), panoptic json + PNG folder + split folder.
     classnames/panoptic_with_prompt_eng.txt  FC-CLIP class-name file (`id:name,synonym`)
     classnames/classes_{all,base,novel}.json F-ViT style name lists (category-id order)
 
@@ -42,6 +51,8 @@ from . import captions, llava, writers
 from .scene import NOVEL, SEG_HELD_OUT, STUFF, THINGS, sample_scene
 
 SPLITS = ("train", "val")
+SPLIT_FOLDERS = {"train": "train2017", "val": "val2017"}  # COCO's image folders
+COCO_URL = "http://images.cocodataset.org/"  # the host of every COCO/LVIS coco_url
 JPEG_QUALITY = 95
 MIN_IMAGE_SIZE = 64  # from here on the frontmost shape (never occluded) always keeps MIN_VISIBLE_AREA pixels
 
@@ -51,7 +62,9 @@ class WorldPaths:
     """Every file of a world (see the module docstring for the layout)."""
 
     root: Path
-    images: Path
+    images: Path  # the image root holding the split folders (as data/coco)
+    images_train: Path  # images/train2017
+    images_val: Path  # images/val2017
     instances_train: Path
     instances_val: Path
     instances_train_base: Path
@@ -81,7 +94,8 @@ class WorldPaths:
         root = Path(root)
         a, c = root / "annotations", root / "classnames"
         return cls(
-            root=root, images=root / "images",
+            root=root, images=root / "images", images_train=root / "images" / SPLIT_FOLDERS["train"],
+            images_val=root / "images" / SPLIT_FOLDERS["val"],
             instances_train=a / "instances_train.json", instances_val=a / "instances_val.json",
             instances_train_base=a / "instances_train_base.json",
             lvis_train=a / "lvis_v1_train.json", lvis_val=a / "lvis_v1_val.json",
@@ -123,9 +137,10 @@ def _render_split(paths: WorldPaths, seed: int, split_idx: int, count: int, size
     for i in range(1, count + 1):
         rng = np.random.default_rng([seed, split_idx, i])
         scene = sample_scene(rng, size)
-        file_name = f"{split}/{i:06d}.jpg"
-        atomic_write_bytes(paths.images / file_name, _encode(scene.image, "JPEG"))
-        d["images"].append({"id": i, "file_name": file_name, "width": size, "height": size})
+        file_name, image_file = f"{i:06d}.jpg", f"{SPLIT_FOLDERS[split]}/{i:06d}.jpg"  # bare; below images/
+        atomic_write_bytes(paths.images / image_file, _encode(scene.image, "JPEG"))
+        d["images"].append({"id": i, "file_name": file_name, "coco_url": COCO_URL + image_file,
+                            "width": size, "height": size})
         anns = writers.instance_annotations(scene, i, first_id=len(d["anns"]) + 1)
         d["anns"] += anns
         ids, pan = writers.panoptic_segments(scene, i)
@@ -138,13 +153,13 @@ def _render_split(paths: WorldPaths, seed: int, split_idx: int, count: int, size
         objects = [(o.thing, a["bbox"]) for o, a in zip(scene.objects, anns)]
         record_id = f"{split}-{i:06d}"
         stuff = writers.visible_stuff(pan)
-        d["pretrain"].append(llava.pretrain_record(rng, record_id, file_name, objects, stuff))
-        d["instruct"].append(llava.instruct_record(rng, record_id, file_name, objects, size, stuff))
+        d["pretrain"].append(llava.pretrain_record(rng, record_id, image_file, objects, stuff))
+        d["instruct"].append(llava.instruct_record(rng, record_id, image_file, objects, size, stuff))
         crops = paths.root / "captions" / "crops" / split
         cap_rng = np.random.default_rng([seed, 200 + split_idx, i])  # own stream: the files above stay unchanged
         for k, (box, text) in enumerate(captions.scene_pairs(cap_rng, scene, objects, stuff)):
             if box is None:
-                d["captions"].append((f"images/{file_name}", text))
+                d["captions"].append((f"images/{image_file}", text))
                 continue
             x0, y0, x1, y1 = box
             crop = crops / f"{i:06d}_{k:02d}.jpg"

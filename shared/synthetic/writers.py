@@ -13,7 +13,6 @@ from shared.formats.panoptic import segments_info
 
 from .scene import COLOURS, NOVEL, SHAPE_SYNONYMS, STUFF, STUFF_SYNONYMS, THINGS, Scene
 
-COCO_URL = "http://images.cocodataset.org/"  # LVIS images are named by URL; loaders strip this prefix
 THING_ID = {name: i for i, name in enumerate(THINGS, start=1)}
 STUFF_ID = {name: i for i, name in enumerate(STUFF, start=len(THINGS) + 1)}
 NOVEL_IDS = frozenset(THING_ID[n] for n in NOVEL)
@@ -106,7 +105,8 @@ def lvis_categories(train_anns: list[dict]) -> list[dict]:
 
 def lvis_json(images: list[dict], anns: list[dict], cats: list[dict], rng: np.random.Generator,
               description: str) -> dict:
-    """LVIS v1 file of a split. Images are named by ``coco_url`` (plus ``file_name``); ``neg_category_ids`` are
+    """LVIS v1 file of a split. Images are named by ``coco_url`` only (no ``file_name``, as LVIS v1: the image is
+    ``<image root>/<split>/<name>``); ``neg_category_ids`` are
     a few categories absent from the image, ``not_exhaustive_category_ids`` now and then one present category.
     Annotations carry no ``iscrowd`` (LVIS v1 has none)."""
     present: dict[int, set] = {im["id"]: set() for im in images}
@@ -119,17 +119,16 @@ def lvis_json(images: list[dict], anns: list[dict], cats: list[dict], rng: np.ra
         neg = sorted(int(x) for x in rng.choice(absent, size=min(NUM_NEG, len(absent)), replace=False))
         not_exhaustive = [here[int(rng.integers(len(here)))]] if here and rng.random() < 0.1 else []
         lvis_images.append({"id": im["id"], "width": im["width"], "height": im["height"],
-                            "coco_url": COCO_URL + im["file_name"], "file_name": im["file_name"],
+                            "coco_url": im["coco_url"],
                             "neg_category_ids": neg, "not_exhaustive_category_ids": not_exhaustive})
     return {"info": {"description": description}, "images": lvis_images,
             "annotations": [{k: v for k, v in a.items() if k != "iscrowd"} for a in anns], "categories": cats}
 
 
 def panoptic_json(images: list[dict], pan_anns: list[dict], description: str, drop: set[int] = frozenset()) -> dict:
-    """COCO panoptic file: images named relative to the split's image folder, PNG names in the annotations;
-    the categories ``drop`` left out of the category list."""
-    return {"info": {"description": description},
-            "images": [{**im, "file_name": im["file_name"].split("/")[-1]} for im in images],
+    """COCO panoptic file: images as in the instances file (``file_name`` inside the split's image folder), PNG
+    names in the annotations; the categories ``drop`` left out of the category list."""
+    return {"info": {"description": description}, "images": images,
             "annotations": pan_anns,
             "categories": [{k: c[k] for k in ("id", "name", "supercategory", "isthing", "color")}
                            for c in categories() if c["id"] not in drop]}

@@ -6,7 +6,7 @@ import pytest
 from benchmarks.gpu_suite import PEAK_TFLOPS_BF16, main, peak_tflops_bf16
 
 TOP = {"device", "torch", "peak_tflops_bf16", "matmul_tflops", "mfu_reference", "total_s"}
-BACKBONE_CASE = {"size", "stride", "windows", "batched_ms", "sequential_ms", "batched_over_sequential",
+BACKBONE_CASE = {"size", "stride", "windows", "batched_ms", "sequential_ms", "sequential_over_batched",
                  "outputs_equal", "interpolate_ms", "peak_mem_gib", "mfu"}
 FVIT = {"train_step_s", "train_img_s", "infer_img_s", "peak_mem_gib", "mfu"}
 FCCLIP = {"train_img_s", "eval_img_s", "deform_attn_share", "peak_mem_gib", "mfu"}
@@ -25,7 +25,7 @@ def test_dry_run_writes_every_key(tmp_path, capsys):
     # the synthetic F-ViT and FC-CLIP configs agree on 256² / stride 64: one case, 3 × 3 windows of 128
     assert len(cases) == 1 and BACKBONE_CASE <= set(cases[0]) and cases[0]["windows"] == 9
     c = cases[0]
-    assert c["outputs_equal"] and c["batched_over_sequential"] == pytest.approx(c["sequential_ms"] / c["batched_ms"])
+    assert c["outputs_equal"] and c["sequential_over_batched"] == pytest.approx(c["sequential_ms"] / c["batched_ms"])
     assert FVIT <= set(r["fvit"]) and FCCLIP <= set(r["fcclip"]) and LLAVA <= set(r["llava"])
     assert 0 < r["fcclip"]["deform_attn_share"] < 1
     ll = r["llava"]
@@ -35,7 +35,7 @@ def test_dry_run_writes_every_key(tmp_path, capsys):
     assert ll["mfu"] > 0 and ll["towers"]["clip"]["mfu"] > 0
     assert "llava_fsdp2" not in r  # --only
     table = capsys.readouterr().out
-    assert "batched_over_sequential=" in table and "vitamin_over_clip=" in table
+    assert "sequential_over_batched=" in table and "vitamin_over_clip=" in table
 
 
 def test_only_and_unknown_section(tmp_path):

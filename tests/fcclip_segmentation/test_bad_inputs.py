@@ -28,7 +28,7 @@ def test_panoptic_problems_are_collected_and_skippable(fcclip_world, tmp_path):
     f, data = _bad_panoptic(w, tmp_path)
     anns = data["annotations"]
     with pytest.raises(DatasetError) as e:
-        PanopticDataset(f, w.panoptic_train_dir, w.images / "train", True, 128, MEAN, STD)
+        PanopticDataset(f, w.panoptic_train_dir, w.images_train, True, 128, MEAN, STD)
     msg = str(e.value)
     assert msg.splitlines()[0].startswith(f"{f}: 4 bad annotations")
     for needle in (f"annotations[0] (image_id {anns[0]['image_id']}): file_name panoptic PNG not found: "
@@ -37,7 +37,7 @@ def test_panoptic_problems_are_collected_and_skippable(fcclip_world, tmp_path):
                    "annotations[2] (image_id 777777): image_id 777777 is not in 'images'",
                    f"annotations[3] (image_id {anns[3]['image_id']}): segments_info[0].id 'x' is not an integer"):
         assert needle in msg, needle
-    ds = PanopticDataset(f, w.panoptic_train_dir, w.images / "train", True, 128, MEAN, STD, on_bad_record="skip")
+    ds = PanopticDataset(f, w.panoptic_train_dir, w.images_train, True, 128, MEAN, STD, on_bad_record="skip")
     assert ds.skipped == 4 and len(ds) == len(anns) - 4
     assert {r["image"]["id"] for r in ds.records} == {a["image_id"] for a in anns[4:]}
     # a missing image file is found when the set is built, not at its first use
@@ -54,7 +54,7 @@ def _missing_image_set(w, tmp_path):
     data["annotations"].insert(0, first)
     f = tmp_path / "val.json"
     f.write_text(json.dumps(data))
-    return PanopticDataset(f, w.panoptic_val_dir, w.images / "val", False, 128, MEAN, STD)
+    return PanopticDataset(f, w.panoptic_val_dir, w.images_val, False, 128, MEAN, STD)
 
 
 def test_duplicate_category_ids_are_an_error(fcclip_world, tmp_path):
@@ -64,7 +64,7 @@ def test_duplicate_category_ids_are_an_error(fcclip_world, tmp_path):
     f.write_text(json.dumps(data))
     with pytest.raises(DatasetError, match=rf"dup.json: bad categories:\n  category ids used more than once: "
                                            rf"\[{data['categories'][2]['id']}\]"):
-        PanopticDataset(f, fcclip_world.panoptic_val_dir, fcclip_world.images / "val", False, 128, MEAN, STD,
+        PanopticDataset(f, fcclip_world.panoptic_val_dir, fcclip_world.images_val, False, 128, MEAN, STD,
                         on_bad_record="skip")
 
 
@@ -72,7 +72,7 @@ def test_semantic_set_checks_every_image_when_built(fcclip_world, tmp_path):
     labels = write_semantic_labels(fcclip_world, tmp_path / "sem")
     stems = sorted(p.stem for p in labels.glob("*.png"))
     (labels / "orphan.png").write_bytes((labels / f"{stems[0]}.png").read_bytes())
-    args = (fcclip_world.images / "val", labels, fcclip_world.classnames_panoptic, 128, MEAN, STD)
+    args = (fcclip_world.images_val, labels, fcclip_world.classnames_panoptic, 128, MEAN, STD)
     with pytest.raises(DatasetError, match=r"1 bad label maps .*\n  label map orphan.png: image no image for label "
                                            r"map orphan"):
         SemanticSegDataset(*args)

@@ -52,7 +52,7 @@ def test_read_label_map_uint16_tiff_and_palette_png(tmp_path):
 
 def test_semantic_dataset_reads_tiff_labels_at_original_size(fcclip_world, tmp_path):
     labels = write_semantic_labels(fcclip_world, tmp_path / "tif", ".tif", 65535)
-    ds = SemanticSegDataset(fcclip_world.images / "val", labels, fcclip_world.classnames_panoptic, 64, MEAN, STD,
+    ds = SemanticSegDataset(fcclip_world.images_val, labels, fcclip_world.classnames_panoptic, 64, MEAN, STD,
                             ignore_label=65535, label_suffix=".tif")
     s = ds[0]
     gt = read_label_map(sorted(labels.glob("*.tif"))[0])
@@ -76,7 +76,7 @@ def test_semantic_dataset_bad_inputs(fcclip_world, tmp_path):
     gt = read_label_map(first)
 
     def ds():
-        return SemanticSegDataset(w.images / "val", labels, w.classnames_panoptic, 64, MEAN, STD)
+        return SemanticSegDataset(w.images_val, labels, w.classnames_panoptic, 64, MEAN, STD)
 
     Image.fromarray(gt[:-1].astype(np.uint8)).save(first)  # one row short
     with pytest.raises(ValueError, match=rf"{first.name}: label map is {gt.shape[0] - 1}×{gt.shape[1]} but"):
@@ -90,9 +90,9 @@ def test_semantic_dataset_bad_inputs(fcclip_world, tmp_path):
     with pytest.raises(ValueError, match="no image for label map 000000_missing"):  # when the set is built
         ds()
     with pytest.raises(FileNotFoundError, match="label folder not found"):
-        SemanticSegDataset(w.images / "val", tmp_path / "nothing", w.classnames_panoptic, 64, MEAN, STD)
+        SemanticSegDataset(w.images_val, tmp_path / "nothing", w.classnames_panoptic, 64, MEAN, STD)
     with pytest.raises(ValueError, match="no label maps ending in '.tif'"):
-        SemanticSegDataset(w.images / "val", labels, w.classnames_panoptic, 64, MEAN, STD, label_suffix=".tif")
+        SemanticSegDataset(w.images_val, labels, w.classnames_panoptic, 64, MEAN, STD, label_suffix=".tif")
 
 
 def test_registry_resolves_paths_aliases_and_reports_missing_files(tmp_path):

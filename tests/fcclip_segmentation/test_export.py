@@ -46,7 +46,7 @@ def test_cli_graph_equals_pytorch_on_world_images(exported, fcclip_world):
     assert meta["classes"] == ["red circle", "blue square,blue box", "purple blob", "sky"]
     assert meta["is_thing"] == [True, True, True, False] and meta["size"] == 256 and meta["pad"] == "mean"
     spec = model.backbone.spec
-    picture = np.asarray(Image.open(fcclip_world.images / "val" / "000001.jpg").convert("RGB"))
+    picture = np.asarray(Image.open(fcclip_world.images_val / "000001.jpg").convert("RGB"))
     q = model.cfg.num_queries
     for pic in (picture[:80], picture[:, :70]):  # two content sizes through the same graph
         image, size, _ = canvas(pic, 256)

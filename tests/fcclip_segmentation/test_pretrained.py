@@ -20,7 +20,7 @@ def model(fcclip_world, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def image(fcclip_world):
-    return sorted((fcclip_world.images / "val").glob("*.jpg"))[0]
+    return sorted(fcclip_world.images_val.glob("*.jpg"))[0]
 
 
 def _same(a, b):
@@ -79,7 +79,7 @@ def test_batch_cli_output_is_read_back_by_the_panoptic_evaluator(model, fcclip_w
     from shared.formats.panoptic import load_panoptic_json, read_segment_ids
 
     model.save_pretrained(tmp_path / "pre")
-    images = fcclip_world.images / "val"
+    images = fcclip_world.images_val
     out = tmp_path / "out"
     classes = "red circle,red disc;green square;sky*;grass*"
     assert main(["--pretrained", str(tmp_path / "pre"), "--images", str(images / "00000[1-3].jpg"), "--classes",

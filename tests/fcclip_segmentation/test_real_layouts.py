@@ -153,7 +153,7 @@ def test_from_config_without_training_set(run, fcclip_world, tmp_path, monkeypat
     assert len(model.train_classes) == 133 and model.train_classes[0].startswith("person,")
     assert model.seen.tolist() == [True, False, True]  # "cat" and "sky" are COCO synonyms, "purple star" is not
     assert model.is_thing.tolist() == [True, True, False]
-    image = sorted((fcclip_world.images / "val").glob("*.jpg"))[0]
+    image = sorted(fcclip_world.images_val.glob("*.jpg"))[0]
     assert model.predict(image, score_threshold=0.0)["panoptic"].shape == np.asarray(Image.open(image)).shape[:2]
     # the default vocabulary (the training classes with thing/stuff flags) needs the training json's categories
     with pytest.raises(FileNotFoundError, match=r"nowhere/panoptic_train2017.json.*give the vocabulary instead"):
@@ -172,7 +172,7 @@ def test_a_checkpoint_keeps_its_class_count(run, fcclip_world, tmp_path, capsys,
         cfg = load_config(type(world_cfg), run["config"], [f"data.train_class_names={train_names}"]
                           + [f"data.{k}={v}" for k, v in (("val_json", fcclip_world.panoptic_val),
                                                           ("val_png", fcclip_world.panoptic_val_dir),
-                                                          ("val_images", fcclip_world.images / "val"),
+                                                          ("val_images", fcclip_world.images_val),
                                                           ("val_class_names", fcclip_world.classnames_panoptic))]
                           + ["data.val_instances=null", "eval.max_images=1", "eval.tasks=[semantic]"])
         save_config(cfg, tmp_path / "c.yaml")
@@ -193,10 +193,10 @@ def test_training_vocabulary_is_the_class_name_file(fcclip_world, tmp_path):
     from fcclip_segmentation.demo import base_class_names
 
     w = fcclip_world
-    full = PanopticDataset(w.panoptic_train, w.panoptic_train_dir, w.images / "train", True, 128, (0,) * 3, (1,) * 3,
+    full = PanopticDataset(w.panoptic_train, w.panoptic_train_dir, w.images_train, True, 128, (0,) * 3, (1,) * 3,
                            class_names_file=w.classnames_panoptic)
     assert full.class_names == training_class_names(w.classnames_panoptic, "nowhere.json")
-    base = PanopticDataset(w.panoptic_train_base, w.panoptic_train_base_dir, w.images / "train", True, 128,
+    base = PanopticDataset(w.panoptic_train_base, w.panoptic_train_base_dir, w.images_train, True, 128,
                            (0,) * 3, (1,) * 3, class_names_file=w.classnames_panoptic)
     assert len(base.class_names) < len(full.class_names)
     with pytest.raises(ValueError, match=r"panoptic_train_base.json: its \d+ categories are not the 16 classes of "

@@ -33,7 +33,7 @@ def test_training_reaches_pq_above_zero(fcclip_world, tmp_path):
     _registered_ade20k_eval(tmp_path)
     from fcclip_segmentation.predict import main as predict_main
 
-    img = fcclip_world.images / "val/000001.jpg"
+    img = fcclip_world.images_val / "000001.jpg"
     assert predict_main(["--config", str(tmp_path / "config.yaml"), "--checkpoint", str(tmp_path / "last.pt"),
                          "--image", str(img), "--classes", "red circle;blue square;sky*;grass*;purple star",
                          "--out", str(tmp_path / "p.png")]) == 0
@@ -96,7 +96,7 @@ def test_bad_inputs(fcclip_world, tmp_path):
     bad = tmp_path / "names.txt"
     bad.write_text("0:invalid_class_id\n1:red circle")
     with pytest.raises(ValueError, match=r"names.txt: 1 class names for \d+ dataset classes"):
-        PanopticDataset(w.panoptic_val, w.panoptic_val_dir, w.images / "val", False, 128, mean, std,
+        PanopticDataset(w.panoptic_val, w.panoptic_val_dir, w.images_val, False, 128, mean, std,
                         class_names_file=bad)
     bad.write_text("1 red circle")
     with pytest.raises(ValueError, match=r"names.txt:1: expected 'index:name1,name2'"):

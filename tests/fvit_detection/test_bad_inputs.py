@@ -24,14 +24,15 @@ def _base(world):
 
 def test_missing_image_file_is_found_when_the_dataset_is_built(fvit_world, tmp_path):
     data = _base(fvit_world)
-    data["images"][0]["file_name"] = "train/nope.jpg"
+    data["images"][0]["file_name"] = "nope.jpg"
     data["images"][0].pop("coco_url", None)
     ann = _write(tmp_path, data)
-    with pytest.raises(DatasetError, match=r"images\[0\] \(id \d+\): file_name image file not found: .*nope.jpg"):
-        DetectionDataset(ann, fvit_world.images, True, 128, MEAN, STD)
-    ds = DetectionDataset(ann, fvit_world.images, True, 128, MEAN, STD, on_bad_record="skip")
+    with pytest.raises(DatasetError, match=r"images\[0\] \(id \d+\): file_name 'nope.jpg': image file not found: .*"
+                                           r"train2017/nope.jpg"):
+        DetectionDataset(ann, fvit_world.images_train, True, 128, MEAN, STD)
+    ds = DetectionDataset(ann, fvit_world.images_train, True, 128, MEAN, STD, on_bad_record="skip")
     assert ds.skipped["bad_record"] == 1 and data["images"][0]["id"] not in {im["id"] for im in ds.images}
-    assert len(ds.images) == len(DetectionDataset(fvit_world.instances_train, fvit_world.images, True, 128, MEAN,
+    assert len(ds.images) == len(DetectionDataset(fvit_world.instances_train, fvit_world.images_train, True, 128, MEAN,
                                                   STD).images) - 1
 
 
@@ -47,7 +48,7 @@ def test_bad_records_are_collected_in_one_pass_up_to_20(fvit_world, tmp_path):
     for a in anns[5:30]:
         a["bbox"] = "abc"
     with pytest.raises(DatasetError) as e:
-        DetectionDataset(_write(tmp_path, data), fvit_world.images, True, 128, MEAN, STD)
+        DetectionDataset(_write(tmp_path, data), fvit_world.images_train, True, 128, MEAN, STD)
     msg = str(e.value)
     assert "ann.json" in msg and "data.on_bad_record=skip" in msg
     for needle in (f"annotations[0] (id {anns[0]['id']}): bbox [1, 2, 3] is not 4 finite numbers",
@@ -59,7 +60,7 @@ def test_bad_records_are_collected_in_one_pass_up_to_20(fvit_world, tmp_path):
     bad_anns = sum(a["image_id"] != ims[1]["id"] for a in anns[:30])  # image 1's annotations go with it
     assert f"{1 + bad_anns} bad records" in msg.splitlines()[0]
     assert len(msg.splitlines()) == 1 + 20 + 1 and msg.splitlines()[-1].strip() == f"… and {1 + bad_anns - 20} more"
-    ds = DetectionDataset(_write(tmp_path, data), fvit_world.images, True, 128, MEAN, STD, on_bad_record="skip")
+    ds = DetectionDataset(_write(tmp_path, data), fvit_world.images_train, True, 128, MEAN, STD, on_bad_record="skip")
     assert ds.skipped["bad_record"] == 1 + bad_anns
     assert all(a["bbox"] != "abc" for ann in ds.anns.values() for a, _ in ann)
 
@@ -68,7 +69,7 @@ def test_duplicate_category_ids_are_an_error(fvit_world, tmp_path):
     data = _base(fvit_world)
     data["categories"].append(dict(data["categories"][0]))
     with pytest.raises(DatasetError, match=f"category ids used more than once: \\[{data['categories'][0]['id']}\\]"):
-        DetectionDataset(_write(tmp_path, data), fvit_world.images, True, 128, MEAN, STD, on_bad_record="skip")
+        DetectionDataset(_write(tmp_path, data), fvit_world.images_train, True, 128, MEAN, STD, on_bad_record="skip")
 
 
 def test_train_entry_point_prints_one_clean_error(fvit_world, tmp_path, capsys):
@@ -77,7 +78,7 @@ def test_train_entry_point_prints_one_clean_error(fvit_world, tmp_path, capsys):
     data = _base(fvit_world)
     data["annotations"][0]["bbox"] = None
     ann = _write(tmp_path, data)
-    args = ["--config", CONFIG, f"data.train_ann={ann}", f"data.train_images={fvit_world.images}",
+    args = ["--config", CONFIG, f"data.train_ann={ann}", f"data.train_images={fvit_world.images_train}",
             f"data.val_ann={fvit_world.lvis_val}", f"data.val_images={fvit_world.images}",
             f"train.out_dir={tmp_path / 'run'}", f"text_cache={tmp_path / 'tc'}", "train.progress=false"]
     assert train_main(args) == 2
@@ -90,7 +91,7 @@ def test_bad_boxes_are_counted_skips(fvit_world, tmp_path):
     data["annotations"][0]["bbox"] = [5, 5, 0, 10]  # zero area
     data["annotations"][1]["bbox"] = [500, 500, 10, 10]  # outside the 128-px image
     data["annotations"][2]["bbox"] = [-10, -10, 30, 30]  # partly outside: clipped, kept
-    ds = DetectionDataset(_write(tmp_path, data), fvit_world.images, True, 128, MEAN, STD)
+    ds = DetectionDataset(_write(tmp_path, data), fvit_world.images_train, True, 128, MEAN, STD)
     assert ds.skipped["zero_area_box"] == 1 and ds.skipped["box_outside_image"] == 1
     kept = [b for a, b in ds.anns[data["annotations"][2]["image_id"]] if a["id"] == data["annotations"][2]["id"]]
     assert kept == [[0.0, 0.0, 20, 20]]
@@ -100,16 +101,16 @@ def test_unknown_category_truncated_json_and_empty_list(fvit_world, tmp_path):
     data = _base(fvit_world)
     data["annotations"][3]["category_id"] = 999
     with pytest.raises(ValueError, match=r"annotations\[3\].*category_id 999"):
-        DetectionDataset(_write(tmp_path, data), fvit_world.images, True, 128, MEAN, STD)
+        DetectionDataset(_write(tmp_path, data), fvit_world.images_train, True, 128, MEAN, STD)
     trunc = tmp_path / "trunc.json"
     trunc.write_text(fvit_world.instances_train.read_text()[:200])
     with pytest.raises(ValueError, match="trunc.json"):
-        DetectionDataset(trunc, fvit_world.images, True, 128, MEAN, STD)
+        DetectionDataset(trunc, fvit_world.images_train, True, 128, MEAN, STD)
     with pytest.raises(ValueError, match="no usable images"):
         DetectionDataset(_write(tmp_path, {**data, "images": [], "annotations": []}, "empty.json"),
-                         fvit_world.images, True, 128, MEAN, STD)
+                         fvit_world.images_train, True, 128, MEAN, STD)
     with pytest.raises(ValueError, match="missing top-level field 'categories'"):
-        DetectionDataset(_write(tmp_path, {"images": [], "annotations": []}, "nocat.json"), fvit_world.images,
+        DetectionDataset(_write(tmp_path, {"images": [], "annotations": []}, "nocat.json"), fvit_world.images_train,
                          True, 128, MEAN, STD)
 
 

@@ -133,7 +133,7 @@ def test_cli_graph_equals_pytorch_on_world_images(exported, fvit_world):
     assert meta["classes"] == ["red circle", "blue square,blue box", "purple blob"] and meta["size"] == 256
     assert meta["outputs"] == ["boxes", "scores", "labels", "mask_probs"]
     spec = model.backbone.spec
-    picture = np.asarray(Image.open(fvit_world.images / "val" / "000001.jpg").convert("RGB"))
+    picture = np.asarray(Image.open(fvit_world.images_val / "000001.jpg").convert("RGB"))
     # a landscape and a portrait crop: two content sizes through the same graph
     for pic in (picture[:80], picture[:, :70]):
         image, size, scale = canvas(pic, 256)

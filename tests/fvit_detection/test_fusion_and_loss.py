@@ -32,7 +32,7 @@ def test_masked_loss_hand_computed():
     ce0 = -math.log(math.exp(2) / (math.exp(2) + math.exp(0)))
     ce1 = -math.log(math.exp(1) / (math.exp(0) + math.exp(1)))
     assert loss.item() == pytest.approx((1.0 * ce0 + 0.9 * ce1) / 2, rel=1e-6)
-    assert torch.equal(logits, before)  # caller's logits untouched (reference bug 9)
+    assert torch.equal(logits, before)  # caller's logits untouched (the reference modifies them in place)
     # a novel label contributes 0 (not nan), still counted in the denominator
     loss2 = masked_class_loss(logits, torch.tensor([1, 2]), weight)
     assert loss2.item() == pytest.approx(0.9 * ce1 / 2, rel=1e-6)

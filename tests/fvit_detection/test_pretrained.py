@@ -39,7 +39,7 @@ def model(cfg):
 
 @pytest.fixture(scope="module")
 def image(fvit_world):
-    return sorted((fvit_world.images / "val").glob("*.jpg"))[0]
+    return sorted(fvit_world.images_val.glob("*.jpg"))[0]
 
 
 def _same(a, b):
@@ -186,7 +186,7 @@ def test_batch_cli_writes_coco_results_and_resumes(model, cfg, fvit_world, tmp_p
     from shared.engine import save_checkpoint, save_config
 
     model.save_pretrained(tmp_path / "pre")
-    images = fvit_world.images / "val"
+    images = fvit_world.images_val
     out = tmp_path / "out"
     args = ["--pretrained", str(tmp_path / "pre"), "--images", str(images / "00000[1-4].jpg"),
             "--classes", "red circle;green square", "--out", str(out), "--score-threshold", "0.05", "--no-progress"]

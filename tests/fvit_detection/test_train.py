@@ -37,7 +37,7 @@ def test_few_hundred_steps_learn_base_classes(fvit_world, tmp_path):
     assert again["bbox_AP_base"] == pytest.approx(metrics["bbox_AP_base"], abs=1e-6)
     from fvit_detection.predict import main as predict_main
 
-    img = fvit_world.images / "val/000001.jpg"
+    img = fvit_world.images_val / "000001.jpg"
     assert predict_main(["--config", str(config), "--checkpoint", str(tmp_path / "last.pt"), "--image", str(img),
                          "--classes", "red circle;blue square;purple star", "--out", str(tmp_path / "p.png")]) == 0
     assert (tmp_path / "p.png").stat().st_size > 0

@@ -50,6 +50,7 @@ def test_chat_and_app_follow_the_models_reading(model_dir, variants, tmp_path, m
     """chat and the app's chat hand the model the same pixels for a variant and its plain photo; a model trained with
     ``image_reading: reference`` gets the stored orientation (other pixels) from both."""
     import llava_lmm.chat
+    import llava_lmm.pretrained
     from llava_lmm.chat import main as chat_main
     from llava_lmm.eval import load_model
     from shared.app import chat as app_chat
@@ -61,6 +62,7 @@ def test_chat_and_app_follow_the_models_reading(model_dir, variants, tmp_path, m
         yield "ok"
 
     monkeypatch.setattr(llava_lmm.chat, "stream_reply", fake_reply)
+    monkeypatch.setattr(llava_lmm.pretrained, "stream_reply", fake_reply)  # the app's turn (stream_answer)
     reference = tmp_path / "reference_model"
     shutil.copytree(model_dir, reference)
     (reference / "llava_lmm.json").write_text(json.dumps({"template": "v1", "image_aspect_ratio": "pad",

@@ -102,7 +102,7 @@ def test_missing_and_corrupt_images(world, stage1, tmp_path):
 
     recs = json.loads(Path(world.llava_instruct_train).read_text())[:4]
     imgs = tmp_path / "imgs"
-    (imgs / "train").mkdir(parents=True)
+    (imgs / "train2017").mkdir(parents=True)  # the records name train2017/<file>
     for r in recs[:4]:
         (imgs / r["image"]).write_bytes((Path(world.images) / r["image"]).read_bytes())
     (imgs / recs[1]["image"]).write_bytes(b"not a jpeg")  # corrupt
@@ -128,7 +128,7 @@ def test_bad_image_found_before_the_model_is_built(world, tmp_path, capsys, monk
 
     recs = json.loads(Path(world.llava_instruct_train).read_text())[:2]
     imgs = tmp_path / "imgs"
-    (imgs / "train").mkdir(parents=True)
+    (imgs / "train2017").mkdir(parents=True)
     (imgs / recs[0]["image"]).write_text("a text file, renamed .jpg\n")
     (imgs / recs[1]["image"]).write_bytes((Path(world.images) / recs[1]["image"]).read_bytes())
     monkeypatch.setattr(T, "build_model", lambda *a, **k: pytest.fail("the model was built before the data check"))

@@ -41,7 +41,7 @@ def model_dirs(tmp_path_factory):
     FCCLIP.from_config(fc_cfg).save_pretrained(root / "fcclip")
     _tiny_llava(root / "llava")
     return {"fvit": root / "fvit", "fcclip": root / "fcclip", "llava": root / "llava",
-            "image": sorted((world.images / "val").glob("*.jpg"))[0]}
+            "image": sorted(world.images_val.glob("*.jpg"))[0]}
 
 
 def _tiny_llava(out: Path) -> None:

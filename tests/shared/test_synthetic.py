@@ -15,6 +15,7 @@ from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
+from shared.formats.images import image_file
 from shared.formats.panoptic import rgb_to_id
 from shared.synthetic import WorldPaths, generate_world, load_manifest
 from shared.synthetic.__main__ import main as cli_main
@@ -44,8 +45,9 @@ def test_instances_load_with_pycocotools(world):
     assert sorted(coco.getImgIds()) == list(range(1, 17)) and len(coco.getCatIds()) == len(THINGS)
     assert [c["name"] for c in coco.loadCats(coco.getCatIds())] == THINGS
     for im in coco.imgs.values():
-        assert im["file_name"] == f"train/{im['id']:06d}.jpg"
-        assert Image.open(world.images / im["file_name"]).size == (im["width"], im["height"]) == (SIZE, SIZE)
+        assert im["file_name"] == f"{im['id']:06d}.jpg"  # as COCO: bare, inside the split folder
+        assert im["coco_url"] == f"http://images.cocodataset.org/train2017/{im['file_name']}"
+        assert Image.open(world.images_train / im["file_name"]).size == (im["width"], im["height"]) == (SIZE, SIZE)
         assert 1 <= len(coco.imgToAnns[im["id"]]) <= 5
     for ann in coco.loadAnns(coco.getAnnIds()):
         m = coco.annToMask(ann)
@@ -54,6 +56,23 @@ def test_instances_load_with_pycocotools(world):
         ys, xs = np.nonzero(m)
         assert (x, y, x + w - 1, y + h - 1) == (xs.min(), ys.min(), xs.max(), ys.max())
         assert 0 <= x and 0 <= y and x + w <= SIZE and y + h <= SIZE
+
+
+@pytest.mark.parametrize("split", ["train", "val"])
+def test_files_follow_the_real_coco_and_lvis_layouts(world, split):
+    """COCO jsons name the file inside the split folder (file_name) and carry coco_url; LVIS has coco_url only,
+    whose <split>/<name> lies below the image root; panoptic images as COCO's. Both rules find the same bytes."""
+    folder = getattr(world, f"images_{split}")
+    assert folder == world.images / f"{split}2017" and sorted(p.name for p in world.images.iterdir()) == [
+        "train2017", "val2017"]
+    coco = _load(getattr(world, f"instances_{split}"))["images"]
+    lvis = _load(getattr(world, f"lvis_{split}"))["images"]
+    pan = _load(getattr(world, f"panoptic_{split}"))["images"]
+    assert [im["id"] for im in coco] == [im["id"] for im in lvis] == [im["id"] for im in pan]
+    for c, lv, p in zip(coco, lvis, pan):
+        assert image_file(c) == (c["file_name"], "file_name") and "coco_url" in c and p == c
+        assert image_file(lv) == (f"{split}2017/{c['file_name']}", "coco_url") and "file_name" not in lv
+        assert (world.images / image_file(lv)[0]).read_bytes() == (folder / c["file_name"]).read_bytes()
 
 
 def test_cocoeval_of_ground_truth_is_perfect_and_of_wrong_labels_not(world):
@@ -88,7 +107,7 @@ def test_lvis_federated_eval_with_hotcoco(world):
         present = {a["category_id"] for a in lvis["annotations"] if a["image_id"] == im["id"]}
         assert not present & set(im["neg_category_ids"]) and set(im["not_exhaustive_category_ids"]) <= present
         assert len(im["neg_category_ids"]) == 3
-        assert im["coco_url"] == "http://images.cocodataset.org/" + im["file_name"]
+        assert "file_name" not in im and im["coco_url"] == f"http://images.cocodataset.org/val2017/{im['id']:06d}.jpg"
     assert not any("iscrowd" in a for a in lvis["annotations"])  # as in LVIS v1
 
     def ap(results, iou_type="bbox"):
@@ -201,7 +220,7 @@ def _visible_stuff(panoptic_json):
 def test_llava_answers_follow_from_the_instances(world, split):
     inst = _quiet(COCO, str(getattr(world, f"instances_{split}")))
     name = {c["id"]: c["name"] for c in inst.loadCats(inst.getCatIds())}
-    by_file = {im["file_name"]: im["id"] for im in inst.imgs.values()}
+    by_file = {f"{split}2017/{im['file_name']}": im["id"] for im in inst.imgs.values()}  # LLaVA's image field
     stuff = _visible_stuff(getattr(world, f"panoptic_{split}"))
     asked, scene_asked = Counter(), 0
     for rec in _load(getattr(world, f"llava_instruct_{split}")):
@@ -275,8 +294,9 @@ def test_manifest_and_paths(world):
     assert WorldPaths.from_dir(world.root) == world
     files = {p.relative_to(world.root).as_posix() for p in world.root.rglob("*") if p.is_file()}
     listed = set(m["files"].values())
-    assert listed - {"images", "annotations/panoptic_train", "annotations/panoptic_val",
-                     "annotations/panoptic_train_base"} <= files
+    folders = {"images", "images/train2017", "images/val2017", "annotations/panoptic_train", "annotations/panoptic_val",
+               "annotations/panoptic_train_base"}
+    assert listed - folders <= files
     assert all((world.root / f).exists() for f in listed)
 
 
@@ -291,12 +311,12 @@ def test_same_seed_same_bytes_other_seed_other_images(tmp_path):
     assert len(files) == 6 + 6 + 4 + 17 + 2 + len(crops)  # images, PNGs (+ train base), json/txt, tables, crops
     assert files == sorted(p.relative_to(b.root) for p in b.root.rglob("*") if p.is_file())
     assert all((a.root / f).read_bytes() == (b.root / f).read_bytes() for f in files)
-    for f in ("train/000001.jpg", "val/000002.jpg"):
+    for f in ("train2017/000001.jpg", "val2017/000002.jpg"):
         assert (a.images / f).read_bytes() != (c.images / f).read_bytes()
     assert a.instances_train.read_bytes() != c.instances_train.read_bytes()
     # per-image seeds: more images leave the earlier ones as they were
     d = generate_world(tmp_path / "d", seed=3, num_train=6, num_val=2, image_size=64)
-    assert all((a.images / f"train/{i:06d}.jpg").read_bytes() == (d.images / f"train/{i:06d}.jpg").read_bytes()
+    assert all((a.images_train / f"{i:06d}.jpg").read_bytes() == (d.images_train / f"{i:06d}.jpg").read_bytes()
                for i in range(1, 5))
     assert _load(d.instances_train)["annotations"][: len(_load(a.instances_train)["annotations"])] == \
         _load(a.instances_train)["annotations"]
@@ -354,7 +374,7 @@ def test_captions_table_as_open_clip_reads_it_and_names_what_is_there(world):
     for path, caption in read_table(world.captions_train):
         assert (world.root / path).is_file()
         named |= _names_in(caption)
-        if m := re.fullmatch(r"images/train/(\d+)\.jpg", path):
+        if m := re.fullmatch(r"images/train2017/(\d+)\.jpg", path):
             image_id = int(m[1])
             assert _names_in(caption) == {t for t, _ in objects[image_id]} | set(stuff[image_id])
             continue
