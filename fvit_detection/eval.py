@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if dist.is_main:
-        atomic_write_json(out / "results.json", results, indent=None)
+        results.write_json(out / "results.json")
         atomic_write_json(out / "metrics.json", metrics)
         for k, v in metrics.items():
             print(f"{k:>12s}: {v:.4f}" if isinstance(v, float) else f"{k:>12s}: {v}")
