@@ -51,7 +51,19 @@ def load_model(model_dir: str | Path, dtype=torch.float32, device: str | torch.d
     meta.setdefault("template", getattr(model.config, "conv_template", "v1"))
     meta.setdefault("image_aspect_ratio", getattr(model.config, "image_aspect_ratio", "pad"))
     meta.setdefault("image_reading", getattr(model.config, "image_reading", "photo"))  # as the model was trained
+    check_processor_aspect(model_dir, meta["image_aspect_ratio"])
     return model, tok, proc, meta
+
+
+def check_processor_aspect(model_dir: Path, aspect: str) -> None:
+    """The folder's ``LlavaProcessor`` (what ``AutoProcessor`` users get) pads to square exactly when the run's
+    ``image_aspect_ratio`` (what ``eval`` / ``chat`` use) is ``pad``; a folder where they disagree is refused."""
+    from .processor import processor_aspect
+
+    saved = processor_aspect(model_dir)
+    if saved is not None and saved != aspect:
+        raise ValueError(f"{model_dir}: processor_config.json pads images as {saved!r} (do_pad), the model's "
+                         f"image_aspect_ratio is {aspect!r}; rewrite it: python -m llava_lmm.processor {model_dir}")
 
 
 def num_image_tokens(model) -> int:
