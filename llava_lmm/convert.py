@@ -102,7 +102,9 @@ def convert_reference_checkpoint(reference: str | Path, out: str | Path, vision_
     from .modeling.builder import convert_reference_state_dict, load_tower_weights, make_llava_config, \
         vision_config_for
     from .modeling.vision_tower import ViTaminVisionModel
-    from .pretrained import META_FILE
+    from shared.hub import write_model_card
+
+    from .pretrained import META_FILE, model_card_text
     from .processor import make_processor, save_into
 
     ref, out = Path(reference), Path(out)
@@ -152,10 +154,14 @@ def convert_reference_checkpoint(reference: str | Path, out: str | Path, vision_
                                aspect, "v1")
     meta = {"template": "v1", "image_aspect_ratio": aspect, "image_reading": image_reading}
 
+    card = {"training_data": {"converted from": str(ref), "tower weights": vision_tower_weights},
+            "run": {"stage": "reference LLaVA-1.5 checkpoint"}}
+
     def save(tmp: Path) -> None:
         save_torch_state_dict({k: v.contiguous() for k, v in sd.items()}, tmp, max_shard_size="5GB")
         processor.save_pretrained(tmp)
         (tmp / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+        write_model_card(tmp, model_card_text(cfg, meta, card))
         cfg.save_pretrained(tmp)
 
     save_into(out, save)

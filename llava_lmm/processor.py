@@ -21,7 +21,7 @@ non-legacy one (Vicuna v1.5 under ``transformers`` 5) the text after ``<image>``
 ``▁`` ``\\n`` is the string ``<image> \\n``. ``image_text_for`` tries both on probe prompts and the template writes the
 one that gives the reference's ids (an error if neither does).
 
-    python -m llava_lmm.processor DIR [DIR ...]     # add the processor to folders written before it existed
+    python -m llava_lmm.processor DIR [DIR ...]     # add the processor (and a model card) to older folders
 """
 from __future__ import annotations
 
@@ -180,7 +180,30 @@ def add_processor(model_dir: str | Path) -> Path:
     clip = AutoImageProcessor.from_pretrained(model_dir)  # the CLIP settings (or an earlier Llava processor's)
     proc = make_processor(AutoTokenizer.from_pretrained(model_dir), clip, cfg, aspect, template)
     save_into(model_dir, proc.save_pretrained)
+    if not (model_dir / "README.md").is_file():  # a model card from what the run left in the folder
+        from shared.hub import write_model_card
+
+        from .pretrained import model_card_text
+
+        reading = meta.get("image_reading", getattr(cfg, "image_reading", "photo"))
+        write_model_card(model_dir, model_card_text(cfg, {"template": template, "image_aspect_ratio": aspect,
+                                                          "image_reading": reading}, recorded_card(model_dir)))
     return model_dir
+
+
+def recorded_card(model_dir: Path) -> dict:
+    """The card facts a training run left in its folder: ``run_args.json`` (data) and ``train_metrics.json``."""
+    card: dict = {}
+    args, metrics = model_dir / "run_args.json", model_dir / "train_metrics.json"
+    if args.is_file():
+        data = json.loads(args.read_text()).get("data", {})
+        card["training_data"] = {k: data[k] for k in ("data_path", "image_folder", "template") if k in data}
+    if metrics.is_file():
+        m = json.loads(metrics.read_text())
+        card["run"] = {k: m[k] for k in ("stage", "steps") if k in m}
+        card["metrics"] = {k: m[k] for k in ("train_loss", "steps", "truncated", "skipped", "mismatched")
+                           if isinstance(m.get(k), (int, float))}
+    return card
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -301,7 +301,28 @@ def train(m: ModelArguments, d: DataArguments, t: LlavaTrainingArguments) -> dic
                     "image_reading": d.image_reading},
                     state_dict=full if m.stage == "full" else None)
         atomic_write_json(out / "train_metrics.json", metrics)
+        write_card(out, llava.config if m.stage == "stage1" else final, m, d, t, metrics)
     return metrics
+
+
+def write_card(out: Path, model_or_config, m: ModelArguments, d: DataArguments, t: LlavaTrainingArguments,
+               metrics: dict) -> None:
+    """``<out>/README.md``: the model, its prompt rules, the training data and the run's numbers."""
+    from shared.hub import write_model_card
+
+    from .pretrained import model_card_text
+
+    if model_or_config is None:  # LoRA without merge: only the adapter was written
+        return
+    cfg = getattr(model_or_config, "config", model_or_config)
+    card = {"training_data": {"data_path": d.data_path, "image_folder": d.image_folder, "template": d.template},
+            "run": {"stage": m.stage, "base model": m.model_name_or_path, "steps": metrics["steps"],
+                    "output_dir": t.output_dir},
+            "metrics": {k: metrics[k] for k in ("train_loss", "steps", "truncated", "skipped", "mismatched")
+                        if isinstance(metrics.get(k), (int, float))}}
+    meta = {"template": model_template(d), "image_aspect_ratio": d.image_aspect_ratio,
+            "image_reading": d.image_reading}
+    write_model_card(out, model_card_text(cfg, meta, card))
 
 
 RUN_ARGS_NAME = "run_args.json"

@@ -84,6 +84,8 @@ def test_converted_reference_checkpoint_is_the_same_model_with_a_processor(refer
     proc = AutoProcessor.from_pretrained(out)
     assert proc.image_processor.do_pad is True and proc.patch_size == 16
     assert "ASSISTANT:" in proc.chat_template
+    card = (out / "README.md").read_text()
+    assert "# LLaVA-1.5 × ViTamin-Tiny" in card and f"converted from: `{ref}`" in card
 
 
 def test_conversion_errors_are_one_line_before_writing(reference, tmp_path, capsys):

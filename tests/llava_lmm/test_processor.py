@@ -2,7 +2,6 @@
 (prompt ids, pixels, greedy answers); the chat template is ``v1``; old folders load and get a processor added."""
 import json
 import shutil
-import sys
 import warnings
 
 import numpy as np
@@ -106,25 +105,14 @@ def test_image_slot_text_follows_the_tokenizer(tok):
     assert wrong != ours and len(wrong) == len(ours) - 1  # the "▁" before "\n" is missing
 
 
-@pytest.fixture(scope="module")
-def folder_with_processor(model_dir, tmp_path_factory):
-    """A copy of the conftest folder (written before processors existed) with the processor added by the CLI."""
-    from llava_lmm.processor import main
-
-    d = tmp_path_factory.mktemp("with_processor") / "model"
-    shutil.copytree(model_dir, d)
-    assert main([str(d)]) == 0
-    return d
-
-
-def test_autoprocessor_reproduces_eval_answer(folder_with_processor, images, tmp_path):
+def test_autoprocessor_reproduces_eval_answer(processor_dir, images, tmp_path):
     """Stock transformers on the folder: the prompt ids, the pixels and the greedy answers of ``eval answer``."""
     from transformers import AutoProcessor, LlavaForConditionalGeneration
 
     from llava_lmm.eval import iter_answers
     from llava_lmm.pretrained import encode_prompt, load_model, num_image_tokens
 
-    d = folder_with_processor
+    d = processor_dir  # the conftest folder with the processor added by `python -m llava_lmm.processor`
     proc = AutoProcessor.from_pretrained(d)
     assert type(proc).__name__ == "LlavaProcessor" and type(proc.image_processor).__name__ == "LlavaImageProcessor"
     assert (proc.patch_size, proc.vision_feature_select_strategy, proc.num_additional_image_tokens) == (16, "full", 0)
@@ -152,15 +140,15 @@ def test_autoprocessor_reproduces_eval_answer(folder_with_processor, images, tmp
     assert len({a["text"] for a in ours}) > 1  # the answers depend on the inputs (not one constant string)
 
 
-def test_old_folders_load_and_a_tampered_processor_is_refused(model_dir, folder_with_processor, tmp_path, capsys):
+def test_old_folders_load_and_a_tampered_processor_is_refused(model_dir, processor_dir, tmp_path, capsys):
     from llava_lmm.pretrained import load_model
     from llava_lmm.processor import main
 
     assert not (model_dir / "processor_config.json").exists()  # the conftest folder: written the old way
     assert load_model(model_dir)[3]["image_aspect_ratio"] == "pad"
-    assert load_model(folder_with_processor)[3]["image_aspect_ratio"] == "pad"
+    assert load_model(processor_dir)[3]["image_aspect_ratio"] == "pad"
     bad = tmp_path / "bad"
-    shutil.copytree(folder_with_processor, bad)
+    shutil.copytree(processor_dir, bad)
     cfg = json.loads((bad / "processor_config.json").read_text())
     cfg["image_processor"]["do_pad"] = False
     (bad / "processor_config.json").write_text(json.dumps(cfg))
@@ -170,3 +158,17 @@ def test_old_folders_load_and_a_tampered_processor_is_refused(model_dir, folder_
     assert load_model(bad)[3]["image_aspect_ratio"] == "pad"
     assert main([str(tmp_path / "nowhere")]) == 2
     assert "no model (config.json)" in capsys.readouterr().err
+
+
+def test_llava_folder_from_a_hub_id_offline(processor_dir, offline_hub):
+    """``load_model("org/name")`` (eval, chat, the app) and ``AutoProcessor`` read the Hub cache's snapshot."""
+    from transformers import AutoProcessor
+
+    from llava_lmm.pretrained import load_model
+
+    offline_hub("acme/llava-vitamin-tiny", processor_dir)
+    model, tok, _, meta = load_model("acme/llava-vitamin-tiny")
+    assert meta["image_aspect_ratio"] == "pad" and model.config.image_token_id == tok.convert_tokens_to_ids("<image>")
+    assert type(AutoProcessor.from_pretrained("acme/llava-vitamin-tiny")).__name__ == "LlavaProcessor"
+    with pytest.raises(FileNotFoundError, match="'acme/other' is not in the local Hub cache"):
+        load_model("acme/other")

@@ -87,6 +87,9 @@ def test_resume_continues_same_loss_curve(world, stage1, tmp_path):
     for folder in (tmp_path / "a", tmp_path / "a" / "checkpoint-3"):  # the final folder and each checkpoint
         proc = AutoProcessor.from_pretrained(folder)
         assert proc.image_processor.do_pad is True and proc.chat_template == proc.tokenizer.chat_template
+    card = (tmp_path / "a" / "README.md").read_text()  # the model card: data and the run's numbers
+    assert "pipeline_tag: image-text-to-text" in card and f"data_path: `{world.llava_instruct_train}`" in card
+    assert f"| train_loss | {full['train_loss']:.4f} |" in card and "| steps | 6 |" in card
     # a run interrupted after step 3: only checkpoint-3 is in its output dir; the same command resumes from it
     import shutil
 
