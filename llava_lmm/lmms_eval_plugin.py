@@ -8,15 +8,17 @@ registers the ViTamin tower (``vitamin_vision``) with transformers' ``AutoConfig
 
     lmms-eval --model llava_hf --model_args pretrained=DIR,device=cpu --tasks TASK
 
-It adds no model of its own (``manifests`` returns none). Without our package installed ``llava_hf`` stops at
+It adds no model of its own (``manifests`` registers the tower again, idempotently, and returns none). Without our package installed ``llava_hf`` stops at
 ``AutoConfig`` with ``Unrecognized model type for subconfig: vitamin_vision``: stock transformers has no ViTamin
 tower (a failed plugin import only shows as a warning in lmms-eval's log).
 """
 from __future__ import annotations
 
-import llava_lmm  # noqa: F401  (registers the ViTamin tower with transformers' Auto classes)
+from llava_lmm.modeling import register
 
 
 def manifests() -> list:
-    """The entry point's payload: no model manifests (the import above is the point)."""
+    """The entry point's payload (lmms-eval calls it right after loading it): registers the tower (idempotent; the
+    import of ``llava_lmm`` has done it already) and returns no model manifests."""
+    register()
     return []

@@ -29,13 +29,12 @@ The calls, as read in lmms-eval 0.7.3 (the PyPI wheel ``lmms_eval-0.7.3-py3-none
   tokenizer's own template), ``processor(images=visuals, text=text)`` (:348), the same generate (:363-373),
   ``batch_decode(cont[:, input_len:])`` (:374-378).
 """
-import json
-import subprocess
 import sys
 import tomllib
 import warnings
 from pathlib import Path
 
+import pytest
 import torch
 from PIL import Image
 
@@ -45,29 +44,32 @@ QUESTIONS = ["What colour is the circle?", "How many red circles are there?", "I
              "What shape is the red object?"]
 
 
-def test_the_entry_point_is_what_makes_transformers_build_the_tower(processor_dir):
-    """In a fresh process: stock transformers cannot read the folder's config; after loading the pyproject's
-    ``lmms_eval.models`` entry point as lmms-eval does (``EntryPoint.load()``) it can, and the payload is an
-    iterable of manifests (none)."""
+def test_the_entry_point_is_what_makes_transformers_build_the_tower(processor_dir, monkeypatch):
+    """With the tower unregistered (as in a process that has not imported ``llava_lmm``) transformers cannot read the
+    folder's config; loading and calling the pyproject's ``lmms_eval.models`` entry point as lmms-eval does
+    (``EntryPoint.load()``, then the callable) registers it, and the payload is an empty list of manifests."""
+    from importlib.metadata import EntryPoint
+
+    from transformers import AutoConfig
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING
+    from transformers.models.auto.modeling_auto import MODEL_MAPPING
+
     eps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["entry-points"]["lmms_eval.models"]
     assert eps == {"vitamin_llava": "llava_lmm.lmms_eval_plugin:manifests"}
-    code = f"""
-import sys
-from importlib.metadata import EntryPoint
-from transformers import AutoConfig
-try:
-    AutoConfig.from_pretrained({str(processor_dir)!r})
-    sys.exit("stock transformers read the folder")
-except ValueError as e:
-    assert "vitamin_vision" in str(e), e
-payload = EntryPoint("vitamin_llava", {eps["vitamin_llava"]!r}, "lmms_eval.models").load()
-assert list(payload()) == []
-cfg = AutoConfig.from_pretrained({str(processor_dir)!r})
-assert cfg.model_type == "llava" and cfg.vision_config.model_type == "vitamin_vision"
-print("ok")
-"""
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300)
-    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr[-2000:]
+    # a registry without the tower, restored after the test
+    monkeypatch.setattr(CONFIG_MAPPING, "_extra_content",
+                        {k: v for k, v in CONFIG_MAPPING._extra_content.items() if k != "vitamin_vision"})
+    monkeypatch.setattr(MODEL_MAPPING, "_extra_content",
+                        {k: v for k, v in MODEL_MAPPING._extra_content.items() if k.model_type != "vitamin_vision"})
+    with pytest.raises(ValueError, match="vitamin_vision"):
+        AutoConfig.from_pretrained(processor_dir)
+    payload = EntryPoint("vitamin_llava", eps["vitamin_llava"], "lmms_eval.models").load()
+    assert list(payload()) == []
+    cfg = AutoConfig.from_pretrained(processor_dir)
+    assert cfg.model_type == "llava" and cfg.vision_config.model_type == "vitamin_vision"
+    from transformers import AutoModel
+
+    assert type(AutoModel.from_config(cfg.vision_config)).__name__ == "ViTaminVisionModel"
 
 
 def _llava_hf_load(pretrained, device="cpu", device_map="cpu"):
@@ -99,8 +101,6 @@ def _generate(model, processor, inputs, max_new_tokens):
 def test_llava_hf_default_device_map_fails_on_transformers_5(processor_dir):
     """lmms-eval's default ``device_map=""`` (``simple/llava_hf.py:73``) is refused by transformers 5 for every model
     in a single process: hence ``device_map=cpu`` (or ``auto`` / ``cuda:0``) in the documented command."""
-    import pytest
-
     with pytest.raises(ValueError, match="device_map as a string"):
         _llava_hf_load(str(processor_dir), device_map="")
 
