@@ -145,9 +145,9 @@ def export_pretrained(module: FViTModule, cfg: FViTConfig, class_names: Sequence
     api.load_state_dict(module.state_dict())
     api.text_cache = cfg.text_cache
     d = cfg.data
+    novel = d.novel_classes_file or f"LVIS frequency {d.novel_frequencies}"
     card = {"training_data": {"format": d.format, "train_ann": d.train_ann, "train_images": d.train_images,
-                              "novel classes (held out)": d.novel_classes_file or f"LVIS frequency {d.novel_frequencies}",
-                              "evaluated on": d.val_ann},
+                              "novel classes (held out)": novel, "evaluated on": d.val_ann},
             "run": {"steps": cfg.train.max_steps, "batch_size": cfg.train.batch_size, "out_dir": cfg.train.out_dir},
             "metrics": metrics or {}}
     api.to(next(module.parameters()).device).eval().set_classes(class_names, category_ids).save_pretrained(

@@ -8,8 +8,8 @@ registers the ViTamin tower (``vitamin_vision``) with transformers' ``AutoConfig
 
     lmms-eval --model llava_hf --model_args pretrained=DIR,device=cpu --tasks TASK
 
-It adds no model of its own (``manifests`` registers the tower again, idempotently, and returns none). Without our package installed ``llava_hf`` stops at
-``AutoConfig`` with ``Unrecognized model type for subconfig: vitamin_vision``: stock transformers has no ViTamin
+It adds no model of its own (``manifests`` registers the tower again, idempotently, and returns none). Without our
+package installed ``llava_hf`` stops at ``AutoConfig`` with ``Unrecognized model type for subconfig: vitamin_vision``: stock transformers has no ViTamin
 tower (a failed plugin import only shows as a warning in lmms-eval's log).
 """
 from __future__ import annotations

@@ -34,8 +34,8 @@ def device_and_dtype(device: str, dtype: str) -> tuple[torch.device, torch.dtype
 
 def load_model(model_dir: str | Path, dtype=torch.float32, device: str | torch.device | None = None):
     """(model in eval mode on ``device`` if given, tokenizer, image processor, meta): ``meta`` holds the run's
-    conversation ``template``, ``image_aspect_ratio`` and ``image_reading`` (from ``llava_lmm.json``, else the model config's).
-    ``model_dir``: a folder or a Hub id ``org/name`` (through the Hub cache; ``HF_HUB_OFFLINE=1``: the cache only)."""
+    conversation ``template``, ``image_aspect_ratio`` and ``image_reading`` (from ``llava_lmm.json``, else the model
+    config's). ``model_dir``: a folder or a Hub id ``org/name`` (through the Hub cache; ``HF_HUB_OFFLINE=1``: the cache only)."""
     from transformers import AutoTokenizer, CLIPImageProcessor, LlavaForConditionalGeneration
 
     from shared.hub import ModelFolderError, resolve_folder
@@ -145,7 +145,7 @@ def model_card_text(config, meta: dict, card: dict) -> str:
 
     v, t = config.vision_config, config.text_config
     tower = v.open_clip_name or v.timm_model_name
-    usage = f"""LLaVA-1.5 (native `transformers.LlavaForConditionalGeneration`) with a ViTamin vision tower. Needs the
+    usage = """LLaVA-1.5 (native `transformers.LlavaForConditionalGeneration`) with a ViTamin vision tower. Needs the
 `vitamin-downstream` package installed (`import llava_lmm` registers the tower with transformers' Auto classes;
 stock transformers cannot build it).
 
@@ -154,7 +154,7 @@ import llava_lmm  # noqa: F401
 from transformers import AutoProcessor, LlavaForConditionalGeneration
 processor = AutoProcessor.from_pretrained("<this folder or org/name>")
 model = LlavaForConditionalGeneration.from_pretrained("<this folder or org/name>")
-messages = [{{"role": "user", "content": [{{"type": "image"}}, {{"type": "text", "text": "What is in the image?"}}]}}]
+messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "What is in the image?"}]}]
 text = processor.apply_chat_template(messages, add_generation_prompt=True)
 inputs = processor(images=[image], text=text, return_tensors="pt")
 out = model.generate(**inputs, max_new_tokens=128, do_sample=False)

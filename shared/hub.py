@@ -129,7 +129,7 @@ def training_section(card: dict) -> str:
     if data:
         lines += [f"- {k}: `{v}`" for k, v in data.items()] if isinstance(data, dict) else [f"- {data}"]
     else:
-        lines.append("- not recorded (saved outside a training run)")
+        lines.append("- not recorded")
     if card.get("run"):
         lines += ["", "Run: " + ", ".join(f"{k} `{v}`" for k, v in card["run"].items())]
     return "\n".join(lines)

@@ -94,8 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     lmms_out = out / "lmms_eval"
     shutil.rmtree(lmms_out, ignore_errors=True)
     lmms_cmd = [str(Path(py).parent / "lmms-eval"), "--model", "llava_hf", "--model_args",
-                f"pretrained={model},device=cpu,device_map=cpu", "--tasks", TASK, "--include_path", TASKS_DIR, "--batch_size", "1",
-                "--log_samples", "--output_path", str(lmms_out)]
+                f"pretrained={model},device=cpu,device_map=cpu", "--tasks", TASK, "--include_path", TASKS_DIR,
+                "--batch_size", "1", "--log_samples", "--output_path", str(lmms_out)]
     t_lmms = run(lmms_cmd, out / "lmms_eval.log")
 
     found = sorted(glob.glob(str(lmms_out / "**" / "*results*.json"), recursive=True))

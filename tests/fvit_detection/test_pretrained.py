@@ -298,7 +298,8 @@ def test_model_card_names_vocabulary_backbone_data_and_the_runs_metrics(model, c
     export_pretrained(plain, cfg, ["red circle", "green square,green box"], tmp_path / "exported", [5, 9],
                       metrics=metrics)
     card = (tmp_path / "exported" / "README.md").read_text()
-    assert card.startswith("---\n") and "pipeline_tag: object-detection" in card and "library_name: vitamin-downstream" in card
+    assert card.startswith("---\n") and "pipeline_tag: object-detection" in card
+    assert "library_name: vitamin-downstream" in card
     assert "# F-ViT open-vocabulary detector (ViTamin-Tiny)" in card
     assert "2 classes" in card and "`5: red circle`, `9: green square,green box`" in card
     assert f"train_ann: `{cfg.data.train_ann}`" in card and f"evaluated on: `{cfg.data.val_ann}`" in card

@@ -39,7 +39,8 @@ def reference(tmp_path_factory):
     lm = LlamaForCausalLM(tiny_text_config(VOCAB, 32, 1, 2))
     sd = dict(lm.state_dict())
     tower_width = 64  # ViTamin-Tiny's trunk width
-    sd.update({"model.mm_projector.0.weight": torch.randn(32, tower_width), "model.mm_projector.0.bias": torch.randn(32),
+    sd.update({"model.mm_projector.0.weight": torch.randn(32, tower_width),
+               "model.mm_projector.0.bias": torch.randn(32),
                "model.mm_projector.2.weight": torch.randn(32, 32), "model.mm_projector.2.bias": torch.randn(32)})
     torch.save(sd, ref / "pytorch_model.bin")
     cfg = lm.config.to_dict()

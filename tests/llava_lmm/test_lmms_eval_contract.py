@@ -123,7 +123,8 @@ def test_llava_hf_calls_give_eval_answer_and_the_same_score(processor_dir, image
         visual = Image.open(images / q["image"]).convert("RGB")  # a task's doc_to_visual
         want_ids = encode_prompt(tok, inference_prompt(q["text"]), n_img, img_id)
         # chat class (the default for --model llava_hf)
-        messages = [{"role": "user", "content": [{"type": "image", "url": visual}, {"type": "text", "text": q["text"]}]}]
+        messages = [{"role": "user", "content": [{"type": "image", "url": visual},
+                                                 {"type": "text", "text": q["text"]}]}]
         text = processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         inputs = processor(images=[visual], videos=None, text=text, return_tensors="pt").to(model.device, model.dtype)
         assert inputs["input_ids"][0].tolist() == want_ids

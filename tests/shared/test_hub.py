@@ -1,6 +1,5 @@
 """``shared/hub.py``: which names are Hub ids, one error for a missing folder, the card's metrics table, the push CLI
 (against a stub of ``HfApi``: never the network)."""
-import json
 import math
 
 import pytest
