@@ -41,6 +41,10 @@ class FCCLIP(PretrainedMixin, FCCLIPModule):
     """
 
     KIND = "fcclip"
+    CARD_TITLE = "FC-CLIP open-vocabulary panoptic segmenter"
+    PIPELINE_TAG = "image-segmentation"
+    CARD_TAGS = ("fc-clip", "panoptic-segmentation", "semantic-segmentation")
+    CARD_IMPORT = "from fcclip_segmentation import FCCLIP"
 
     def __init__(self, cfg: FCCLIPModelConfig, backbone, train_classes: Sequence[str], image_size: int,
                  test_pad: str = "mean"):
@@ -137,15 +141,22 @@ class FCCLIP(PretrainedMixin, FCCLIPModule):
 
 
 def export_pretrained(module: FCCLIPModule, cfg: FCCLIPConfig, train_names: Sequence[str], is_thing: torch.Tensor,
-                      out, category_ids: Sequence[int] | None = None) -> None:
+                      out, category_ids: Sequence[int] | None = None, metrics: dict | None = None) -> None:
     """Save a trained FC-CLIP module (e.g. at the end of training) as a pretrained folder, sharing its CLIP; its
-    vocabulary: the training classes with their thing/stuff flags and ``category_ids`` (default 1, 2, …)."""
+    vocabulary: the training classes with their thing/stuff flags and ``category_ids`` (default 1, 2, …);
+    ``metrics``: the run's final evaluation, for the model card (with the training and evaluation data of ``cfg``)."""
     api = FCCLIP(cfg.model, module.backbone, train_names, cfg.data.image_size, cfg.data.test_pad)
     api.load_state_dict(module.state_dict())
     api.text_cache = cfg.text_cache
     api.to(next(module.parameters()).device).eval()
+    d = cfg.data
+    card = {"training_data": {"train_json": d.train_json, "train_png": d.train_png, "train_images": d.train_images,
+                              "class names": d.train_class_names or "the train json's categories",
+                              "evaluated on": d.val_json if d.val_task == "panoptic" else d.val_images},
+            "run": {"steps": cfg.train.max_steps, "batch_size": cfg.train.batch_size, "out_dir": cfg.train.out_dir},
+            "metrics": metrics or {}}
     api.set_classes([n + ("" if t else "*") for n, t in zip(train_names, is_thing.tolist())],
-                    category_ids).save_pretrained(out)
+                    category_ids).save_pretrained(out, card=card)
 
 
 __all__ = ["FCCLIP", "PretrainedError", "export_pretrained", "split_stuff"]

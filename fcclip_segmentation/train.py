@@ -86,7 +86,7 @@ def train(cfg: FCCLIPConfig) -> dict:
             from .pretrained import export_pretrained
 
             export_pretrained(model, cfg, names, train_ds.is_thing, out / "pretrained",
-                              [c["id"] for c in train_ds.categories])
+                              [c["id"] for c in train_ds.categories], metrics=metrics)
             print(f"pretrained folder -> {out / 'pretrained'}")
         print(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items()
                        if not isinstance(v, (dict, list))))

@@ -33,6 +33,10 @@ class FViT(PretrainedMixin, FViTModule):
     """
 
     KIND = "fvit"
+    CARD_TITLE = "F-ViT open-vocabulary detector"
+    PIPELINE_TAG = "object-detection"
+    CARD_TAGS = ("f-vit", "object-detection", "instance-segmentation")
+    CARD_IMPORT = "from fvit_detection import FViT"
 
     def __init__(self, cfg: FViTModelConfig, backbone, image_size: int, train_classes: Sequence[str]):
         super().__init__(cfg, backbone)
@@ -133,13 +137,21 @@ def base_classes(cfg: FViTConfig, names: list[str]) -> list[str]:
 
 
 def export_pretrained(module: FViTModule, cfg: FViTConfig, class_names: Sequence[str], out,
-                      category_ids: Sequence[int] | None = None) -> None:
+                      category_ids: Sequence[int] | None = None, metrics: dict | None = None) -> None:
     """Save a trained detector module (e.g. at the end of training) as a pretrained folder, sharing its CLIP;
-    ``class_names`` / ``category_ids``: the training set's categories (its novel classes stay novel)."""
+    ``class_names`` / ``category_ids``: the training set's categories (its novel classes stay novel); ``metrics``:
+    the run's final evaluation, for the model card (with the training and evaluation data of ``cfg``)."""
     api = FViT(cfg.model, module.backbone, cfg.data.image_size, base_classes(cfg, list(class_names)))
     api.load_state_dict(module.state_dict())
     api.text_cache = cfg.text_cache
-    api.to(next(module.parameters()).device).eval().set_classes(class_names, category_ids).save_pretrained(out)
+    d = cfg.data
+    novel = d.novel_classes_file or f"LVIS frequency {d.novel_frequencies}"
+    card = {"training_data": {"format": d.format, "train_ann": d.train_ann, "train_images": d.train_images,
+                              "novel classes (held out)": novel, "evaluated on": d.val_ann},
+            "run": {"steps": cfg.train.max_steps, "batch_size": cfg.train.batch_size, "out_dir": cfg.train.out_dir},
+            "metrics": metrics or {}}
+    api.to(next(module.parameters()).device).eval().set_classes(class_names, category_ids).save_pretrained(
+        out, card=card)
 
 
 __all__ = ["FViT", "PretrainedError", "export_pretrained"]

@@ -47,7 +47,7 @@ def train(cfg: FViTConfig) -> dict:
             from .pretrained import export_pretrained
 
             export_pretrained(model, cfg, train_ds.class_names, out / "pretrained",
-                              [c["id"] for c in train_ds.categories])
+                              [c["id"] for c in train_ds.categories], metrics=metrics)
             print(f"pretrained folder -> {out / 'pretrained'}")
         print(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items()))
     return metrics

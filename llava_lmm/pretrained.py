@@ -34,10 +34,16 @@ def device_and_dtype(device: str, dtype: str) -> tuple[torch.device, torch.dtype
 
 def load_model(model_dir: str | Path, dtype=torch.float32, device: str | torch.device | None = None):
     """(model in eval mode on ``device`` if given, tokenizer, image processor, meta): ``meta`` holds the run's
-    conversation ``template``, ``image_aspect_ratio`` and ``image_reading`` (from ``llava_lmm.json``, else the model config's)."""
+    conversation ``template``, ``image_aspect_ratio`` and ``image_reading`` (from ``llava_lmm.json``, else the model
+    config's). ``model_dir``: a folder or a Hub id ``org/name`` (through the Hub cache; ``HF_HUB_OFFLINE=1``: the cache only)."""
     from transformers import AutoTokenizer, CLIPImageProcessor, LlavaForConditionalGeneration
 
-    model_dir = Path(model_dir)
+    from shared.hub import ModelFolderError, resolve_folder
+
+    try:
+        model_dir = resolve_folder(model_dir)
+    except ModelFolderError as e:
+        raise FileNotFoundError(str(e)) from None
     if not (model_dir / "config.json").is_file():
         raise FileNotFoundError(f"no model (config.json) in {model_dir}")
     model = LlavaForConditionalGeneration.from_pretrained(model_dir, dtype=dtype).eval()
@@ -51,7 +57,19 @@ def load_model(model_dir: str | Path, dtype=torch.float32, device: str | torch.d
     meta.setdefault("template", getattr(model.config, "conv_template", "v1"))
     meta.setdefault("image_aspect_ratio", getattr(model.config, "image_aspect_ratio", "pad"))
     meta.setdefault("image_reading", getattr(model.config, "image_reading", "photo"))  # as the model was trained
+    check_processor_aspect(model_dir, meta["image_aspect_ratio"])
     return model, tok, proc, meta
+
+
+def check_processor_aspect(model_dir: Path, aspect: str) -> None:
+    """The folder's ``LlavaProcessor`` (what ``AutoProcessor`` users get) pads to square exactly when the run's
+    ``image_aspect_ratio`` (what ``eval`` / ``chat`` use) is ``pad``; a folder where they disagree is refused."""
+    from .processor import processor_aspect
+
+    saved = processor_aspect(model_dir)
+    if saved is not None and saved != aspect:
+        raise ValueError(f"{model_dir}: processor_config.json pads images as {saved!r} (do_pad), the model's "
+                         f"image_aspect_ratio is {aspect!r}; rewrite it: python -m llava_lmm.processor {model_dir}")
 
 
 def num_image_tokens(model) -> int:
@@ -118,3 +136,42 @@ def stream_answer(loaded: tuple, image, question: str, temperature: float = 0.0,
     conv = get_template(meta["template"])
     add_question(conv, question, with_image=True)
     yield from stream_reply(model, tok, pixels, conv, temperature, max_new_tokens)
+
+
+def model_card_text(config, meta: dict, card: dict) -> str:
+    """The ``README.md`` of a LLaVA folder: the model, how prompts and images are prepared, the training data and
+    the numbers the run measured (``card``: ``training_data``, ``run``, ``metrics``)."""
+    from shared.hub import metrics_table, model_card, training_section
+
+    v, t = config.vision_config, config.text_config
+    tower = v.open_clip_name or v.timm_model_name
+    usage = """LLaVA-1.5 (native `transformers.LlavaForConditionalGeneration`) with a ViTamin vision tower. Needs the
+`vitamin-downstream` package installed (`import llava_lmm` registers the tower with transformers' Auto classes;
+stock transformers cannot build it).
+
+```python
+import llava_lmm  # noqa: F401
+from transformers import AutoProcessor, LlavaForConditionalGeneration
+processor = AutoProcessor.from_pretrained("<this folder or org/name>")
+model = LlavaForConditionalGeneration.from_pretrained("<this folder or org/name>")
+messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "What is in the image?"}]}]
+text = processor.apply_chat_template(messages, add_generation_prompt=True)
+inputs = processor(images=[image], text=text, return_tensors="pt")
+out = model.generate(**inputs, max_new_tokens=128, do_sample=False)
+```
+
+`python -m llava_lmm.eval answer --model <folder or org/name> ...` and lmms-eval
+(`lmms-eval --model llava_hf --model_args pretrained=<folder>,device_map=auto --tasks ...`) give the same answers."""
+    model = (f"- vision tower: `{tower}` ({v.timm_model_name}), {v.image_size} px, {v.num_image_tokens} image tokens "
+             f"of width {v.hidden_size}, layer {config.vision_feature_layer}, strategy "
+             f"`{config.vision_feature_select_strategy}`\n"
+             f"- projector: `mlp2x_gelu` ({v.hidden_size} → {t.hidden_size} → {t.hidden_size})\n"
+             f"- language model: {t.model_type}, {t.num_hidden_layers} layers, width {t.hidden_size}, "
+             f"vocabulary {t.vocab_size} (`<image>` = id {config.image_token_id})")
+    prompts = (f"- template `{meta.get('template')}` (the processor's chat template renders it)\n"
+               f"- images: `{meta.get('image_aspect_ratio')}` (pad: to a square with the mean colour, then the CLIP "
+               f"processor), read as `{meta.get('image_reading')}`")
+    return model_card(f"LLaVA-1.5 × {tower}", usage, [
+        ("Model", model), ("Prompts and images", prompts), ("Training data", training_section(card)),
+        ("Metrics", "Measured by the run that wrote this folder:\n\n" + metrics_table(card.get("metrics") or {})),
+    ], pipeline_tag="image-text-to-text", tags=["vitamin", "llava", "image-text-to-text"])

@@ -6,20 +6,20 @@
 Any HF ``TrainingArguments`` flag works (bf16, activation_checkpointing, deepspeed, fsdp, report_to tensorboard,
 resume_from_checkpoint, …). An existing ``checkpoint-*`` in ``output_dir`` is resumed automatically.
 Outputs: stage1 → ``<out>/mm_projector.bin`` (reference keys) + ``<out>/base_lm`` when the LM is ``tiny``;
-full/lora → a complete model dir in ``<out>`` (LoRA: merged; adapter in ``<out>/adapter``).
+full/lora → a complete model dir in ``<out>`` (LoRA: merged; adapter in ``<out>/adapter``). Every folder (and each
+``checkpoint-N``) carries the run's ``LlavaProcessor`` (``llava_lmm/processor.py``): ``AutoProcessor`` +
+``LlavaForConditionalGeneration`` (lmms-eval's ``llava_hf``) then see what ``llava_lmm.eval`` sees.
 """
 from __future__ import annotations
 
 import json
 import logging
 import os
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 import torch
-from transformers import Trainer
+from transformers import Trainer, TrainerCallback
 
 import llava_lmm  # noqa: F401  (registers the tower)
 from shared.engine.config import ConfigError
@@ -103,20 +103,43 @@ def build_model(m: ModelArguments, tok, dtype=torch.float32):
 def atomic_save_model_dir(model, tok, processor, out_dir: Path, extra: dict | None = None,
                           state_dict: dict | None = None) -> None:
     """save_pretrained into a temporary folder beside ``out_dir``, then move every file in (config.json last).
-    ``state_dict``: the weights to write instead of the model's own (a gathered copy of a sharded model)."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".saving-", dir=out_dir))
-    try:
+    ``processor``: a ``LlavaProcessor`` (``llava_lmm.processor.make_processor``: it writes the tokenizer too) or an
+    image processor (saved beside ``tok``). ``state_dict``: the weights to write instead of the model's own (a
+    gathered copy of a sharded model)."""
+    from .processor import save_into
+
+    def save(tmp: Path) -> None:
         model.save_pretrained(tmp, safe_serialization=True, state_dict=state_dict)
-        tok.save_pretrained(tmp)
+        if not hasattr(processor, "tokenizer"):
+            tok.save_pretrained(tmp)
         processor.save_pretrained(tmp)
         if extra:
             (tmp / "llava_lmm.json").write_text(json.dumps(extra, indent=2) + "\n")
-        files = sorted(tmp.iterdir(), key=lambda f: f.name == "config.json")
-        for f in files:
-            os.replace(f, out_dir / f.name)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+
+    save_into(out_dir, save)
+
+
+def folder_processor(tok, image_processor, config, aspect: str, template: str):
+    """The ``LlavaProcessor`` the run's folders carry (``llava_lmm.processor``), or None with a warning when this
+    tokenizer's prompts cannot be reproduced by one (the folder then loads through ``llava_lmm`` only)."""
+    from .processor import make_processor
+
+    try:
+        return make_processor(tok, image_processor, config, aspect, template)
+    except ValueError as e:
+        log.warning("no LlavaProcessor in the saved folders: %s", e)
+        return None
+
+
+class SaveProcessorCallback(TrainerCallback):
+    """Write the ``LlavaProcessor`` into every ``checkpoint-N`` the Trainer saves (global rank 0)."""
+
+    def __init__(self, processor):
+        self.processor = processor
+
+    def on_save(self, args, state, control, **kwargs):
+        if state.is_world_process_zero:
+            self.processor.save_pretrained(os.path.join(args.output_dir, f"checkpoint-{state.global_step}"))
 
 
 class LlavaTrainer(Trainer):
@@ -198,6 +221,8 @@ def train(m: ModelArguments, d: DataArguments, t: LlavaTrainingArguments) -> dic
 
     from shared.io import atomic_path, atomic_write_json
 
+    from .processor import save_into
+
     torch.manual_seed(t.seed)
     out = Path(t.output_dir)
     data = check_llava_data(d.data_path, d.template, d.image_folder, d.on_bad_record, d.on_bad_image)  # before the model
@@ -209,7 +234,9 @@ def train(m: ModelArguments, d: DataArguments, t: LlavaTrainingArguments) -> dic
     processor = make_image_processor(vcfg.image_size, vcfg.image_mean, vcfg.image_std)
     model.config.image_aspect_ratio = d.image_aspect_ratio
     model.config.image_reading = d.image_reading  # eval and chat read images as training did
-    model.config.conv_template = "v1" if d.template == "plain" else d.template
+    model.config.conv_template = model_template(d)
+    # AutoProcessor / lmms-eval see what eval sees: checked (tokenisation) before training, saved with every folder
+    llava_processor = folder_processor(tok, processor, model.config, d.image_aspect_ratio, model_template(d))
     model.config.use_cache = False
     model.config.text_config.use_cache = False
     set_trainable(model, m.stage)
@@ -224,7 +251,8 @@ def train(m: ModelArguments, d: DataArguments, t: LlavaTrainingArguments) -> dic
                                on_bad_record=d.on_bad_record, image_reading=d.image_reading)
     trainer = LlavaTrainer(model=model, args=t, train_dataset=ds,
                            data_collator=DataCollator(tok.pad_token_id, t.model_max_length),
-                           group_by_modality=d.group_by_modality_length, mm_projector_lr=m.mm_projector_lr)
+                           group_by_modality=d.group_by_modality_length, mm_projector_lr=m.mm_projector_lr,
+                           callbacks=[SaveProcessorCallback(llava_processor)] if llava_processor else None)
     if trainer.is_world_process_zero():  # LLaVA's recipe fixes the global batch; the LR is never rescaled
         a = trainer.args
         log.info("global batch %d (%d/device x %d accumulation x %d processes), lr %g, projector lr %s (not scaled "
@@ -251,6 +279,8 @@ def train(m: ModelArguments, d: DataArguments, t: LlavaTrainingArguments) -> dic
                 else llava.model.multi_modal_projector.state_dict())
             with atomic_path(out / "mm_projector.bin") as tmp:
                 torch.save(state, tmp)
+            if llava_processor is not None:
+                save_into(out, llava_processor.save_pretrained)
             llava.config.to_json_file(str(out / "config.json.tmp"))
             os.replace(out / "config.json.tmp", out / "config.json")
             if m.model_name_or_path == "tiny":  # stage 2 must start from the same random LM + tokenizer
@@ -266,12 +296,33 @@ def train(m: ModelArguments, d: DataArguments, t: LlavaTrainingArguments) -> dic
             if final is not None:
                 final.config.use_cache = True
                 final.config.text_config.use_cache = True
-                atomic_save_model_dir(final, tok, processor, out, extra={
+                atomic_save_model_dir(final, tok, llava_processor or processor, out, extra={
                     "template": model_template(d), "image_aspect_ratio": d.image_aspect_ratio,
                     "image_reading": d.image_reading},
                     state_dict=full if m.stage == "full" else None)
         atomic_write_json(out / "train_metrics.json", metrics)
+        write_card(out, llava.config if m.stage == "stage1" else final, m, d, t, metrics)
     return metrics
+
+
+def write_card(out: Path, model_or_config, m: ModelArguments, d: DataArguments, t: LlavaTrainingArguments,
+               metrics: dict) -> None:
+    """``<out>/README.md``: the model, its prompt rules, the training data and the run's numbers."""
+    from shared.hub import write_model_card
+
+    from .pretrained import model_card_text
+
+    if model_or_config is None:  # LoRA without merge: only the adapter was written
+        return
+    cfg = getattr(model_or_config, "config", model_or_config)
+    card = {"training_data": {"data_path": d.data_path, "image_folder": d.image_folder, "template": d.template},
+            "run": {"stage": m.stage, "base model": m.model_name_or_path, "steps": metrics["steps"],
+                    "output_dir": t.output_dir},
+            "metrics": {k: metrics[k] for k in ("train_loss", "steps", "truncated", "skipped", "mismatched")
+                        if isinstance(metrics.get(k), (int, float))}}
+    meta = {"template": model_template(d), "image_aspect_ratio": d.image_aspect_ratio,
+            "image_reading": d.image_reading}
+    write_model_card(out, model_card_text(cfg, meta, card))
 
 
 RUN_ARGS_NAME = "run_args.json"

@@ -63,9 +63,15 @@ def as_image_list(images: Any) -> tuple[list, bool]:
 
 
 class PretrainedMixin:
-    """``save_pretrained`` / ``from_pretrained`` / ``set_classes`` / ``predict`` on top of four adapter hooks."""
+    """``save_pretrained`` / ``from_pretrained`` / ``set_classes`` / ``predict`` on top of four adapter hooks, with the
+    Hub's conventions (``shared/hub.py``): ``from_pretrained("org/name")``, ``push_to_hub``, a model card."""
 
     KIND: str = ""  # "fvit" / "fcclip": a folder of one model is refused by the other
+    # the model card: title, Hub pipeline tag, tags, and the import that gives the class
+    CARD_TITLE: str = ""
+    PIPELINE_TAG: str | None = None
+    CARD_TAGS: tuple[str, ...] = ()
+    CARD_IMPORT: str = ""
 
     # --- adapter hooks ------------------------------------------------------------------------------------------
     def pretrained_config(self) -> dict:
@@ -81,9 +87,11 @@ class PretrainedMixin:
         raise NotImplementedError
 
     # --- folder I/O ---------------------------------------------------------------------------------------------
-    def save_pretrained(self, directory: str | Path, include_backbone: bool = False) -> Path:
-        """Write ``config.json`` and ``model.safetensors`` (trained weights; the CLIP weights too when
-        ``include_backbone`` or when the backbone cannot be restored from its source, e.g. random init)."""
+    def save_pretrained(self, directory: str | Path, include_backbone: bool = False, card: dict | None = None) -> Path:
+        """Write ``config.json``, ``model.safetensors`` (trained weights; the CLIP weights too when
+        ``include_backbone`` or when the backbone cannot be restored from its source, e.g. random init) and the
+        model card ``README.md``. ``card``: what the run knows (``training_data``, ``metrics``, ``run``), kept in
+        ``config.json`` and carried over when a loaded model is saved again."""
         from safetensors.torch import save_file
 
         directory = Path(directory)
@@ -103,24 +111,74 @@ class PretrainedMixin:
             "backbone": {"name": bb.name, "weights": model_cfg.get("pretrained") or bb.weights,
                          "included": included},
             **self.pretrained_config(),
+            "card": {**getattr(self, "card_info", {}), **(card or {})},
         }
         directory.mkdir(parents=True, exist_ok=True)
         with atomic_path(directory / WEIGHTS_FILE) as tmp:
             save_file(tensors, str(tmp), metadata={"kind": self.KIND})
         atomic_write_json(directory / CONFIG_FILE, config)
+        from shared.hub import write_model_card
+
+        write_model_card(directory, self.model_card(config))
         return directory
+
+    def model_card(self, config: dict) -> str:
+        """The ``README.md`` of a saved folder: vocabulary, backbone, training data and the run's metrics."""
+        from shared.hub import metrics_table, model_card, training_section
+
+        bb, card = config["backbone"], config.get("card", {})
+        classes, ids = config.get("classes") or [], config.get("category_ids") or []
+        shown = [f"{i}: {c}" for i, c in zip(ids, classes)][:100]
+        vocab = (f"{len(classes)} classes (`id: name,synonyms`; `*` = stuff), set with `set_classes`:\n\n"
+                 + ", ".join(f"`{c}`" for c in shown)
+                 + (f" … and {len(classes) - len(shown)} more (all in config.json `classes`)"
+                    if len(classes) > len(shown) else ""))
+        backbone = (f"ViTamin CLIP `{bb['name']}`; weights "
+                    + ("in this folder's model.safetensors" if bb.get("included")
+                       else f"from `{bb.get('weights')}` (open_clip tag or file, loaded by from_pretrained)"))
+        usage = (f"```python\n{self.CARD_IMPORT}\nmodel = {type(self).__name__}.from_pretrained(\"<this folder or "
+                 f"org/name>\")\nresult = model.predict(\"image.jpg\")\n```")
+        return model_card(f"{self.CARD_TITLE} ({bb['name']})", usage, [
+            ("Vocabulary", vocab), ("Backbone", backbone), ("Training data", training_section(card)),
+            ("Metrics", "Measured by the run that wrote this folder:\n\n" + metrics_table(card.get("metrics") or {})),
+        ], pipeline_tag=self.PIPELINE_TAG, tags=["vitamin", "open-vocabulary", *self.CARD_TAGS])
+
+    def push_to_hub(self, repo_id: str, *, include_backbone: bool | None = None, private: bool | None = None,
+                    token: str | None = None, commit_message: str = "Upload model", revision: str | None = None,
+                    create_pr: bool = False):
+        """``save_pretrained`` into a temporary folder and upload it to the Hub model ``repo_id`` (created if
+        needed). The CLIP weights go along when ``include_backbone`` or when they come from a local file (which
+        would not exist where the model is downloaded). Returns the ``CommitInfo``."""
+        import tempfile
+
+        from shared.hub import push_folder
+
+        source = self.cfg_model.pretrained if hasattr(self.cfg_model, "pretrained") else None
+        if include_backbone is None:
+            include_backbone = isinstance(source, str) and Path(source).is_file()
+        with tempfile.TemporaryDirectory(prefix="push-") as tmp:
+            self.save_pretrained(tmp, include_backbone=include_backbone)
+            return push_folder(tmp, repo_id, private=private, token=token, commit_message=commit_message,
+                               revision=revision, create_pr=create_pr)
 
     @classmethod
     def from_pretrained(cls, directory: str | Path, device: str | torch.device = "cpu",
-                        text_cache: str | None = "outputs/text_cache"):
+                        text_cache: str | None = "outputs/text_cache", *, revision: str | None = None,
+                        cache_dir: str | Path | None = None, token: str | bool | None = None):
         """The model saved in ``directory`` (eval mode, on ``device``) with its saved vocabulary set.
+        ``directory``: a folder, or a Hub id ``org/name`` (``revision``, ``cache_dir``, ``token`` as
+        ``huggingface_hub``; offline with ``HF_HUB_OFFLINE=1``: from the local cache).
         ``text_cache``: folder for the text-classifier cache (None: compute every time)."""
         from safetensors import SafetensorError
         from safetensors.torch import load_file
 
         from shared.engine import CheckpointError
+        from shared.hub import ModelFolderError, resolve_folder
 
-        directory = Path(directory)
+        try:
+            directory = resolve_folder(directory, revision, cache_dir, token)
+        except ModelFolderError as e:
+            raise PretrainedError(str(e)) from None
         cfg_file, weights_file = directory / CONFIG_FILE, directory / WEIGHTS_FILE
         for f in (cfg_file, weights_file):
             if not f.is_file():
@@ -149,6 +207,7 @@ class PretrainedMixin:
         except CheckpointError as e:
             raise PretrainedError(str(e)) from None
         model.text_cache = text_cache
+        model.card_info = config.get("card") or {}  # what the run recorded, written again by save_pretrained
         model.to(device).eval()
         model.restore_vocabulary(config)
         return model

@@ -45,6 +45,9 @@ def test_training_vocabulary_and_round_trip(model, image, tmp_path):
     cfg = json.loads((tmp_path / "m/config.json").read_text())
     assert cfg["kind"] == "fcclip" and cfg["backbone"]["included"]  # random-init CLIP: only here
     assert cfg["classes"] == ["red circle", "blue square,blue box", "sky*", "grass*"]
+    card = (tmp_path / "m/README.md").read_text()  # the model card (no run: no training data, no metrics)
+    assert "pipeline_tag: image-segmentation" in card and "# FC-CLIP open-vocabulary panoptic segmenter" in card
+    assert "`3: sky*`" in card and "not recorded" in card and "No metrics recorded." in card
     loaded = FCCLIP.from_pretrained(tmp_path / "m")
     assert loaded.is_thing.tolist() == [True, True, False, False] and loaded.class_names == model.class_names
     _same(loaded.predict(image, score_threshold=0.0), ref)

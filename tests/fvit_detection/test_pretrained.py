@@ -230,3 +230,85 @@ def test_batch_cli_writes_coco_results_and_resumes(model, cfg, fvit_world, tmp_p
     assert main(["--config", str(tmp_path / "config.yaml"), "--checkpoint", str(tmp_path / "last.pt"),
                  "--image", str(files[0]), "--classes", "red circle", "--out", str(tmp_path / "one.png")]) == 0
     assert Image.open(tmp_path / "one.png").size == Image.open(files[0]).size
+
+
+# ----------------------------------------------------------------------------- the Hub's conventions
+def _same_weights(a, b):
+    sa, sb = a.state_dict(), b.state_dict()
+    assert sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert a.class_names == b.class_names and a.category_ids == b.category_ids
+
+
+def test_hub_id_resolves_through_the_offline_cache(model, tmp_path, offline_hub):
+    """(Saved folders give identical predictions: ``test_round_trip_*``; here the same weights and vocabulary.)"""
+    model.set_classes(["red circle", "blue square"])
+    model.save_pretrained(tmp_path / "full", include_backbone=True)
+    commit = offline_hub("acme/fvit-tiny", tmp_path / "full")
+    _same_weights(FViT.from_pretrained("acme/fvit-tiny"), model)
+    from shared.hub import resolve_folder
+
+    snapshot = resolve_folder("acme/fvit-tiny", revision=commit)  # a pinned commit: the same snapshot
+    assert snapshot.name == commit and (snapshot / "model.safetensors").is_file()
+    with pytest.raises(PretrainedError, match="'acme/missing' is not in the local Hub cache"):
+        FViT.from_pretrained("acme/missing")
+    # a path that does not exist and cannot be a Hub id: one error, no Hub look-up
+    with pytest.raises(PretrainedError, match=r"outputs/run/pretrained: no such folder \(and not a Hub model id"):
+        FViT.from_pretrained("outputs/run/pretrained")
+
+
+def test_push_to_hub_uploads_a_folder_that_loads_elsewhere(model, tmp_path, monkeypatch):
+    """``push_to_hub`` against a stub of ``HfApi`` (never the network): the uploaded folder has the weights, the CLIP
+    too (its source is a local file the downloader would not have), and a model card; it loads to the same model."""
+    import shutil
+
+    from huggingface_hub import HfApi
+    from huggingface_hub.hf_api import RepoUrl
+
+    calls = {}
+
+    def create_repo(self, repo_id, **kw):
+        calls["create_repo"] = (repo_id, kw)
+        return RepoUrl(f"https://huggingface.co/{repo_id}")
+
+    def upload_folder(self, *, repo_id, folder_path, **kw):
+        calls["upload"] = (repo_id, kw)
+        shutil.copytree(folder_path, tmp_path / "uploaded")
+        return "commit-info"
+
+    monkeypatch.setattr(HfApi, "create_repo", create_repo)
+    monkeypatch.setattr(HfApi, "upload_folder", upload_folder)
+    model.set_classes(["red circle", "sky"])
+    assert model.push_to_hub("acme/fvit-tiny", private=True) == "commit-info"
+    assert calls["create_repo"] == ("acme/fvit-tiny", {"private": True, "exist_ok": True, "repo_type": "model"})
+    assert calls["upload"][0] == "acme/fvit-tiny" and calls["upload"][1]["repo_type"] == "model"
+    up = tmp_path / "uploaded"
+    assert sorted(p.name for p in up.iterdir()) == ["README.md", "config.json", "model.safetensors"]
+    assert json.loads((up / "config.json").read_text())["backbone"]["included"] is True
+    _same_weights(FViT.from_pretrained(up), model)
+
+
+def test_model_card_names_vocabulary_backbone_data_and_the_runs_metrics(model, cfg, tmp_path, capsys):
+    from fvit_detection.builder import build_model
+    from fvit_detection.pretrained import export_pretrained
+    from shared.hub import main as hub_main
+
+    plain = build_model(cfg)
+    plain.load_state_dict(model.state_dict())
+    metrics = {"bbox_AP": 0.1234, "bbox_AP_novel": 0.05, "segm_AP": 0.2, "per_class": [0.1, 0.2]}
+    export_pretrained(plain, cfg, ["red circle", "green square,green box"], tmp_path / "exported", [5, 9],
+                      metrics=metrics)
+    card = (tmp_path / "exported" / "README.md").read_text()
+    assert card.startswith("---\n") and "pipeline_tag: object-detection" in card
+    assert "library_name: vitamin-downstream" in card
+    assert "# F-ViT open-vocabulary detector (ViTamin-Tiny)" in card
+    assert "2 classes" in card and "`5: red circle`, `9: green square,green box`" in card
+    assert f"train_ann: `{cfg.data.train_ann}`" in card and f"evaluated on: `{cfg.data.val_ann}`" in card
+    assert "| bbox_AP | 0.1234 |" in card and "| bbox_AP_novel | 0.0500 |" in card and "per_class" not in card
+    # loaded and saved again (a new vocabulary): the run's record is kept, the vocabulary is the new one
+    again = FViT.from_pretrained(tmp_path / "exported").set_classes(["sky"])
+    again.save_pretrained(tmp_path / "again")
+    card2 = (tmp_path / "again" / "README.md").read_text()
+    assert "| bbox_AP | 0.1234 |" in card2 and "1 classes" in card2 and "`1: sky`" in card2
+    # a folder whose CLIP is a local file next to it cannot be pushed as it is: one line, exit 2
+    assert hub_main(["push", str(tmp_path / "again"), "acme/x"]) == 2
+    assert "the CLIP weights are the local file" in capsys.readouterr().err

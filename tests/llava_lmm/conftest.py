@@ -40,6 +40,20 @@ def model_dir(tok, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def processor_dir(model_dir, tmp_path_factory):
+    """A copy of ``model_dir`` (written the old way: tokenizer + CLIP processor) with the ``LlavaProcessor`` added by
+    ``python -m llava_lmm.processor``."""
+    import shutil
+
+    from llava_lmm.processor import main
+
+    d = tmp_path_factory.mktemp("with_processor") / "model"
+    shutil.copytree(model_dir, d)
+    assert main([str(d)]) == 0
+    return d
+
+
+@pytest.fixture(scope="session")
 def images(tmp_path_factory):
     from PIL import Image
 

@@ -47,6 +47,10 @@ def test_stage1_outputs(stage1):
     assert (stage1 / "base_lm" / "tokenizer.json").is_file()
     m = json.loads((stage1 / "train_metrics.json").read_text())
     assert m["steps"] == 3 and m["truncated"] == 0 and m["mismatched"] == 0
+    from transformers import AutoProcessor
+
+    proc = AutoProcessor.from_pretrained(stage1)  # the stage's rule: square (resize + centre crop), no padding
+    assert type(proc).__name__ == "LlavaProcessor" and proc.image_processor.do_pad is False
 
 
 @pytest.mark.slow
@@ -78,6 +82,14 @@ def test_resume_continues_same_loss_curve(world, stage1, tmp_path):
               "4", "--learning_rate", "1e-3", "--save_strategy", "steps", "--save_steps", "3"]
     full = train(*_args(world, tmp_path / "a", *common, "--max_steps", "6"))
     assert (tmp_path / "a" / "checkpoint-3").is_dir() and (tmp_path / "a" / "checkpoint-6").is_dir()
+    from transformers import AutoProcessor
+
+    for folder in (tmp_path / "a", tmp_path / "a" / "checkpoint-3"):  # the final folder and each checkpoint
+        proc = AutoProcessor.from_pretrained(folder)
+        assert proc.image_processor.do_pad is True and proc.chat_template == proc.tokenizer.chat_template
+    card = (tmp_path / "a" / "README.md").read_text()  # the model card: data and the run's numbers
+    assert "pipeline_tag: image-text-to-text" in card and f"data_path: `{world.llava_instruct_train}`" in card
+    assert f"| train_loss | {full['train_loss']:.4f} |" in card and "| steps | 6 |" in card
     # a run interrupted after step 3: only checkpoint-3 is in its output dir; the same command resumes from it
     import shutil
 
