@@ -105,7 +105,7 @@ def test_cli_arguments_and_config_checkpoint_loading(fvit_world, tmp_path, capsy
         main(["--pretrained", "x", "--config", CONFIG, "--out", str(tmp_path / "m.onnx")])
     assert "either --pretrained" in capsys.readouterr().err
     assert main(["--pretrained", str(tmp_path / "nope"), "--out", str(tmp_path / "m.onnx")]) == 2
-    assert "not a pretrained folder" in capsys.readouterr().err
+    assert "nope: no such folder" in capsys.readouterr().err  # neither a folder nor a Hub id
     (tmp_path / "a_file").write_text("")
     assert main(["--pretrained", str(tmp_path / "nope"), "--out", str(tmp_path / "a_file" / "m.onnx")]) == 2
     assert "not writable" in capsys.readouterr().err  # before the model loads
