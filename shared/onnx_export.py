@@ -120,7 +120,6 @@ def export_main(argv: list[str] | None, prog: str, doc: str, model_class, config
 
     from .batch_predict import load_for_prediction
     from .classes import CLASSES_HELP
-    from .engine import CheckpointError, ConfigError
     from .image import read_image
     from .io import atomic_write_json, ensure_writable_dir
 
@@ -150,8 +149,11 @@ def export_main(argv: list[str] | None, prog: str, doc: str, model_class, config
         size = args.size or model.image_size
         check = np.asarray(read_image(args.check_image, what="--check-image")) if args.check_image else None
         wrapper = export_fn(model, size, args.out, args.opset)
-    except (ConfigError, CheckpointError, FileNotFoundError, PermissionError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
+    except Exception as e:  # noqa: BLE001 — a user's error is one line (shared.errors), anything else re-raised
+        from shared.cli import report_user_error
+
+        if not report_user_error(e):
+            raise
         return 2
     spec = model.backbone.spec
     atomic_write_json(Path(args.out).with_suffix(".json"), {
