@@ -104,9 +104,9 @@ def load_model(model_dir: str | Path, dtype=torch.float32, device: str | torch.d
                                                                     ignore_mismatched_sizes=True)
     finally:
         transformers.logging.set_verbosity(verbosity)
-    problems = [f"{k}: file {tuple(a)} vs config {tuple(b)}" for k, a, b in info.get("mismatched_keys", [])]
-    problems += [f"{k}: not in the weights" for k in info.get("missing_keys", [])]
-    problems += [f"{k}: not in the model the config describes" for k in info.get("unexpected_keys", [])]
+    problems = [f"{k}: file {tuple(a)} vs config {tuple(b)}" for k, a, b in sorted(info.get("mismatched_keys", []))]
+    problems += [f"{k}: not in the weights" for k in sorted(info.get("missing_keys", []))]
+    problems += [f"{k}: not in the model the config describes" for k in sorted(info.get("unexpected_keys", []))]
     if problems:
         raise PretrainedError(f"{model_dir}: config.json does not fit its weights ({len(problems)} tensors), e.g. "
                               + "; ".join(problems[:3]))

@@ -90,7 +90,8 @@ class BatchRun:
             old = load_json(run_file, "run settings") if run_file.is_file() else None
             changed = {k: (old.get(k), v) for k, v in settings.items() if old.get(k) != v} if old else {}
             if changed and self.done:  # without finished images there is nothing to mix: the new settings hold
-                raise ValueError(f"--out {self.out} holds a run with other settings ({len(self.done)} images done): "
+                n = len(self.done)
+                raise ValueError(f"--out {self.out} holds a run with other settings ({n} image{'s' * (n != 1)} done): "
                                  + "; ".join(f"{k}: {a!r} → {b!r}" for k, (a, b) in changed.items())
                                  + " (use another --out or delete it)")
         except BaseException:

@@ -5,7 +5,6 @@ import os
 import socket
 
 import pytest
-import torch
 
 import fvit_detection.eval as fvit_eval
 from fvit_detection import FViT
@@ -19,11 +18,8 @@ OTHERS = [".notes.tmp", "vis/keep.tmp", "vis/.x.toolong123.tmp"]  # not atomic_p
 
 
 @pytest.fixture(scope="module")
-def pretrained(fvit_world, tmp_path_factory):
-    d = tmp_path_factory.mktemp("fvit_pre")
-    torch.manual_seed(0)
-    FViT.from_config(make_config(fvit_world, d / "run", "model.score_thresh=0.0")).save_pretrained(d / "pre")
-    return d / "pre"
+def pretrained(fvit_saved):
+    return fvit_saved[1] / "pre"
 
 
 @pytest.fixture
@@ -38,7 +34,7 @@ def loads(monkeypatch):
 
 def _args(pretrained, images, out, classes="red circle;green square"):
     return ["--pretrained", str(pretrained), "--images", *map(str, images), "--classes", classes, "--out", str(out),
-            "--no-progress", "--vis"]
+            "--no-progress"]
 
 
 def _progress(out):
@@ -58,7 +54,7 @@ def test_a_second_run_into_the_same_out_is_refused_naming_the_holder(fvit_world,
 
 
 def test_a_failed_start_does_not_block_the_corrected_rerun(pretrained, fvit_world, tmp_path, loads, capsys):
-    images = sorted(fvit_world.images_val.glob("*.jpg"))[:2]
+    images = sorted(fvit_world.images_val.glob("*.jpg"))[:1]
     out = tmp_path / "out"
     assert predict_main(_args(tmp_path / "wrong", images, out)) == 2
     assert "not a pretrained folder (config.json missing)" in capsys.readouterr().err
@@ -72,7 +68,7 @@ def test_a_failed_start_does_not_block_the_corrected_rerun(pretrained, fvit_worl
     assert _progress(out) == [p.name for p in images]
     # once images are done, other settings would mix two runs: refused, before the model loads
     assert predict_main(_args(pretrained, images, out, classes="green square")) == 2
-    assert ("holds a run with other settings (2 images done): classes: ['red circle'] → ['green square']"
+    assert ("holds a run with other settings (1 image done): classes: ['red circle'] → ['green square']"
             in capsys.readouterr().err)
     assert len(loads) == 2 and _progress(out) == [p.name for p in images]
 
