@@ -161,6 +161,25 @@ def test_hub_ids_offline_are_one_line_at_once(offline, tmp_path, monkeypatch, ca
     assert not (tmp_path / "run").exists()
 
 
+def test_a_hub_id_that_cannot_load_is_one_line_naming_the_option(monkeypatch):
+    """Online but unreachable (or a misspelt id): transformers' OSError after its retries becomes one line."""
+    import transformers
+
+    from llava_lmm.config import DataArguments, ModelArguments
+
+    def unreachable(*a, **k):
+        raise OSError("We couldn't connect to 'https://huggingface.co' to load the files, and couldn't find them in "
+                      "the cached files.\nCheck your internet connection.")
+
+    monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", unreachable)
+    with pytest.raises(PretrainedError) as e:
+        tr.build_tokenizer(ModelArguments(model_name_or_path="lmsys/vicuna-7b-v1.5"), DataArguments(), 512)
+    assert str(e.value) == (
+        "--model_name_or_path lmsys/vicuna-7b-v1.5: cannot load it (We couldn't connect to 'https://huggingface.co' "
+        "to load the files, and couldn't find them in the cached files.); give a local folder instead, or, offline, "
+        "set HF_HUB_OFFLINE=1 to use the Hugging Face cache without retries")
+
+
 def test_saved_model_folders_keep_the_umask_mode(model_dir, tmp_path):
     model, tok, proc, _ = load_model(model_dir)
     old = os.umask(0o022)

@@ -102,6 +102,8 @@ def files(tmp_path):
 def _entry_points(tmp_path, files):
     """(name, module to patch, attribute raising the error, main, argv): the attribute is what the command calls
     first after its argument checks (loading the model / reading the input)."""
+    import fcclip_segmentation.convert
+    import fcclip_segmentation.eval
     import fcclip_segmentation.predict
     import fvit_detection.convert
     import fvit_detection.eval
@@ -126,6 +128,11 @@ def _entry_points(tmp_path, files):
         ("fvit export", shared.batch_predict, "load_for_prediction", fvit_detection.export.main,
          ["--pretrained", str(tmp_path), "--out", str(tmp_path / "m.onnx")]),
         ("fvit convert", fvit_detection.convert, "load_state_dict_file", fvit_detection.convert.main,
+         ["--reference", str(tmp_path / "ref.pth"), "--out", str(tmp_path / "ours.pt")]),
+        ("fcclip eval", fcclip_segmentation.eval, "load_trained", fcclip_segmentation.eval.main,
+         ["--config", str(REPO / "fcclip_segmentation/configs/synthetic_tiny.yaml"), "--checkpoint",
+          str(tmp_path / "last.pt"), "--out", str(tmp_path / "fc_eval")]),
+        ("fcclip convert", fcclip_segmentation.convert, "load_state_dict_file", fcclip_segmentation.convert.main,
          ["--reference", str(tmp_path / "ref.pth"), "--out", str(tmp_path / "ours.pt")]),
         ("chat", llava_lmm.chat, "read_model_folder", llava_lmm.chat.main,
          ["--model", str(tmp_path), "--image", files["image"], "--once", "hi", "--device", "cpu"]),
