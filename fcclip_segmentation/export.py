@@ -11,7 +11,9 @@ Graph inputs: ``image`` uint8 (S, S, 3) RGB — the picture resized so its long 
 ``image_size`` int64 (2,), its (h, w). Outputs: ``probs`` float32 (Q, K+1) per-query class probabilities (void
 last) and ``mask_logits`` (Q, S/4, S/4); ``postprocess`` turns them into what the PyTorch model returns (mask
 logits at the picture's size in the canvas). ``OUT.json`` beside the model lists the classes, their thing/stuff
-flags and the post-processing thresholds.
+flags, the post-processing thresholds and the parity check. S is a multiple of the backbone's coarsest stride
+and at least its window. The graph is checked against PyTorch with onnxruntime before it is written
+(``--check-image``, default built-in pictures): if they differ, nothing is written and the command exits 1.
 """
 from __future__ import annotations
 
@@ -22,9 +24,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from shared.onnx_export import OPSET, CanvasNormalize, export_graph, export_main
+from shared.onnx_export import OPSET, CanvasNormalize, check_canvas_size, export_graph, export_main
 
 from .modeling.fcclip import upsample_mask_logits
+
+# largest |PyTorch − graph| the CLI accepts; measured ≈ 3e-7 for both on the synthetic world and real photos
+TOLERANCES = {"probs": 1e-4, "mask_logits": 1e-3}
 
 
 class ExportableFCCLIP(nn.Module):
@@ -45,13 +50,19 @@ class ExportableFCCLIP(nn.Module):
         return probs[0], masks[0]
 
 
+def check_size(model, size: int) -> None:
+    """``ValueError`` (one line) unless ``size`` is at least the backbone's window and a multiple of its coarsest
+    stride (``spec.size_divisibility``): the backbone pads any other side, which the traced graph cannot follow."""
+    spec = model.backbone.spec
+    check_canvas_size(size, max(spec.native_size), spec.size_divisibility,
+                      "the backbone's coarsest stride: it pads any other side")
+
+
 def export_onnx(model, size: int, out: str | Path, opset: int = OPSET) -> ExportableFCCLIP:
     """Trace ``model`` (vocabulary set) at canvas size ``size`` and write ``out``; returns the traced wrapper."""
     if not model.class_names:
         raise ValueError("no vocabulary: set the classes before exporting")
-    window = max(model.backbone.spec.native_size)
-    if size < window:
-        raise ValueError(f"--size {size} is smaller than the backbone's window {window}")
+    check_size(model, size)
     wrapper = ExportableFCCLIP(model)
     export_graph(wrapper, size, out, wrapper.output_names, opset)
     return wrapper
@@ -71,13 +82,14 @@ def main(argv: list[str] | None = None) -> int:
 
     def metadata(model, size):
         spec = model.backbone.spec
-        return {"classes": model.class_names, "is_thing": model.is_thing.tolist(), "pad": model.test_pad,
+        return {"classes": model.class_names, "category_ids": model.category_ids,
+                "is_thing": model.is_thing.tolist(), "pad": model.test_pad,
                 "mean": list(spec.mean), "std": list(spec.std),
                 "object_mask_threshold": model.cfg.object_mask_threshold,
                 "overlap_threshold": model.cfg.overlap_threshold}
 
     return export_main(argv, "python -m fcclip_segmentation.export", __doc__, FCCLIP, FCCLIPConfig, export_onnx,
-                       metadata)
+                       check_size, metadata, TOLERANCES)
 
 
 if __name__ == "__main__":

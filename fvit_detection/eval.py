@@ -53,7 +53,7 @@ def _main(argv: list[str] | None) -> int:
         model = load_trained(cfg, args.checkpoint).to(dist.device)
         metrics, results = evaluate(model, cfg, dist.rank, dist.world_size)
         if dist.is_main:
-            atomic_write_json(out / "results.json", results, indent=None)
+            results.write_json(out / "results.json")
             atomic_write_json(out / "metrics.json", metrics)
     except BaseException:
         if lock is not None:

@@ -15,12 +15,13 @@ from shared.io import load_json
 from .builder import build_dataset, novel_mask, set_vocabulary
 from .config import FViTConfig
 from .data import collate
-from .metrics import evaluate_coco_ov, evaluate_lvis, run_inference
+from .metrics import DetectionResults, evaluate_coco_ov, evaluate_lvis, run_inference
 from .modeling.detector import FViT
 
 
 def evaluate(model: FViT, cfg: FViTConfig, rank: int = 0, world_size: int = 1, progress: bool = True):
-    """Inference on (this rank's shard of) the val set, merged across ranks; returns (metrics, results)."""
+    """Inference on (this rank's shard of) the val set, merged across ranks; returns (metrics, results: a
+    ``DetectionResults``, written with ``results.write_json(path)``)."""
     ds = build_dataset(cfg, train=False, spec=model.backbone.spec)
     names = ds.class_names
     set_vocabulary(model, names, novel_mask(cfg.data.val_ann, names, cfg), cfg.text_cache)
@@ -30,7 +31,7 @@ def evaluate(model: FViT, cfg: FViTConfig, rank: int = 0, world_size: int = 1, p
     device = next(model.parameters()).device
     label_to_cat = [c["id"] for c in ds.categories]
     results = run_inference(model, _on_device(loader, device), label_to_cat, progress)
-    results = [r for part in all_gather_objects(results) for r in part]
+    results = DetectionResults.merge(all_gather_objects(results))  # columns: compact to gather
     image_ids = {ds.images[i]["id"] for i in range(n)}
     metrics = {}
     if rank == 0:

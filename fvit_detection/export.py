@@ -6,11 +6,13 @@ inside it. ``--config CFG --checkpoint CKPT`` (a training run) works in place of
 ``;`` between classes, ``,`` between synonyms (default: the pretrained folder's vocabulary).
 
 Graph inputs: ``image`` uint8 (S, S, 3) RGB — the picture resized so its long side is S, top-left (anything
-elsewhere is ignored) — and ``image_size`` int64 (2,), its (h, w). Outputs: ``boxes`` float32 (K, 4) xyxy in
-canvas pixels, ``scores`` (K,), ``labels`` int64 (K,) indices into the class list, and with a mask head
-``mask_probs`` (K, M, M) per box; ``postprocess`` turns them into ``FViT.predict``'s result. ``OUT.json`` beside
-the model lists the classes and the size. After writing, the graph is run with onnxruntime and compared with
-PyTorch on random pixels (or ``--check-image``).
+elsewhere is ignored) — and ``image_size`` int64 (2,), its (h, w). S is a multiple of the coarsest feature
+stride (64 for ViTamin) and at least the backbone's window. Outputs: ``boxes`` float32 (K, 4) xyxy in canvas
+pixels, ``scores`` (K,), ``labels`` int64 (K,) indices into the class list, and with a mask head ``mask_probs``
+(K, M, M) per box; ``postprocess`` turns them into ``FViT.predict``'s result in the picture's pixels. ``OUT.json``
+beside the model lists the classes, their category ids, the size and the parity check. The graph is checked against PyTorch with
+onnxruntime before it is written (``--check-image``, default built-in pictures): if they differ, nothing is
+written and the command exits 1.
 """
 from __future__ import annotations
 
@@ -21,7 +23,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from shared.onnx_export import OPSET, CanvasNormalize, export_graph, export_main
+from shared.onnx_export import (OPSET, CanvasNormalize, check_canvas_size, export_graph, export_main,
+                                whole_cells_multiple)
+
+# largest |PyTorch − graph| the CLI accepts (boxes in canvas pixels); labels and counts must be equal.
+# Measured on real photos with the tiny model: boxes ≈ 3e-5 px, scores ≈ 1e-6, mask probabilities ≈ 7e-6.
+TOLERANCES = {"boxes": 0.05, "scores": 1e-4, "mask_probs": 1e-3}
 
 
 class ExportableFViT(nn.Module):
@@ -45,31 +52,43 @@ class ExportableFViT(nn.Module):
         return out + ((det["masks"][:, 0],) if "masks" in det else ())
 
 
+def check_size(model, size: int) -> None:
+    """``ValueError`` (one line) unless ``size`` is a canvas side the detector takes as it is: at least the
+    backbone's window, and whole cells at every feature level — torchvision places each level's anchors at
+    S // cells, so any other side shifts the anchors of the coarse levels and the backbone pads the input
+    (which the traced graph cannot follow)."""
+    multiple = whole_cells_multiple(model.level_strides)
+    check_canvas_size(size, max(model.backbone.spec.native_size), multiple,
+                      f"the stride of F-ViT's coarsest feature level, P6: every level needs whole cells")
+
+
 def export_onnx(model, size: int, out: str | Path, opset: int = OPSET) -> ExportableFViT:
     """Trace ``model`` (vocabulary set) at canvas size ``size`` and write ``out``; returns the traced wrapper."""
     if model.roi_heads.text_embeddings.shape[0] < 2:
         raise ValueError("no vocabulary: set the classes before exporting")
-    window = max(model.backbone.spec.native_size)
-    if size < window:
-        raise ValueError(f"--size {size} is smaller than the backbone's window {window}")
+    check_size(model, size)
     wrapper = ExportableFViT(model)
     export_graph(wrapper, size, out, wrapper.output_names, opset, dynamic=tuple(wrapper.output_names))
     return wrapper
 
 
-def postprocess(outputs: dict[str, np.ndarray], image_size, scale: float, orig_size: tuple[int, int],
-                class_names: list[str] | None = None) -> dict:
-    """Graph outputs of one canvas → boxes in original pixels, scores, labels and bool masks (K, H, W), as
-    ``FViT.predict`` returns them (plus ``label_names`` when ``class_names`` is given)."""
+def postprocess(outputs: dict[str, np.ndarray], image_size, orig_size: tuple[int, int],
+                class_names: list[str] | None = None, category_ids: list[int] | None = None) -> dict:
+    """Graph outputs of one canvas → ``FViT.predict``'s result for the original picture of size ``orig_size``
+    (H, W): boxes in its pixels (divided by the real per-axis factors w / W, h / H and clipped to the picture,
+    by ``rescale_to_original`` as predict and eval do), scores, labels, bool masks (K, H, W), plus ``label_names``
+    and ``category_ids`` when ``class_names`` / ``category_ids`` (``OUT.json``'s) are given."""
     from torchvision.models.detection.roi_heads import paste_masks_in_image
 
-    from .metrics import rescale_detections
+    from .modeling.postprocess import rescale_to_original
 
     size = tuple(int(v) for v in image_size)
     det = {k: torch.from_numpy(outputs[k]) for k in ("boxes", "scores", "labels")}
     if "mask_probs" in outputs:
         det["masks"] = paste_masks_in_image(torch.from_numpy(outputs["mask_probs"])[:, None], det["boxes"], size)
-    r = rescale_detections(det, scale, size, orig_size)
+    r = rescale_to_original(det, size, orig_size)
+    if category_ids is not None:
+        r["category_ids"] = np.asarray(category_ids, np.int64)[r["labels"]]
     if class_names is not None:
         r["label_names"] = [class_names[int(k)].split(",")[0] for k in r["labels"]]
     return r
@@ -81,9 +100,11 @@ def main(argv: list[str] | None = None) -> int:
 
     def metadata(model, size):
         spec = model.backbone.spec
-        return {"classes": model.class_names, "mean": list(spec.mean), "std": list(spec.std)}
+        return {"classes": model.class_names, "category_ids": model.category_ids, "mean": list(spec.mean),
+                "std": list(spec.std)}
 
-    return export_main(argv, "python -m fvit_detection.export", __doc__, FViT, FViTConfig, export_onnx, metadata)
+    return export_main(argv, "python -m fvit_detection.export", __doc__, FViT, FViTConfig, export_onnx, check_size,
+                       metadata, TOLERANCES)
 
 
 if __name__ == "__main__":

@@ -42,7 +42,7 @@ def train(cfg: FViTConfig) -> dict:
     metrics, results = evaluate(model, cfg, dist.rank, dist.world_size)
     if dist.is_main:
         atomic_write_json(out / "eval_final.json", metrics)
-        atomic_write_json(out / "results_final.json", results, indent=None)
+        results.write_json(out / "results_final.json")
         if cfg.train.export_pretrained:
             from .pretrained import export_pretrained
 

@@ -13,7 +13,7 @@ from shared.engine.config import resolve_input_path
 from shared.formats.panoptic import load_panoptic_json, read_segment_ids
 from shared.formats.validate import RecordProblems
 from shared.image import read_image
-from shared.transforms import Instances, eval_input, large_scale_jitter, normalize_and_pad
+from shared.transforms import Instances, eval_input, large_scale_jitter, normalize_and_pad, pad_masks
 
 from .vocabulary import category_vocabulary
 
@@ -102,12 +102,12 @@ class PanopticDataset(torch.utils.data.Dataset):
         # every non-crowd segment stays a target, also one the resize or crop empties (an all-zero mask), as in
         # the reference mapper: no minimum box size (unless drop_emptied_segments)
         inst = large_scale_jitter(inst, np.random.default_rng(seed), self.size, self.scale_range,
-                                  min_box_size=0.0 if self.drop_emptied_segments else -np.inf)
+                                  min_box_size=0.0 if self.drop_emptied_segments else -np.inf, return_boxes=False,
+                                  mask_canvas=self.size)
         h, w = inst.image.shape[:2]
-        m = torch.zeros((len(inst.labels), self.size, self.size), dtype=torch.uint8)
-        m[:, :h, :w] = torch.from_numpy(inst.masks.astype(np.uint8))
         return {"image": normalize_and_pad(inst.image, self.mean, self.std, self.size), "image_size": (h, w),
-                "target": {"masks": m, "labels": torch.from_numpy(inst.labels)}, **common}
+                "target": {"masks": pad_masks(inst.masks, self.size), "labels": torch.from_numpy(inst.labels)},
+                **common}
 
     def _semantic(self, rec: dict, ids: np.ndarray) -> np.ndarray:
         if self.sem_seg_root is not None:

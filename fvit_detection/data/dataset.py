@@ -14,7 +14,7 @@ from shared.formats.validate import (DatasetError, RecordProblems, area_problem,
                                      is_finite_number)
 from shared.image import read_image
 from shared.io import load_json
-from shared.transforms import Instances, large_scale_jitter, normalize_and_pad, resize_long_side
+from shared.transforms import Instances, large_scale_jitter, normalize_and_pad, pad_masks, resize_long_side
 
 log = logging.getLogger(__name__)
 
@@ -176,15 +176,13 @@ class DetectionDataset(torch.utils.data.Dataset):
         inst = self._instances(im, self.load_image(im))
         if self.train:
             rng = np.random.default_rng(seed)
-            inst = large_scale_jitter(inst, rng, self.size, self.scale_range)
+            inst = large_scale_jitter(inst, rng, self.size, self.scale_range, mask_canvas=self.size)
         else:
             inst, _ = resize_long_side(inst, self.size)  # results are mapped back by the real per-axis factors
         h, w = inst.image.shape[:2]
         target = {"boxes": torch.from_numpy(inst.boxes), "labels": torch.from_numpy(inst.labels)}
         if inst.masks is not None:
-            m = torch.zeros((len(inst.masks), self.size, self.size), dtype=torch.uint8)
-            m[:, :h, :w] = torch.from_numpy(inst.masks.astype(np.uint8))
-            target["masks"] = m
+            target["masks"] = pad_masks(inst.masks, self.size)
         return {"image": normalize_and_pad(inst.image, self.mean, self.std, self.size), "image_size": (h, w),
                 "target": target, "image_id": im["id"], "orig_size": (im["height"], im["width"])}
 

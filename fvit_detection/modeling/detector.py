@@ -76,7 +76,9 @@ class FViT(PartialCheckpoint, nn.Module):
         self.fpn = FeaturePyramidNetwork(self.adapters.out_channels, cfg.fpn_channels,
                                          extra_blocks=LastLevelMaxPool(), norm_layer=norm_layer)
         strides = self.adapters.strides
-        self.rpn = build_rpn(cfg.fpn_channels, strides + [2 * strides[-1]], num_convs=cfg.rpn_convs,
+        # the FPN's levels P2–P6 (P6: LastLevelMaxPool, stride 2 × P5), each with its anchors
+        self.level_strides = strides + [2 * strides[-1]]
+        self.rpn = build_rpn(cfg.fpn_channels, self.level_strides, num_convs=cfg.rpn_convs,
                              norm=cfg.rpn_norm, pre_nms=cfg.rpn_pre_nms, post_nms=cfg.rpn_post_nms)
         self.roi_heads = FViTRoIHead(
             cfg.fpn_channels, strides, spec.embed_dim, conv_channels=cfg.roi_conv_channels, fc_dim=cfg.roi_fc_dim,

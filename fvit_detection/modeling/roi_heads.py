@@ -6,10 +6,11 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.models.detection import _utils as det_utils
 from torchvision.models.detection.roi_heads import paste_masks_in_image
-from torchvision.ops import batched_nms, box_iou, roi_align
+from torchvision.ops import box_iou, roi_align
 
 from .boxes import clip_boxes
 from .fusion import fuse_scores, masked_class_loss
+from .nms import multiclass_nms
 from .roi_align import MultiLevelRoIAlign
 
 
@@ -163,7 +164,8 @@ class FViTRoIHead(nn.Module):
     def _detect(self, feats, proposals, image_sizes, clip_dense, clip_stride, paste_masks: bool = True):
         """Per image {boxes, scores, labels[, masks]}; masks pasted to the image size, or with ``paste_masks=False``
         the (K, 1, M, M) probabilities of the mask head (an exported graph leaves the pasting to its caller).
-        Image sizes may be (h, w) tensors."""
+        Image sizes may be (h, w) tensors. Candidates are the (box, class) pairs scoring above ``score_thresh``;
+        per-class NMS keeps the top ``detections_per_img`` by score (ties in candidate order: ``nms.py``)."""
         logits, deltas = self._box_forward(feats, proposals)
         scores = logits.float().softmax(-1)
         if clip_dense is not None:
@@ -173,11 +175,10 @@ class FViTRoIHead(nn.Module):
         results = []
         for sc, bx, size in zip(_per_image(scores, proposals), _per_image(boxes, proposals), image_sizes):
             bx = clip_boxes(bx, size)
-            sc = sc[:, :-1]  # background column out
-            cand, cls = torch.where(sc > self.score_thresh)
-            b, s = bx[cand], sc[cand, cls]
-            keep = batched_nms(b, s, cls, self.nms_thresh)[: self.detections_per_img]
-            results.append({"boxes": b[keep], "scores": s[keep], "labels": cls[keep]})
+            sc = sc[:, :-1].t()  # (C, n): background row out
+            cls, idx = multiclass_nms(bx, sc, sc > self.score_thresh, self.nms_thresh)
+            cls, idx = cls[: self.detections_per_img], idx[: self.detections_per_img]
+            results.append({"boxes": bx[idx], "scores": sc[cls, idx], "labels": cls})
         if self.with_mask:
             masks = self.mask_head(self.mask_pool(feats, [r["boxes"] for r in results])).sigmoid()
             for r, m, size in zip(results, _per_image(masks, [r["boxes"] for r in results]), image_sizes):

@@ -6,26 +6,54 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.rpn import RegionProposalNetwork, RPNHead
+from torchvision.ops import remove_small_boxes
 
 from .boxes import clip_boxes
+from .nms import multiclass_nms, top_k
 from .roi_heads import conv_norm_relu
 
 RPN_NORMS = ("none", "bn", "gn")
-# torchvision clips once more to the sizes it is given; boxes clipped already need no second bound
-_UNBOUNDED = (float("inf"), float("inf"))
 
 
 class L1RegionProposalNetwork(RegionProposalNetwork):
     """torchvision's RPN with the box loss F-ViT uses: plain L1 (torchvision hard-codes smooth-L1, β = 1/9).
 
-    Image sizes may be (h, w) tensors (an exported graph's input): proposals are clipped to them before torchvision's
-    filtering, which first picks the top-k by objectness and then clips, so the kept boxes are the same.
+    Proposal filtering is torchvision's (top-k per level, clip, drop small and low-scoring boxes, NMS per level,
+    top-n) with every order made exact, so that an exported graph keeps the same proposals (``nms.py``): top-k and
+    NMS break ties by index, NMS is exact per level, and boxes are ranked by objectness logits — their sigmoid,
+    torchvision's ranking key, is exactly 1.0 for many boxes on real photos. Image sizes may be (h, w) tensors.
     """
 
+    def _get_top_n_idx(self, objectness, num_anchors_per_level):
+        r, offset = [], 0
+        for ob in objectness.split(num_anchors_per_level, 1):
+            r.append(top_k(ob, self.pre_nms_top_n()) + offset)
+            offset += ob.shape[1]
+        return torch.cat(r, dim=1)
+
     def filter_proposals(self, proposals, objectness, image_shapes, num_anchors_per_level):
-        proposals = torch.stack([clip_boxes(p, s) for p, s in zip(proposals, image_shapes)])
-        return super().filter_proposals(proposals, objectness, [_UNBOUNDED] * len(image_shapes),
-                                        num_anchors_per_level)
+        """proposals (B, A, 4), objectness (B·A, 1) logits → per image (boxes (n, 4), objectness (n,) in [0, 1])."""
+        num_images, device = proposals.shape[0], proposals.device
+        objectness = objectness.detach().reshape(num_images, -1)
+        levels = torch.cat([torch.full((n,), i, dtype=torch.int64, device=device)
+                            for i, n in enumerate(num_anchors_per_level)])
+        top_n_idx = self._get_top_n_idx(objectness, num_anchors_per_level)
+        batch_idx = torch.arange(num_images, device=device)[:, None]
+        objectness, proposals = objectness[batch_idx, top_n_idx], proposals[batch_idx, top_n_idx]
+        level_ids = torch.arange(len(num_anchors_per_level), device=device)[:, None]
+        final_boxes, final_scores = [], []
+        for boxes, logits, lvl, size in zip(proposals, objectness, levels[top_n_idx], image_shapes):
+            boxes = clip_boxes(boxes, size)
+            keep = remove_small_boxes(boxes, self.min_size)
+            boxes, logits, lvl = boxes[keep], logits[keep], lvl[keep]
+            keep = torch.where(torch.sigmoid(logits) >= self.score_thresh)[0]  # >=: torchvision's
+            boxes, logits, lvl = boxes[keep], logits[keep], lvl[keep]
+            _, keep = multiclass_nms(boxes, logits.expand(len(level_ids), -1), lvl[None] == level_ids,
+                                     self.nms_thresh)
+            keep = keep[: self.post_nms_top_n()]
+            final_boxes.append(boxes[keep])
+            final_scores.append(torch.sigmoid(logits[keep]))
+        return final_boxes, final_scores
 
     def compute_loss(self, objectness, pred_bbox_deltas, labels, regression_targets):
         pos, neg = self.fg_bg_sampler(labels)

@@ -116,3 +116,102 @@ def test_lvis_api_results_cap_then_filter_in_the_apis_order():
     seg_only = [{k: v for k, v in _det(FAR_BOX, 0.5, mask=m).items() if k != "bbox"}
                 for m in (_mask(FAR_BOX), np.zeros((SIZE, SIZE), bool))]
     assert lvis_api_results(seg_only) == seg_only[:1]  # without boxes: the mask area decides
+
+
+# --- streamed evaluation (issue #20) equals the pre-#20 dict path ------------------------------------------------
+def test_metrics_module_imports_no_torch():
+    import subprocess
+    import sys
+
+    code = "import sys, fvit_detection.metrics; assert 'torch' not in sys.modules, 'torch imported'"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def _lvis_like(tmp_path, num_images=24, per_image=40):
+    """An LVIS-shaped set (1203 categories, federated fields) and its detections as pre-#20 result records; two
+    ground-truth annotations get area 0 (dropped by the lvis api) and one image gets no detection."""
+    from benchmarks import coco_like
+
+    gt = json.loads(coco_like.write_lvis_like_gt(tmp_path / "gt.json", num_images, seed=1).read_text())
+    gt["annotations"][0]["area"] = gt["annotations"][5]["area"] = 0.0
+    gt_file = _write(tmp_path / "gt0.json", gt)
+    dets = coco_like.write_lvis_like_detections(tmp_path / "d.npy", gt, seed=1, per_image=per_image)
+    records = []
+    for image_id, xyxy, scores, cats, rles in coco_like.read_lvis_like_detections(dets):
+        if image_id == 3:
+            continue
+        for k in range(len(scores)):
+            x0, y0, x1, y1 = xyxy[k].tolist()
+            records.append({"image_id": image_id, "category_id": int(cats[k]), "bbox": [x0, y0, x1 - x0, y1 - y0],
+                            "score": float(scores[k]), "segmentation": {"size": rles[k]["size"],
+                                                                         "counts": rles[k]["counts"].decode()}})
+    return gt_file, gt, records
+
+
+def test_streamed_lvis_evaluation_equals_the_pre_issue20_one(tmp_path):
+    """Every metric equal (==, NaN where NaN), with 310 detections per image (over the 300 cap), batches of 5 images
+    not aligned with the 12, zero-area ground truth, an image without detections, a detection on an image the
+    ground truth lacks, and rare categories as the novel split."""
+    from benchmarks.data_reference import evaluate_lvis as reference
+    from fvit_detection.metrics import DetectionResults
+
+    gt_file, gt, records = _lvis_like(tmp_path, num_images=12, per_image=310)
+    records.append({**records[0], "image_id": 999})  # not in the ground truth: never matched, in both
+    novel = {c["id"] for c in gt["categories"] if c["frequency"] == "r"}
+    want = reference(gt_file, records, ("bbox", "segm"), novel)
+    got = evaluate_lvis(gt_file, DetectionResults.from_records(records), ("bbox", "segm"), novel,
+                        images_per_update=5)
+    assert got.keys() == want.keys() and len(got) == 18
+    assert all(got[k] == want[k] or (np.isnan(got[k]) and np.isnan(want[k])) for k in want), (got, want)
+    assert 0 < got["segm_AP"] < 1 and 0 < got["bbox_AP_novel"] < 1
+
+
+def test_lvis_api_order_equals_the_pre_issue20_cap_and_filter(tmp_path):
+    """Random LVIS-shaped records with tied scores, images over and under a cap of 25, zero-area and NaN boxes,
+    images interleaved in the file: the same records in the same order as the pre-#20 dict implementation."""
+    from benchmarks.data_reference import lvis_api_results as reference
+
+    _, _, records = _lvis_like(tmp_path, num_images=6)
+    rng = np.random.default_rng(0)
+    records = [records[i] for i in rng.permutation(len(records))]  # images interleaved
+    records[3]["bbox"][2] = float("nan")
+    for max_dets in (25, 40, -1):
+        assert lvis_api_results(records, max_dets) == reference(records, max_dets)
+
+
+def test_detection_results_write_the_pre_issue20_json(tmp_path):
+    """add_detections on a detector's per-image output (float32 xyxy boxes, bool masks) → the same records and the
+    same result-json bytes as results_records + atomic_write_json did; from_records, merge and pickling (the
+    all-gather) keep them."""
+    import pickle
+
+    from benchmarks.data_reference import results_records
+    from fvit_detection.metrics import DetectionResults
+    from shared.io import atomic_write_json
+
+    rng = np.random.default_rng(0)
+    results, want = DetectionResults(), []
+    label_to_cat = [3, 7, 11]
+    for image_id in (5, 2, 9):
+        n = int(rng.integers(0, 6))
+        xy = rng.uniform(0, 50, (n, 2)).astype(np.float32)
+        det = {"boxes": np.concatenate([xy, xy + rng.uniform(0, 30, (n, 2)).astype(np.float32)], 1),
+               "scores": rng.uniform(0, 1, n).astype(np.float32), "labels": rng.integers(0, 3, n),
+               "masks": rng.random((n, 40, 60)) < 0.3}
+        results.add_detections(det, image_id, label_to_cat)
+        want += results_records(det, image_id, label_to_cat)
+    assert len(results) == len(want) > 0 and list(results.records()) == want
+    results.write_json(tmp_path / "new.json")
+    atomic_write_json(tmp_path / "old.json", want, indent=None)
+    assert (tmp_path / "new.json").read_bytes() == (tmp_path / "old.json").read_bytes()
+    again = DetectionResults.from_records(json.loads((tmp_path / "new.json").read_text()))
+    assert list(again.records()) == want
+    merged = DetectionResults.merge([pickle.loads(pickle.dumps(results)), DetectionResults(), again])
+    assert list(merged.records()) == want + want
+    with pytest.raises(ValueError, match=r"result record 1 \(image 5\): has no bbox"):
+        DetectionResults.from_records([want[0], {k: v for k, v in want[0].items() if k != "bbox"}])
+    with pytest.raises(ValueError, match="image 4: no masks, unlike the images before it"):
+        results.add(4, np.zeros((1, 4)), np.ones(1), np.ones(1, np.int64))
+    empty = tmp_path / "empty.json"
+    DetectionResults().write_json(empty)
+    assert empty.read_text() == "[]\n" and evaluate_lvis(str(empty), DetectionResults()) == {}
