@@ -104,7 +104,9 @@ def _parse_args(argv: list[str] | None, description: str):
         cfg_path = argv[k + 1]
         del argv[k:k + 2]
     if cfg_path:
-        p = Path(cfg_path)
+        from shared.engine.config import resolve_input_path
+
+        p = Path(resolve_input_path(cfg_path))  # a shipped config (llava_lmm/configs/…) from any directory
         if not p.is_file():
             raise ArgumentError(f"config file not found: {p}")
         try:

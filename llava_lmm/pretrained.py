@@ -66,6 +66,9 @@ def read_model_folder(model_dir: str | Path) -> tuple[dict, dict]:
                               f"written by llava_lmm.train; a language model alone goes to --model_name_or_path)")
     weights = sorted(model_dir.glob("*.safetensors"))
     if not weights and not any((model_dir / f).is_file() for f in ("pytorch_model.bin", "pytorch_model.bin.index.json")):
+        if (model_dir / "mm_projector.bin").is_file():
+            raise PretrainedError(f"{model_dir} holds a stage-1 projector (mm_projector.bin) only: chat and eval take "
+                                  f"the model folder of stage 2")
         raise PretrainedError(f"{model_dir}: no weights (model.safetensors missing)")
     for needed in ("tokenizer_config.json", "preprocessor_config.json"):
         if not (model_dir / needed).is_file():

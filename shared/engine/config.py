@@ -167,15 +167,17 @@ def _set_path(tree: dict, dotted: str, value: Any) -> None:
 
 
 def load_config(schema: type[T], path: str | Path | None = None, overrides: Sequence[str] = ()) -> T:
-    """Schema defaults ← YAML file ← ``key.sub=value`` overrides (values parsed as YAML); input paths resolved
-    (``resolve_input_path``)."""
+    """Schema defaults ← YAML file ← ``key.sub=value`` overrides (values parsed as YAML); the file's path and the
+    config's input paths resolved (``resolve_input_path``)."""
     tree: dict = {}
     source = "defaults"
     if path is not None:
-        path = Path(path)
+        path = Path(resolve_input_path(path))  # a shipped config (fvit_detection/configs/…) from any directory
         source = str(path)
         if not path.is_file():
-            raise ConfigError(f"config file not found: {path}")
+            from shared.io import relative_note
+
+            raise ConfigError(f"config file not found: {path}{relative_note(path)}")
         try:
             tree = yaml.safe_load(path.read_text()) or {}
         except yaml.YAMLError as e:

@@ -56,6 +56,13 @@ def test_chat_refuses_other_folders_images_and_devices_before_loading(model_dir,
     (lm / "config.json").write_text(json.dumps({"model_type": "llama"}))
     assert _chat(lm, images / "0.png") == 2
     assert _one_line(capsys).startswith(f"error: {lm / 'config.json'}: model_type 'llama', expected 'llava'")
+    stage1 = tmp_path / "stage1"  # what stage 1 writes: the projector and the config, no model weights
+    stage1.mkdir()
+    (stage1 / "config.json").write_text(json.dumps({"model_type": "llava"}))
+    (stage1 / "mm_projector.bin").write_bytes(b"x")
+    assert _chat(stage1, images / "0.png") == 2
+    assert _one_line(capsys) == (f"error: {stage1} holds a stage-1 projector (mm_projector.bin) only: chat and eval "
+                                 f"take the model folder of stage 2")
     (tmp_path / "empty").mkdir()
     assert _chat(tmp_path / "empty", images / "0.png") == 2
     assert _one_line(capsys) == (f"error: {tmp_path / 'empty'} is not a LLaVA model folder (no config.json; "

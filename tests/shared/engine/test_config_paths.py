@@ -21,7 +21,7 @@ NOVEL = "fvit_detection/configs/ov_coco/mscoco_novel_classes.json"
 def test_shipped_config_files_resolve_from_any_directory(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # outside the repository
     assert CODE_ROOT == REPO
-    cfg = load_config(FViTConfig, OV_COCO)
+    cfg = load_config(FViTConfig, "fvit_detection/configs/ov_coco_vitamin_l_336.yaml")  # the README's command line
     assert cfg.data.novel_classes_file == str(REPO / NOVEL)  # was: not found, relative to the working directory
     assert cfg.data.train_ann == "data/coco/annotations/instances_train2017_ov_base.json"  # the user's data: cwd
     assert cfg.model.pretrained == "datacomp1b" and cfg.train.out_dir == "outputs/fvit_ov_coco_vitamin_l_336"
