@@ -203,7 +203,11 @@ def check_hub_sources(m: "ModelArguments") -> None:
 
         if not looks_like_path(weights):
             try:
-                check_tag_available(vision_config_for(m.vision_tower).open_clip_name or m.vision_tower, weights)
+                name = vision_config_for(m.vision_tower).open_clip_name or m.vision_tower
+            except Exception:  # noqa: BLE001 — an unknown tower is reported where the model is built
+                return
+            try:
+                check_tag_available(name, weights)
             except WeightsError as e:
                 raise ArgumentError(f"--vision_tower_weights: {e}") from None
 
