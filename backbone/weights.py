@@ -2,16 +2,19 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections import Counter
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from shared.errors import UserError
+
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt")
 
 
-class WeightsError(RuntimeError):
+class WeightsError(UserError, RuntimeError):
     """A weights file is missing, unreadable, or does not fit the architecture."""
 
 
@@ -112,17 +115,50 @@ def create_clip_model(name: str, pretrained: str | None, device: str | torch.dev
         model, _ = create_clip_model(name, None)
         kind = load_clip_weights(model, pretrained, name)
         return model.to(device), f"file:{Path(pretrained).resolve()} ({kind})"
-    tags = open_clip.list_pretrained_tags_by_model(name)
-    if pretrained not in tags:
-        raise WeightsError(
-            f"{pretrained!r} is neither an existing weights file nor an open_clip pretrained tag of {name} "
-            f"(tags: {', '.join(tags) or 'none'})"
-        )
+    check_tag_available(name, pretrained)
     try:
         model = open_clip.create_model(name, pretrained=pretrained, device=device)
     except Exception as e:  # noqa: BLE001 — hub/network errors become one clear message
         raise WeightsError(
-            f"could not fetch open_clip weights {name}/{pretrained} ({type(e).__name__}: {e}); "
-            "offline? pass a local .safetensors/.bin/.pt file instead"
+            f"could not fetch open_clip weights {name}/{pretrained} ({type(e).__name__}: {e}); offline? pass a "
+            f"local file instead ({LOCAL_WEIGHTS_OPTIONS}); HF_HUB_OFFLINE=1 makes this fail at once"
         ) from None
     return model, f"open_clip:{pretrained}"
+
+
+# where a local CLIP file replaces a tag, in the message of a tag that cannot be fetched
+LOCAL_WEIGHTS_OPTIONS = ("model.pretrained=/path/to/open_clip_model.safetensors in F-ViT / FC-CLIP configs, "
+                         "--vision_tower_weights FILE for LLaVA")
+
+
+def check_tag_available(name: str, tag: str) -> None:
+    """An open_clip pretrained ``tag`` of model ``name`` that can load here: a known tag, and in the Hub cache (or
+    open_clip's url cache) when ``HF_HUB_OFFLINE`` is set. Otherwise a ``WeightsError`` at once, naming the
+    local-file options; nothing is downloaded or allocated."""
+    import open_clip
+
+    from shared.offline import cached_hub_file, hub_offline, offline_message
+
+    tags = open_clip.list_pretrained_tags_by_model(name)
+    if tag not in tags:
+        raise WeightsError(
+            f"{tag!r} is neither an existing weights file nor an open_clip pretrained tag of {name} "
+            f"(tags: {', '.join(tags) or 'none'})"
+        )
+    if not hub_offline():
+        return
+    cfg = open_clip.get_pretrained_cfg(name, tag)
+    hub, url = cfg.get("hf_hub", ""), cfg.get("url", "")
+    if hub:  # open_clip's layout: "org/repo/file" or "org/repo/" (its default file name), safetensors first
+        repo, file = os.path.split(hub)
+        file = file or "open_clip_pytorch_model.bin"
+        names = (["open_clip_model.safetensors"] if file == "open_clip_pytorch_model.bin"
+                 else [file[:-4] + ".safetensors"] if file.endswith((".bin", ".pth")) else [])
+        if cached_hub_file(repo, names + [file]):
+            return
+        fetch = f"huggingface-cli download {repo} {file}"
+    else:
+        if url and (Path(os.path.expanduser("~/.cache/clip")) / os.path.basename(url)).is_file():
+            return
+        fetch = f"download {url} into ~/.cache/clip"
+    raise WeightsError(offline_message(f"open_clip weights {name}/{tag}", LOCAL_WEIGHTS_OPTIONS, fetch))

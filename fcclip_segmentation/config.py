@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from shared.engine import TrainConfig
+from shared.engine.config import input_path
 
 from .modeling.fcclip import FCCLIPModelConfig
 
@@ -14,9 +15,9 @@ class DataConfig:
     """COCO-panoptic json + PNG folder + image folder per split, class-name files with synonyms.
 
     Training vocabulary: the classes of ``train_class_names`` (index order), else ``train_json``'s categories; it is
-    read without the training set, so evaluation needs none (``data/vocabulary.py``). Relative paths are relative to
-    the working directory; the shipped class-name files (``fcclip_segmentation/configs/classnames/…``) are found
-    from any directory.
+    read without the training set, so evaluation needs none (``data/vocabulary.py``). Relative paths: below the
+    working directory, else below the code root for the shipped files (``fcclip_segmentation/configs/classnames/…``,
+    found from any directory): ``shared.engine.config.resolve_input_path``.
 
     Evaluation set: ``val_task`` "panoptic" (json + PNGs: PQ, mIoU, and mask/box AP when ``val_instances`` — a COCO
     instances json of the things — is given) or "semantic" (``val_images`` + label maps in ``val_sem_seg``: mIoU).
@@ -24,17 +25,19 @@ class DataConfig:
     ``python -m fcclip_segmentation.eval --dataset NAME`` fills these fields for the registered sets.
     """
 
-    train_json: str = "data/coco/annotations/panoptic_train2017.json"
-    train_png: str = "data/coco/panoptic_train2017"
-    train_images: str = "data/coco/train2017"
-    train_class_names: str | None = "fcclip_segmentation/configs/classnames/coco_panoptic_with_prompt_eng.txt"
-    val_json: str = "data/ADEChallengeData2016/ade20k_panoptic_val.json"
-    val_png: str = "data/ADEChallengeData2016/ade20k_panoptic_val"
-    val_images: str = "data/ADEChallengeData2016/images/validation"
-    val_class_names: str | None = "fcclip_segmentation/configs/classnames/ade20k_150_with_prompt_eng.txt"
-    val_instances: str | None = None
+    train_json: str = input_path("data/coco/annotations/panoptic_train2017.json")
+    train_png: str = input_path("data/coco/panoptic_train2017")
+    train_images: str = input_path("data/coco/train2017")
+    train_class_names: str | None = input_path(
+        "fcclip_segmentation/configs/classnames/coco_panoptic_with_prompt_eng.txt")
+    val_json: str = input_path("data/ADEChallengeData2016/ade20k_panoptic_val.json")
+    val_png: str = input_path("data/ADEChallengeData2016/ade20k_panoptic_val")
+    val_images: str = input_path("data/ADEChallengeData2016/images/validation")
+    val_class_names: str | None = input_path(
+        "fcclip_segmentation/configs/classnames/ade20k_150_with_prompt_eng.txt")
+    val_instances: str | None = input_path(None)
     val_task: Literal["panoptic", "semantic"] = "panoptic"
-    val_sem_seg: str | None = None
+    val_sem_seg: str | None = input_path(None)
     val_label_suffix: str = ".png"
     val_ignore_label: int = 255
     test_pad: Literal["mean", "black"] = "mean"  # "black": the reference ViTamin path (pads before normalising)

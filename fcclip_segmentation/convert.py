@@ -122,8 +122,11 @@ def main(argv: list[str] | None = None) -> int:
             ref = ours_to_reference(state["model"], args.to_reference)
             save_checkpoint(args.out, {"model": ref})
             print(f"{len(ref)} tensors -> {args.out} (reference layout, without the CLIP)")
-    except (CheckpointError, FileNotFoundError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
+    except Exception as e:  # noqa: BLE001 — a user's error is one line (shared.errors), anything else re-raised
+        from shared.cli import report_user_error
+
+        if not report_user_error(e):
+            raise
         return 2
     return 0
 

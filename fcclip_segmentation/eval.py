@@ -10,8 +10,8 @@ training vocabulary are "seen" (α), the others "unseen" (β). The training voca
 ``$DETECTRON2_DATASETS`` or ``data``), laid out as the reference's datasets folder, evaluated one after the other with
 one model (results in ``<out>/<name>/``); without it the config's ``data.val_*`` fields are used. Overrides
 given after it still win. Without ``--out`` results go next to the checkpoint: ``<checkpoint folder>/eval/<name>/``
-(``<name>``: the registered set, else the val json's / label folder's name). Output folders are checked writable
-before the model loads.
+(``<name>``: the registered set, else the val json's / label folder's name). Output folders are held for the run
+(one evaluation per folder, stale temporaries of a killed one removed) and checked writable before the model loads.
 """
 from __future__ import annotations
 
@@ -19,9 +19,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from shared.engine import CheckpointError, ConfigError, init_distributed, load_checkpoint, load_config
+from shared.engine import CheckpointError, init_distributed, load_checkpoint, load_config
 from shared.engine.cli import eval_output_dir
-from shared.io import atomic_write_json, ensure_writable_dir
+from shared.engine.rundir import hold_run_folder
+from shared.io import atomic_write_json
 
 from .builder import build_model
 from .config import FCCLIPConfig
@@ -63,6 +64,12 @@ def _print(metrics: dict) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from shared.cli import run_main
+
+    return run_main(lambda: _main(argv))
+
+
+def _main(argv: list[str] | None) -> int:
     p = argparse.ArgumentParser(prog="python -m fcclip_segmentation.eval", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config")
@@ -80,15 +87,15 @@ def main(argv: list[str] | None = None) -> int:
     if not args.config or not args.checkpoint:
         p.error("--config and --checkpoint are required")
     names = [n.strip() for n in args.dataset.split(",") if n.strip()] if args.dataset else [None]
+    # every set is checked before the (slow) model is built
+    configs = [load_config(FCCLIPConfig, args.config, (dataset_overrides(n, args.data_root) if n else [])
+                           + list(args.overrides)) for n in names]
+    outs = [_out_dir(args.out, args.checkpoint, n, c, many=len(names) > 1) for n, c in zip(names, configs)]
+    dist = init_distributed()
+    locks = []  # one evaluation per output folder, held before the model loads (writable, stale temporaries gone)
     try:
-        # every set is checked before the (slow) model is built
-        configs = [load_config(FCCLIPConfig, args.config, (dataset_overrides(n, args.data_root) if n else [])
-                               + list(args.overrides)) for n in names]
-        outs = [_out_dir(args.out, args.checkpoint, n, c, many=len(names) > 1) for n, c in zip(names, configs)]
-        dist = init_distributed()
-        if dist.is_main:
-            for out in outs:
-                ensure_writable_dir(out)
+        for out in outs:
+            locks.append(hold_run_folder(out, dist.is_main, "--out"))
         model, train_names = load_trained(configs[0], args.checkpoint)
         model = model.to(dist.device)
         results = {}
@@ -100,9 +107,15 @@ def main(argv: list[str] | None = None) -> int:
                 _print(metrics)
                 print(f"metrics -> {out / 'metrics.json'}")
                 results[name or "val"] = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
-    except (ConfigError, CheckpointError, FileNotFoundError, PermissionError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    except BaseException:
+        for lock in locks:
+            if lock is not None:
+                lock.discard()  # a folder this run created and wrote nothing into goes again
+        raise
+    finally:
+        for lock in locks:
+            if lock is not None:
+                lock.release()
     if dist.is_main and len(names) > 1:
         keys = ("PQ_all", "mIoU", "segm_AP")
         print(f"{'dataset':22s}" + "".join(f"{k:>10s}" for k in keys))

@@ -34,6 +34,12 @@ from shared.classes import CLASSES_HELP
 
 
 def main(argv: list[str] | None = None) -> int:
+    from shared.cli import run_main
+
+    return run_main(lambda: _main(argv))
+
+
+def _main(argv: list[str] | None) -> int:
     from shared.batch_predict import prediction_parser, start_prediction
 
     from .config import FCCLIPConfig
@@ -49,9 +55,10 @@ def main(argv: list[str] | None = None) -> int:
     args, model, run, files, root = started
     if args.image:
         return _one_image(model, args)
-    records = run.run(files, root, lambda batch: _predict(model, batch, args, root), args.batch_size,
-                      progress=not args.no_progress)
-    write_outputs(run.out, records, model, run.gt_images)
+    with run:
+        records = run.run(files, root, lambda batch: _predict(model, batch, args, root), args.batch_size,
+                          progress=not args.no_progress)
+        write_outputs(run.out, records, model, run.gt_images)
     n = sum(len(r["segments_info"]) for r in records)
     print(f"{len(records)}/{len(files)} images, {n} segments -> {run.out / 'panoptic.json'}, "
           f"{run.out / 'panoptic'}, {run.out / 'semantic'}" + (f", pictures in {run.out / 'vis'}" if args.vis else ""))

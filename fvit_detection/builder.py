@@ -7,6 +7,7 @@ import torch
 
 from backbone import build_backbone
 from backbone.text import build_text_classifier
+from shared.engine.config import resolve_input_path
 from shared.io import load_json
 
 from .config import FViTConfig
@@ -32,7 +33,8 @@ def build_model(cfg: FViTConfig, cls: type[FViT] = FViT, **kwargs) -> FViT:
 def novel_mask(ann_file: str, class_names: list[str], cfg: FViTConfig) -> torch.Tensor:
     """(C,) bool: novel classes of the split, from the names file or from LVIS frequencies."""
     if cfg.data.novel_classes_file:
-        novel = set(load_json(cfg.data.novel_classes_file, "novel class list"))
+        novel = set(load_json(resolve_input_path(cfg.data.novel_classes_file),  # also for configs built in code
+                              "novel class list (data.novel_classes_file)"))
         unknown = novel - set(class_names)
         if unknown:
             raise ValueError(f"{cfg.data.novel_classes_file}: classes not in {ann_file}: {sorted(unknown)[:5]}")

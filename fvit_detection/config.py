@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from shared.engine import TrainConfig
+from shared.engine.config import input_path
 
 from .modeling.detector import FViTModelConfig
 
@@ -19,11 +20,11 @@ class DataConfig:
     """
 
     format: Literal["lvis", "coco"] = "lvis"
-    train_ann: str = "data/lvis_v1/annotations/lvis_v1_train_ov.json"
-    train_images: str = "data/coco"
-    val_ann: str = "data/lvis_v1/annotations/lvis_v1_val.json"
-    val_images: str = "data/coco"
-    novel_classes_file: str | None = None
+    train_ann: str = input_path("data/lvis_v1/annotations/lvis_v1_train_ov.json")
+    train_images: str = input_path("data/coco")
+    val_ann: str = input_path("data/lvis_v1/annotations/lvis_v1_val.json")
+    val_images: str = input_path("data/coco")
+    novel_classes_file: str | None = input_path(None)
     novel_frequencies: list[str] = field(default_factory=lambda: ["r"])
     image_size: int = 896
     scale_range: tuple[float, float] = (0.1, 2.0)

@@ -380,8 +380,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{len(ref)} tensors -> {args.out} (mmdet layout under 'state_dict', without the CLIP)")
         for line in report.lines():
             print(line)
-    except (CheckpointError, FileNotFoundError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
+    except Exception as e:  # noqa: BLE001 — a user's error is one line (shared.errors), anything else re-raised
+        from shared.cli import report_user_error
+
+        if not report_user_error(e):
+            raise
         return 2
     return 0
 

@@ -1,7 +1,8 @@
 """``python -m fvit_detection.eval --config CFG --checkpoint CKPT [key=value ...]`` — LVIS / OV-COCO evaluation.
 
 Writes ``<out>/results.json`` (LVIS/COCO result format) and ``<out>/metrics.json`` (default ``<out>``:
-``<checkpoint folder>/eval/<val annotation file name>``, checked writable before the model loads) and prints bbox (and segm)
+``<checkpoint folder>/eval/<val annotation file name>``; held for the run — one evaluation per folder, stale
+temporaries of a killed one removed — and checked writable before the model loads) and prints bbox (and segm)
 AP, AP50, APr/APc/APf (LVIS federated semantics) or AP50 novel/base/all (OV-COCO). Under torchrun each rank
 evaluates a shard of the images and rank 0 merges them.
 """
@@ -11,9 +12,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from shared.engine import CheckpointError, ConfigError, init_distributed, load_checkpoint, load_config
+from shared.engine import CheckpointError, init_distributed, load_checkpoint, load_config
 from shared.engine.cli import eval_output_dir
-from shared.io import atomic_write_json, ensure_writable_dir
+from shared.engine.rundir import hold_run_folder
+from shared.io import atomic_write_json
 
 from .builder import build_model
 from .config import FViTConfig
@@ -30,6 +32,12 @@ def load_trained(cfg: FViTConfig, checkpoint: str):
 
 
 def main(argv: list[str] | None = None) -> int:
+    from shared.cli import run_main
+
+    return run_main(lambda: _main(argv))
+
+
+def _main(argv: list[str] | None) -> int:
     p = argparse.ArgumentParser(prog="python -m fvit_detection.eval", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", required=True)
@@ -37,20 +45,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", help="output folder (default: <checkpoint folder>/eval/<val annotation file name>)")
     p.add_argument("overrides", nargs="*", help="key=value overrides, e.g. data.val_ann=... eval.max_images=100")
     args = p.parse_args(argv)
+    cfg = load_config(FViTConfig, args.config, args.overrides)
+    out = eval_output_dir(args.out, args.checkpoint, Path(cfg.data.val_ann).stem)
+    dist = init_distributed()
+    lock = hold_run_folder(out, dist.is_main, "--out")  # one eval per folder; writable, before the model loads
     try:
-        cfg = load_config(FViTConfig, args.config, args.overrides)
-        out = eval_output_dir(args.out, args.checkpoint, Path(cfg.data.val_ann).stem)
-        dist = init_distributed()
-        if dist.is_main:
-            ensure_writable_dir(out)
         model = load_trained(cfg, args.checkpoint).to(dist.device)
         metrics, results = evaluate(model, cfg, dist.rank, dist.world_size)
-    except (ConfigError, CheckpointError, FileNotFoundError, PermissionError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        if dist.is_main:
+            results.write_json(out / "results.json")
+            atomic_write_json(out / "metrics.json", metrics)
+    except BaseException:
+        if lock is not None:
+            lock.discard()  # a folder this run created and wrote nothing into goes again
+        raise
+    finally:
+        if lock is not None:
+            lock.release()
     if dist.is_main:
-        results.write_json(out / "results.json")
-        atomic_write_json(out / "metrics.json", metrics)
         for k, v in metrics.items():
             print(f"{k:>12s}: {v:.4f}" if isinstance(v, float) else f"{k:>12s}: {v}")
         print(f"results -> {out / 'results.json'}, metrics -> {out / 'metrics.json'}")

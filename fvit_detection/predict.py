@@ -31,6 +31,12 @@ DEFAULT_DRAW_SCORE = 0.2
 
 
 def main(argv: list[str] | None = None) -> int:
+    from shared.cli import run_main
+
+    return run_main(lambda: _main(argv))
+
+
+def _main(argv: list[str] | None) -> int:
     from shared.batch_predict import prediction_parser, start_prediction
 
     from .config import FViTConfig
@@ -47,9 +53,10 @@ def main(argv: list[str] | None = None) -> int:
     args, model, run, files, root = started
     if args.image:
         return _one_image(model, args)
-    records = run.run(files, root, lambda batch: _predict(model, batch, args, root), args.batch_size,
-                      progress=not args.no_progress)
-    write_outputs(run.out, records, model.class_names, model.category_ids)
+    with run:
+        records = run.run(files, root, lambda batch: _predict(model, batch, args, root), args.batch_size,
+                          progress=not args.no_progress)
+        write_outputs(run.out, records, model.class_names, model.category_ids)
     n = sum(len(r["detections"]) for r in records)
     print(f"{len(records)}/{len(files)} images, {n} detections -> {run.out / 'results.json'}"
           + (f", pictures in {run.out / 'vis'}" if args.vis else ""))

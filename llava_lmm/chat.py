@@ -3,6 +3,8 @@
 Multi-turn: the image goes in front of the first user turn (``<image>\\n``), later turns are appended in the
 model's template (``v1``); replies stream token by token. Empty line or Ctrl-D quits. ``--once "question"`` answers a
 single question and exits (scripting). Runs on the GPU in float16 when there is one (``--device``, ``--dtype``).
+A folder that is not a LLaVA model, an unreadable image or a device that is not here is one ``error:`` line
+(exit 2) before the model loads.
 """
 from __future__ import annotations
 
@@ -11,10 +13,18 @@ import sys
 
 from .data.conversation import get_template
 from .data.image import open_image
-from .pretrained import add_question, device_and_dtype, image_pixels, load_model, stream_reply
+from shared.hub import resolve_folder
+
+from .pretrained import add_question, device_and_dtype, image_pixels, load_model, read_model_folder, stream_reply
 
 
 def main(argv: list[str] | None = None) -> int:
+    from shared.cli import run_main
+
+    return run_main(lambda: _main(argv))
+
+
+def _main(argv: list[str] | None) -> int:
     p = argparse.ArgumentParser(prog="python -m llava_lmm.chat", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", required=True, help="model dir written by llava_lmm.train")
@@ -28,9 +38,12 @@ def main(argv: list[str] | None = None) -> int:
                    help="auto: float16 on a GPU, float32 on the CPU")
     a = p.parse_args(argv)
 
+    # the device, the folder and the image are checked before the model loads (one line each, exit 2)
     device, dtype = device_and_dtype(a.device, a.dtype)
-    model, tok, proc, meta = load_model(a.model, dtype, device)
+    folder = resolve_folder(a.model)  # a Hub id: its snapshot in the Hub cache
+    _, meta = read_model_folder(folder)
     image = open_image(a.image, meta["image_reading"])  # as the model was trained (default: photo)
+    model, tok, proc, meta = load_model(folder, dtype, device)
     pixels = image_pixels([image], proc, meta["image_aspect_ratio"], model)
     conv = get_template(a.conv_mode or meta["template"])
     first = True

@@ -104,7 +104,9 @@ def _parse_args(argv: list[str] | None, description: str):
         cfg_path = argv[k + 1]
         del argv[k:k + 2]
     if cfg_path:
-        p = Path(cfg_path)
+        from shared.engine.config import resolve_input_path
+
+        p = Path(resolve_input_path(cfg_path))  # a shipped config (llava_lmm/configs/…) from any directory
         if not p.is_file():
             raise ArgumentError(f"config file not found: {p}")
         try:
@@ -117,13 +119,97 @@ def _parse_args(argv: list[str] | None, description: str):
         unknown = sorted(set(values) - known)
         if unknown:
             raise ArgumentError(f"config file {p}: unknown key(s) {unknown}")
+        values = {k: _resolve(k, v) for k, v in values.items()}
         parser.set_defaults(**values)
+    else:
+        values = {}
+    argv = _resolve_argv(argv)
+    check_deepspeed(argv_value(argv, "deepspeed", values.get("deepspeed")))
     try:
         margs, dargs, targs = parser.parse_args_into_dataclasses(args=argv)[:3]  # 4th: the --config namespace
     except ValueError as e:  # TrainingArguments' own checks
         raise ArgumentError(str(e)) from None
     check_args(margs, dargs, targs)
     return margs, dargs, targs
+
+
+# input files that shipped configs name relative to the repository (llava_lmm/configs/zero3.json): resolved by the
+# rule of every config input path (shared.engine.config.resolve_input_path), from the config file and the command line
+PATH_ARGS = ("data_path", "image_folder", "tokenizer_corpus", "pretrain_mm_mlp_adapter", "vision_tower_weights",
+             "deepspeed", "fsdp_config")
+FSDP2_CONFIG = "llava_lmm/configs/fsdp2_stage2_full_vitamin_l_336_vicuna7b.yaml"
+
+
+def _resolve(name: str, value):
+    from shared.engine.config import resolve_input_path
+
+    return resolve_input_path(value) if name in PATH_ARGS and isinstance(value, str) and value else value
+
+
+def _resolve_argv(argv: list[str]) -> list[str]:
+    """``--name X`` and ``--name=X`` of the ``PATH_ARGS`` with X resolved (``_resolve``)."""
+    out = []
+    for i, a in enumerate(argv):
+        if a.startswith("--") and "=" in a:
+            name, value = a[2:].split("=", 1)
+            a = f"--{name}={_resolve(name, value)}"
+        elif i and argv[i - 1].startswith("--") and "=" not in argv[i - 1] and not a.startswith("--"):
+            a = _resolve(argv[i - 1][2:], a)
+        out.append(a)
+    return out
+
+
+def argv_value(argv: list[str], name: str, default=None):
+    """The value of ``--name X`` / ``--name=X`` on the command line (the last one wins), else ``default``."""
+    value = default
+    for i, a in enumerate(argv):
+        if a == f"--{name}" and i + 1 < len(argv):
+            value = argv[i + 1]
+        elif a.startswith(f"--{name}="):
+            value = a.split("=", 1)[1]
+    return value
+
+
+def check_deepspeed(deepspeed: str | None) -> None:
+    """A ``--deepspeed`` config needs the ``deepspeed`` package; without it transformers fails deep inside its
+    argument checks. Said here, before any work, with what to install or what to use instead."""
+    import importlib.util
+
+    if deepspeed and importlib.util.find_spec("deepspeed") is None:
+        raise ArgumentError(f"--deepspeed {deepspeed}: DeepSpeed is not installed. Install it (pip install deepspeed; "
+                            f"it builds against the CUDA toolkit), or train with PyTorch's FSDP2, which needs no "
+                            f"extra package: --config {FSDP2_CONFIG} (or in your config replace deepspeed: by "
+                            f"fsdp: true and fsdp_config: llava_lmm/configs/fsdp2.json)")
+
+
+def check_hub_sources(m: "ModelArguments") -> None:
+    """Offline (``HF_HUB_OFFLINE``), a Hub id that is not in the cache cannot load: ``--model_name_or_path`` and
+    an open_clip tag in ``--vision_tower_weights`` are checked here, at once, instead of failing after a minute
+    of retries."""
+    from shared.offline import cached_hub_file, hub_offline, offline_message
+
+    if not hub_offline():
+        return
+    name = m.model_name_or_path
+    if name != "tiny" and not Path(name).exists() and not cached_hub_file(name, ["config.json"]):
+        raise ArgumentError(offline_message(f"--model_name_or_path {name}", "--model_name_or_path /path/to/folder "
+                                            "(a folder with config.json, tokenizer and weights)",
+                                            f"huggingface-cli download {name}"))
+    weights = m.vision_tower_weights
+    if weights:
+        from backbone.weights import WeightsError, check_tag_available, looks_like_path
+
+        from .modeling.builder import vision_config_for
+
+        if not looks_like_path(weights):
+            try:
+                name = vision_config_for(m.vision_tower).open_clip_name or m.vision_tower
+            except Exception:  # noqa: BLE001 — an unknown tower is reported where the model is built
+                return
+            try:
+                check_tag_available(name, weights)
+            except WeightsError as e:
+                raise ArgumentError(f"--vision_tower_weights: {e}") from None
 
 
 # (argument, value is allowed, what is expected): out-of-range values are errors before any work
@@ -155,4 +241,7 @@ def check_args(m: ModelArguments, d: DataArguments, t: LlavaTrainingArguments) -
     if not d.data_path:
         raise ArgumentError("data_path is required (a LLaVA json)")
     if not Path(d.data_path).is_file():
-        raise ArgumentError(f"data_path not found: {d.data_path}")
+        from shared.io import relative_note
+
+        raise ArgumentError(f"data_path not found: {d.data_path}{relative_note(d.data_path)}")
+    check_hub_sources(m)

@@ -506,12 +506,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from shared.cli import run_main
+    from shared.errors import INPUT_ERRORS
+
     a = build_parser().parse_args(argv)
-    try:
-        return {"answer": cmd_answer, "merge": cmd_merge, "score": cmd_score}[a.cmd](a)
-    except (ValueError, FileNotFoundError, PermissionError, ImportError) as e:  # bad inputs: one line, no traceback
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    # bad inputs (and a scorer's missing optional package): one line, no traceback
+    return run_main(lambda: {"answer": cmd_answer, "merge": cmd_merge, "score": cmd_score}[a.cmd](a),
+                    INPUT_ERRORS + (ImportError,))
 
 
 if __name__ == "__main__":

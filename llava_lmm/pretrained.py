@@ -21,10 +21,13 @@ META_FILE = "llava_lmm.json"  # {"template", "image_aspect_ratio", "image_readin
 
 
 def device_and_dtype(device: str, dtype: str) -> tuple[torch.device, torch.dtype]:
-    """``auto``: this rank's GPU (``LOCAL_RANK``) in float16 as the reference's eval, else the CPU in float32."""
+    """``auto``: this rank's GPU (``LOCAL_RANK``) in float16 as the reference's eval, else the CPU in float32. A
+    device that is not here (``cuda`` without a GPU) is a ``ValueError`` naming ``--device``, before any loading."""
+    from shared.cli import check_device
+
     if device == "auto":
         device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else "cpu"
-    dev = torch.device(device)
+    dev = check_device(device)
     if dev.type == "cuda" and dev.index is not None:
         torch.cuda.set_device(dev)
     if dtype == "auto":
@@ -32,31 +35,91 @@ def device_and_dtype(device: str, dtype: str) -> tuple[torch.device, torch.dtype
     return dev, getattr(torch, dtype)
 
 
+def read_model_folder(model_dir: str | Path) -> tuple[dict, dict]:
+    """(config.json, meta) of a LLaVA model folder, checked without loading any weights: it must hold a HF Llava
+    config (``model_type`` "llava"), its weights, tokenizer and image processor files, and every safetensors file
+    must be complete. Another kind of folder (an F-ViT / FC-CLIP pretrained folder, a plain LM) or a truncated file
+    is a ``PretrainedError`` naming the folder / file, in milliseconds — never a load that runs out of memory.
+    ``meta``: the run's ``template``, ``image_aspect_ratio`` and ``image_reading`` (``llava_lmm.json``, else the
+    config's)."""
+    from safetensors import SafetensorError, safe_open
+
+    from shared.pretrained import PretrainedError
+
+    model_dir = Path(model_dir)
+    cfg_file = model_dir / "config.json"
+    if not model_dir.is_dir():
+        raise PretrainedError(f"model folder not found: {model_dir}")
+    if not cfg_file.is_file():
+        raise PretrainedError(f"{model_dir} is not a LLaVA model folder (no config.json; llava_lmm.train writes one)")
+    try:
+        config = json.loads(cfg_file.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise PretrainedError(f"{cfg_file}: invalid json ({e})") from None
+    if not isinstance(config, dict):
+        raise PretrainedError(f"{cfg_file}: expected a json object")
+    if "kind" in config:  # shared.pretrained folders: {"kind": "fvit" | "fcclip", ...}
+        raise PretrainedError(f"{model_dir} is a {config['kind']!r} pretrained folder (F-ViT / FC-CLIP: use its "
+                              f"predict command), not a LLaVA model (written by llava_lmm.train)")
+    if config.get("model_type") != "llava":
+        raise PretrainedError(f"{cfg_file}: model_type {config.get('model_type')!r}, expected 'llava' (a folder "
+                              f"written by llava_lmm.train; a language model alone goes to --model_name_or_path)")
+    weights = sorted(model_dir.glob("*.safetensors"))
+    if not weights and not any((model_dir / f).is_file() for f in ("pytorch_model.bin", "pytorch_model.bin.index.json")):
+        if (model_dir / "mm_projector.bin").is_file():
+            raise PretrainedError(f"{model_dir} holds a stage-1 projector (mm_projector.bin) only: chat and eval take "
+                                  f"the model folder of stage 2")
+        raise PretrainedError(f"{model_dir}: no weights (model.safetensors missing)")
+    for needed in ("tokenizer_config.json", "preprocessor_config.json"):
+        if not (model_dir / needed).is_file():
+            raise PretrainedError(f"{model_dir}: {needed} missing (an incomplete LLaVA model folder)")
+    for f in weights:
+        try:
+            with safe_open(str(f), framework="pt"):  # reads the header and checks it covers the file
+                pass
+        except (SafetensorError, OSError) as e:
+            raise PretrainedError(f"cannot read {f}: {e} (truncated or corrupt? copy it again)") from None
+    meta = {}
+    if (model_dir / META_FILE).is_file():
+        meta = json.loads((model_dir / META_FILE).read_text())
+    meta.setdefault("template", config.get("conv_template", "v1"))
+    meta.setdefault("image_aspect_ratio", config.get("image_aspect_ratio", "pad"))
+    meta.setdefault("image_reading", config.get("image_reading", "photo"))  # as the model was trained
+    return config, meta
+
+
 def load_model(model_dir: str | Path, dtype=torch.float32, device: str | torch.device | None = None):
     """(model in eval mode on ``device`` if given, tokenizer, image processor, meta): ``meta`` holds the run's
-    conversation ``template``, ``image_aspect_ratio`` and ``image_reading`` (from ``llava_lmm.json``, else the model
-    config's). ``model_dir``: a folder or a Hub id ``org/name`` (through the Hub cache; ``HF_HUB_OFFLINE=1``: the cache only)."""
+    conversation ``template``, ``image_aspect_ratio`` and ``image_reading`` (``read_model_folder``). ``model_dir``:
+    a folder or a Hub id ``org/name`` (through the Hub cache; ``HF_HUB_OFFLINE=1``: the cache only). The folder is
+    checked first; weights that do not fit its config (shapes, missing or extra tensors) are a ``PretrainedError``
+    naming the first of them."""
+    import transformers
     from transformers import AutoTokenizer, CLIPImageProcessor, LlavaForConditionalGeneration
 
-    from shared.hub import ModelFolderError, resolve_folder
+    from shared.hub import resolve_folder
+    from shared.pretrained import PretrainedError
 
+    model_dir = resolve_folder(model_dir)  # a ModelFolderError (FileNotFoundError) names a missing folder / id
+    _, meta = read_model_folder(model_dir)
+    verbosity = transformers.logging.get_verbosity()
+    transformers.logging.set_verbosity_error()  # the mismatch table: reported below as one line
     try:
-        model_dir = resolve_folder(model_dir)
-    except ModelFolderError as e:
-        raise FileNotFoundError(str(e)) from None
-    if not (model_dir / "config.json").is_file():
-        raise FileNotFoundError(f"no model (config.json) in {model_dir}")
-    model = LlavaForConditionalGeneration.from_pretrained(model_dir, dtype=dtype).eval()
+        model, info = LlavaForConditionalGeneration.from_pretrained(model_dir, dtype=dtype, output_loading_info=True,
+                                                                    ignore_mismatched_sizes=True)
+    finally:
+        transformers.logging.set_verbosity(verbosity)
+    problems = [f"{k}: file {tuple(a)} vs config {tuple(b)}" for k, a, b in sorted(info.get("mismatched_keys", []))]
+    problems += [f"{k}: not in the weights" for k in sorted(info.get("missing_keys", []))]
+    problems += [f"{k}: not in the model the config describes" for k in sorted(info.get("unexpected_keys", []))]
+    if problems:
+        raise PretrainedError(f"{model_dir}: config.json does not fit its weights ({len(problems)} tensors), e.g. "
+                              + "; ".join(problems[:3]))
+    model.eval()
     if device is not None:
         model.to(device)
     tok = AutoTokenizer.from_pretrained(model_dir)
     proc = CLIPImageProcessor.from_pretrained(model_dir)
-    meta = {}
-    if (model_dir / META_FILE).is_file():
-        meta = json.loads((model_dir / META_FILE).read_text())
-    meta.setdefault("template", getattr(model.config, "conv_template", "v1"))
-    meta.setdefault("image_aspect_ratio", getattr(model.config, "image_aspect_ratio", "pad"))
-    meta.setdefault("image_reading", getattr(model.config, "image_reading", "photo"))  # as the model was trained
     check_processor_aspect(model_dir, meta["image_aspect_ratio"])
     return model, tok, proc, meta
 
@@ -66,9 +129,11 @@ def check_processor_aspect(model_dir: Path, aspect: str) -> None:
     ``image_aspect_ratio`` (what ``eval`` / ``chat`` use) is ``pad``; a folder where they disagree is refused."""
     from .processor import processor_aspect
 
+    from shared.pretrained import PretrainedError
+
     saved = processor_aspect(model_dir)
     if saved is not None and saved != aspect:
-        raise ValueError(f"{model_dir}: processor_config.json pads images as {saved!r} (do_pad), the model's "
+        raise PretrainedError(f"{model_dir}: processor_config.json pads images as {saved!r} (do_pad), the model's "
                          f"image_aspect_ratio is {aspect!r}; rewrite it: python -m llava_lmm.processor {model_dir}")
 
 

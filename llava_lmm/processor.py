@@ -141,13 +141,17 @@ def make_processor(tok, clip_processor, llava_config, image_aspect_ratio: str, t
 
 def save_into(directory: str | Path, save) -> None:
     """Run ``save(tmp)`` into a temporary folder beside ``directory``, then move each file in (``config.json``
-    last): a kill leaves the old files or the new ones, never half a file."""
+    last), with the mode the umask gives: a kill leaves the old files or the new ones, never half a file."""
+    from shared.io import apply_default_mode
+
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".saving-", dir=directory))
     try:
         save(tmp)
         for f in sorted(tmp.iterdir(), key=lambda f: f.name == "config.json"):
+            if f.is_file():
+                apply_default_mode(f)  # safetensors writes 0600; the umask decides, as for every file we write
             os.replace(f, directory / f.name)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

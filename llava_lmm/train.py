@@ -12,6 +12,7 @@ full/lora → a complete model dir in ``<out>`` (LoRA: merged; adapter in ``<out
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -22,14 +23,14 @@ import torch
 from transformers import Trainer, TrainerCallback
 
 import llava_lmm  # noqa: F401  (registers the tower)
-from shared.engine.config import ConfigError
-from shared.engine.rundir import RunDirError, hold_run_folder
-from shared.formats.validate import DatasetError
+from shared.cli import report_user_error
+from shared.engine.rundir import hold_run_folder
+from shared.errors import USER_ERRORS
 
 from .config import ArgumentError, DataArguments, LlavaTrainingArguments, ModelArguments, parse_args
 from .data.dataset import (DataCollator, LazySupervisedDataset, ModalityLengthGroupedSampler, check_llava_data,
                            load_llava_json)
-from .data.image import ImageError, make_image_processor
+from .data.image import make_image_processor
 from .modeling.builder import (apply_lora, load_projector, load_tower_weights, make_llava_config,
                                projector_state_to_reference, resize_embeddings_for, set_trainable,
                                tiny_text_config, vision_config_for)
@@ -40,6 +41,20 @@ log = logging.getLogger("llava_lmm.train")
 def _is_llava_dir(path: str) -> bool:
     cfg = Path(path) / "config.json"
     return cfg.is_file() and json.loads(cfg.read_text()).get("model_type") == "llava"
+
+
+@contextlib.contextmanager
+def hub_source(option: str, name: str):
+    """An ``OSError`` of transformers' ``from_pretrained`` (no such folder or Hub id, no network) as one
+    ``PretrainedError`` naming the option and the local-folder way."""
+    from shared.pretrained import PretrainedError
+
+    try:
+        yield
+    except OSError as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise PretrainedError(f"{option} {name}: cannot load it ({first}); give a local folder instead, or, offline, "
+                              f"set HF_HUB_OFFLINE=1 to use the Hugging Face cache without retries") from None
 
 
 def build_tokenizer(m: ModelArguments, d: DataArguments, max_len: int):
@@ -53,7 +68,8 @@ def build_tokenizer(m: ModelArguments, d: DataArguments, max_len: int):
     else:
         from transformers import AutoTokenizer
 
-        tok = AutoTokenizer.from_pretrained(m.model_name_or_path)
+        with hub_source("--model_name_or_path", m.model_name_or_path):
+            tok = AutoTokenizer.from_pretrained(m.model_name_or_path)
         if tok.pad_token is None or tok.pad_token != tok.unk_token:
             tok.pad_token = tok.unk_token  # as LLaVA does for Vicuna (v1)
         if "<image>" not in tok.get_vocab():
@@ -80,7 +96,8 @@ def build_model(m: ModelArguments, tok, dtype=torch.float32):
         lm = LlamaForCausalLM(tiny_text_config(len(tok), m.tiny_hidden_size, m.tiny_layers, m.tiny_heads))
     else:
         kw = {"attn_implementation": m.attn_implementation} if m.attn_implementation else {}
-        lm = AutoModelForCausalLM.from_pretrained(m.model_name_or_path, dtype=dtype, **kw)
+        with hub_source("--model_name_or_path", m.model_name_or_path):
+            lm = AutoModelForCausalLM.from_pretrained(m.model_name_or_path, dtype=dtype, **kw)
     vcfg = vision_config_for(m.vision_tower, m.image_size)
     cfg = make_llava_config(vcfg, lm.config, image_id, m.mm_vision_select_layer)
     with torch.device("meta"):
@@ -405,9 +422,13 @@ def main(argv: list[str] | None = None) -> int:
         # global rank 0 holds the folder (one run per output_dir, as the engine's runs); every rank stops if it refused
         lock = hold_run_folder(out, t.process_index == 0, "--output_dir", check_and_record)
         metrics = train(m, d, t)
-    except (ArgumentError, ConfigError, DatasetError, RunDirError, ImageError) as e:
+    except ArgumentError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except Exception as e:  # noqa: BLE001 — a user's error (shared.errors.USER_ERRORS, a full disk) is one line
+        if report_user_error(e, USER_ERRORS):
+            return 2
+        raise
     finally:
         if lock is not None:
             lock.release()

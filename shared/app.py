@@ -196,10 +196,14 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError:
         print('error: the web demo needs Gradio: pip install -e ".[app]"', file=sys.stderr)
         return 2
+    from shared.cli import check_device, report_user_error
+
     try:
+        check_device(args.device)  # a GPU that is not here: one line before any model loads
         models, missing = load_models({"fvit": args.fvit, "fcclip": args.fcclip, "llava": args.llava}, args.device)
-    except (FileNotFoundError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
+    except Exception as e:  # noqa: BLE001 — a user's error (shared.errors) is one line, anything else re-raised
+        if not report_user_error(e):
+            raise
         return 2
     for msg in missing.values():
         print(f"note: {msg}", file=sys.stderr)

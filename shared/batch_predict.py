@@ -1,9 +1,14 @@
 """The frame of the batch prediction CLIs: image lists, a resumable output folder, a progress bar.
 
+One run per output folder: a run holds an OS lock on ``OUT/.lock`` (``shared.engine.rundir.RunLock``, as training
+runs do); a second run into the same ``--out`` is refused at once naming the holder, and the stale temporaries of
+a killed run's atomic writes (``OUT``, ``OUT/panoptic/``, ``OUT/vis/``, …) are removed under the lock.
 ``OUT/progress.jsonl`` gets one line per finished image (its id, file name, size and the adapter's records),
-flushed as it goes; a rerun with the same settings skips those images, and ``OUT/run.json`` refuses a rerun with
-other settings (classes, model, threshold) instead of mixing two runs in one folder. The adapter turns the lines
-into its final files (COCO results json, panoptic json) at the end.
+flushed as it goes; a rerun with the same settings skips those images. ``OUT/run.json`` holds the settings
+(classes, model, threshold) and is written once the model has loaded: a rerun with other settings is refused
+while the folder holds finished images, instead of mixing two runs in one folder; a start that failed before any
+image (a wrong ``--pretrained``) does not block the corrected rerun. The adapter turns the lines into its final
+files (COCO results json, panoptic json) at the end.
 """
 from __future__ import annotations
 
@@ -15,7 +20,7 @@ import sys
 from pathlib import Path
 from typing import Callable, Iterable
 
-from shared.io import atomic_write_json, ensure_writable_dir, load_json
+from shared.io import atomic_write_json, ensure_writable_dir, load_json, remove_stale_temporaries
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 PROGRESS_FILE, RUN_FILE = "progress.jsonl", "run.json"
@@ -68,23 +73,50 @@ def output_stem(file: Path, root: Path) -> str:
 
 
 class BatchRun:
-    """The output folder of one batch prediction run."""
+    """The output folder of one batch prediction run, held (locked) until ``close``."""
 
     def __init__(self, out: str | Path, settings: dict, gt_images: dict[str, dict] | None = None):
-        """``gt_images``: {input name: image record of the ``--ann`` json}; their ids are used (else 1, 2, …)."""
-        self.gt_images = gt_images
-        self.out = ensure_writable_dir(out, "--out")  # fail before the model loads, not after the first image
-        self.out.mkdir(parents=True, exist_ok=True)
+        """Take ``out`` (lock, stale temporaries) and check ``settings`` against a run it holds, before the model
+        loads. ``gt_images``: {input name: image record of the ``--ann`` json}; their ids are used (else 1, 2, …)."""
+        from shared.engine.rundir import RunLock
+
+        self.gt_images, self.settings = gt_images, settings
+        self.out = Path(out)
+        self._lock = RunLock(self.out, "--out")  # one run per folder; unwritable folders fail here, before the model
+        try:
+            remove_stale_temporaries(self.out, depth=1)  # ours, of a killed run: OUT and panoptic/, semantic/, vis/
+            self.done = self._read_progress()
+            run_file = self.out / RUN_FILE
+            old = load_json(run_file, "run settings") if run_file.is_file() else None
+            changed = {k: (old.get(k), v) for k, v in settings.items() if old.get(k) != v} if old else {}
+            if changed and self.done:  # without finished images there is nothing to mix: the new settings hold
+                n = len(self.done)
+                raise ValueError(f"--out {self.out} holds a run with other settings ({n} image{'s' * (n != 1)} done): "
+                                 + "; ".join(f"{k}: {a!r} → {b!r}" for k, (a, b) in changed.items())
+                                 + " (use another --out or delete it)")
+        except BaseException:
+            self.close(discard=True)
+            raise
+
+    def commit(self) -> None:
+        """Record the settings in ``OUT/run.json``; called once the model has loaded, so a failed start leaves
+        nothing that refuses the corrected rerun."""
         run_file = self.out / RUN_FILE
-        if run_file.is_file():
-            old = load_json(run_file, "run settings")
-            changed = {k: (old.get(k), v) for k, v in settings.items() if old.get(k) != v}
-            if changed:
-                raise ValueError(f"--out {self.out} holds a run with other settings: " + "; ".join(
-                    f"{k}: {a!r} → {b!r}" for k, (a, b) in changed.items()) + " (use another --out or delete it)")
-        else:
-            atomic_write_json(run_file, settings)
-        self.done = self._read_progress()
+        if not run_file.is_file() or load_json(run_file, "run settings") != self.settings:
+            atomic_write_json(run_file, self.settings)
+
+    def close(self, discard: bool = False) -> None:
+        """Release the folder (also done by the OS when the process ends); ``discard``: a folder this run created
+        and wrote nothing into is removed again (a failed start leaves no trace)."""
+        if discard:
+            self._lock.discard()
+        self._lock.release()
+
+    def __enter__(self) -> "BatchRun":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     def _read_progress(self) -> dict[str, dict]:
         path = self.out / PROGRESS_FILE
@@ -196,20 +228,20 @@ def _check_arguments(p: argparse.ArgumentParser, args: argparse.Namespace) -> No
 
 
 def start_prediction(p: argparse.ArgumentParser, argv: list[str] | None, cls, config_cls, stuff_marks: bool = False):
-    """Parse the arguments; check the classes, ``--ann`` (every input image must be in it) and the output folder
-    (``--images``: refused settings and unwritable folders) before the model loads; load the model and set the
-    vocabulary with its category ids. ``stuff_marks``: the classes carry FC-CLIP's ``*`` (from the json's
-    ``isthing``). Returns (args, model, run, files, root), or None after printing the one error (the caller exits
-    with 2)."""
+    """Parse the arguments; check the device, the classes, ``--ann`` (every input image must be in it) and the
+    output folder (``--images``: held for this run, refused settings, unwritable folders) before the model loads;
+    load the model, set the vocabulary with its category ids and record the run's settings. ``stuff_marks``: the
+    classes carry FC-CLIP's ``*`` (from the json's ``isthing``). Returns (args, model, run, files, root) — the
+    caller closes ``run`` (``with run:``) —, or None after printing the one error (the caller exits with 2)."""
     from shared.classes import file_gives_ids, parse_vocabulary
-    from shared.engine import CheckpointError, ConfigError
+    from shared.cli import check_device, report_user_error
     from shared.ground_truth import GroundTruth
-    from shared.pretrained import PretrainedError
 
     args = p.parse_args(argv)
     _check_arguments(p, args)
     run = files = root = None
     try:
+        check_device(args.device)
         classes = ids = gt = None
         if args.classes is not None:  # "" is an error, not "the default"
             classes, ids = parse_vocabulary(args.classes, "--classes")
@@ -235,8 +267,13 @@ def start_prediction(p: argparse.ArgumentParser, argv: list[str] | None, cls, co
         model = load_for_prediction(cls, config_cls, args)
         if classes:
             model.set_classes(classes, ids)
-    except (ConfigError, CheckpointError, PretrainedError, FileNotFoundError, PermissionError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
+        if run is not None:
+            run.commit()
+    except Exception as e:  # noqa: BLE001 — a user's error is one line, anything else re-raised
+        if run is not None:
+            run.close(discard=True)
+        if not report_user_error(e):
+            raise
         return None
     return args, model, run, files, root
 

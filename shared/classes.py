@@ -14,6 +14,8 @@ import re
 from pathlib import Path
 from typing import Sequence
 
+from shared.io import relative_note
+
 CLASSES_HELP = ('classes separated by ";", synonyms of one class by ","; or @FILE with one class per line '
                 '("id:syn1,syn2", or plain "syn1,syn2" lines: ids 1, 2, … in line order). '
                 'Example: "traffic light;cat,kitty;dog"')
@@ -37,7 +39,7 @@ def read_class_file(path: str | Path) -> tuple[list[str], list[int] | None]:
     from ``--ann``). Blank lines are ignored; a file mixing the two kinds is an error naming the line."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"class-name file not found: {path}")
+        raise FileNotFoundError(f"class-name file not found: {path}{relative_note(path)}")
     lines = [(n, line) for n, line in enumerate(path.read_text().splitlines(), 1) if line.strip()]
     if not lines:
         raise ValueError(f"{path}: no class names")

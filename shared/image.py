@@ -53,12 +53,14 @@ from typing import Union
 import numpy as np
 from PIL import Image, ImageOps
 
+from shared.errors import UserError
+
 READINGS = ("photo", "reference")
 ImageSource = Union[str, os.PathLike, bytes, Image.Image]
 SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N")
 
 
-class ImageReadError(ValueError):
+class ImageReadError(UserError, ValueError):
     """A file or payload that is not a decodable image (the message names it)."""
 
 

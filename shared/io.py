@@ -39,32 +39,56 @@ def fsync_path(path: str | os.PathLike, directory: bool = False) -> None:
 def atomic_path(path: str | os.PathLike, durable: bool = True) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it is renamed onto ``path``.
 
-    The file gets the mode a plain ``open`` would (0666 minus the umask; mkstemp alone gives 0600). ``durable``:
-    the file is fsynced before the rename and the folder after it, so a power loss keeps the old or the new file.
-    On an exception the temporary file is removed and ``path`` is left as it was.
+    The file gets the mode a plain ``open`` would (0666 minus the umask; mkstemp alone gives 0600), set again just
+    before the rename: a writer that replaces the temporary file with its own (safetensors writes a 0600 file and
+    renames it onto the path it is given) does not change it. ``durable``: the file is fsynced before the rename
+    and the folder after it, so a power loss keeps the old or the new file. On an exception the temporary file is
+    removed and ``path`` is left as it was; a full disk (or quota, read-only file system) anywhere in the writer's
+    error chain — ``torch.save`` hides it under its own ``RuntimeError`` — is raised as that ``OSError`` naming
+    ``path``.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    mode = default_file_mode()
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.fchmod(fd, 0o666 & ~current_umask())
+    os.fchmod(fd, mode)
     os.close(fd)
     tmp = Path(tmp)
     try:
         yield tmp
+        os.chmod(tmp, mode)
         if durable:
             fsync_path(tmp)
         os.replace(tmp, path)
         if durable:
             fsync_path(path.parent, directory=True)
+    except Exception as e:
+        from shared.errors import storage_error
+
+        full = storage_error(e)
+        if full is None:
+            raise
+        raise OSError(full.errno, f"{full.strerror} ({path.name} left as it was)", str(path)) from e
     finally:
         if tmp.exists():
             tmp.unlink()
 
 
-def remove_stale_temporaries(folder: str | os.PathLike, pattern: str = "*") -> list[Path]:
-    """Delete the temporaries ``atomic_path`` left in ``folder`` (not below it) when a writer was killed; other
-    files, including other programs' ``.tmp`` files, are left alone. Only call it while no other process writes
-    into ``folder`` (e.g. holding the run lock). ``pattern``: restrict to targets matching this glob."""
+def default_file_mode() -> int:
+    """The mode a plain ``open`` gives a new file: 0666 minus the umask."""
+    return 0o666 & ~current_umask()
+
+
+def apply_default_mode(path: str | os.PathLike) -> None:
+    """Give a file written by another library (e.g. safetensors' 0600 files) the mode a plain ``open`` would."""
+    os.chmod(path, default_file_mode())
+
+
+def remove_stale_temporaries(folder: str | os.PathLike, pattern: str = "*", depth: int = 0) -> list[Path]:
+    """Delete the temporaries ``atomic_path`` left in ``folder`` when a writer was killed; other files, including
+    other programs' ``.tmp`` files, are left alone. Only call it while no other process writes into ``folder``
+    (e.g. holding the run lock). ``pattern``: restrict to targets matching this glob. ``depth``: also in the
+    sub-folders this many levels down (an output folder's ``panoptic/``, ``vis/``, …)."""
     folder = Path(folder)
     removed = []
     if folder.is_dir():
@@ -72,6 +96,11 @@ def remove_stale_temporaries(folder: str | os.PathLike, pattern: str = "*") -> l
             if _TMP_RE.match(p.name) and p.is_file():
                 p.unlink(missing_ok=True)
                 removed.append(p)
+        if depth > 0:
+            with os.scandir(folder) as entries:  # no stat per file: an output folder may hold many
+                subs = sorted(e.path for e in entries if e.is_dir(follow_symlinks=False))
+            for sub in subs:
+                removed += remove_stale_temporaries(sub, pattern, depth - 1)
     return removed
 
 
@@ -110,11 +139,17 @@ def atomic_write_json(path: str | os.PathLike, obj: Any, indent: int | None = 2)
     atomic_write_text(path, json.dumps(obj, indent=indent, sort_keys=False) + "\n")
 
 
+def relative_note(path: str | os.PathLike) -> str:
+    """For a "not found" error: which folder a relative ``path`` was read from (" (relative to the working
+    directory …)"; "" for absolute paths)."""
+    return "" if Path(path).is_absolute() else f" (relative to the working directory {Path.cwd()})"
+
+
 def load_json(path: str | os.PathLike, what: str = "json file") -> Any:
     """Read a json file; missing or malformed files raise errors that name the file."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{what} not found: {path}")
+        raise FileNotFoundError(f"{what} not found: {path}{relative_note(path)}")
     try:
         with open(path, encoding="utf-8") as f:
             return json.load(f)

@@ -210,7 +210,6 @@ def export_main(argv: list[str] | None, prog: str, doc: str, model_class, config
 
     from .batch_predict import load_for_prediction
     from .classes import CLASSES_HELP
-    from .engine import CheckpointError, ConfigError
     from .image import read_image
     from .io import atomic_write_json, ensure_writable_dir
 
@@ -245,8 +244,11 @@ def export_main(argv: list[str] | None, prog: str, doc: str, model_class, config
             model.set_classes(args.classes)
         size = args.size or model.image_size
         check_size_fn(model, size)
-    except (ConfigError, CheckpointError, FileNotFoundError, PermissionError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
+    except Exception as e:  # noqa: BLE001 — a user's error is one line (shared.errors), anything else re-raised
+        from shared.cli import report_user_error
+
+        if not report_user_error(e):
+            raise
         return 2
     pictures = pictures or check_pictures(size)
 
@@ -268,6 +270,13 @@ def export_main(argv: list[str] | None, prog: str, doc: str, model_class, config
     except ParityError as e:
         print(f"error: {e}; nothing written to {out}", file=sys.stderr)
         return 1
+    except Exception as e:  # noqa: BLE001 — a full disk while writing: one line; a bug in tracing keeps its traceback
+        from shared.cli import report_user_error
+        from shared.errors import USER_ERRORS
+
+        if not report_user_error(e, USER_ERRORS):
+            raise
+        return 2
     log(f"wrote {out} ({out.stat().st_size / 2**20:.1f} MiB) and {out.with_suffix('.json')} in "
         f"{time.perf_counter() - start:.0f} s: the graph equals PyTorch on {len(pictures)} picture(s)")
     return 0

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from shared.errors import UserError
 from shared.image import read_image
 from shared.io import atomic_path, atomic_write_json
 
@@ -22,7 +23,7 @@ CONFIG_FILE, WEIGHTS_FILE = "config.json", "model.safetensors"
 FORMAT_VERSION = 1
 
 
-class PretrainedError(ValueError):
+class PretrainedError(UserError, ValueError):
     """A pretrained folder is missing, incomplete, of another model, or does not fit the model it describes."""
 
 
@@ -201,6 +202,12 @@ class PretrainedMixin:
         source = model_cfg.get("pretrained")
         if not config["backbone"]["included"] and isinstance(source, str) and (directory / source).is_file():
             model_cfg["pretrained"] = str((directory / source).resolve())  # saved relative to the folder
+        elif not config["backbone"]["included"] and isinstance(source, str) and _names_a_file(source):
+            where = source if Path(source).is_absolute() else f"{source} relative to the folder, " \
+                                                                  f"{(directory / source).resolve()}"
+            raise PretrainedError(f"{cfg_file}: the folder was saved without its CLIP weights, which come from {where}: "
+                                  f"not found (moved apart?). Put the file back there, or save the folder with "
+                                  f"save_pretrained(..., include_backbone=True)")
         model = cls.build_from_pretrained(model_cfg, config, config["backbone"]["included"])
         try:
             model.load_checkpoint_state_dict(state, str(weights_file))
@@ -243,6 +250,11 @@ class PretrainedMixin:
     @property
     def device(self) -> torch.device:
         return next(self.parameters()).device
+
+
+def _names_a_file(source: str) -> bool:
+    """A backbone source that is a weights file (a path or a file name), not an open_clip tag (``datacomp1b``)."""
+    return "/" in source or "\\" in source or source.endswith((".safetensors", ".bin", ".pt", ".pth", ".ckpt"))
 
 
 def restore_config(schema: type, values: dict, source: str):

@@ -9,12 +9,13 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from shared.classes import read_class_names
+from shared.engine.config import resolve_input_path
 from shared.formats.panoptic import load_panoptic_json, read_segment_ids
 from shared.formats.validate import RecordProblems
 from shared.image import read_image
 from shared.transforms import Instances, eval_input, large_scale_jitter, normalize_and_pad, pad_masks
 
-from .vocabulary import category_vocabulary, shipped_path
+from .vocabulary import category_vocabulary
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
@@ -147,7 +148,7 @@ class SemanticSegDataset(torch.utils.data.Dataset):
         self.skipped = problems.finish("label maps")
         self.labels = [p for p in self.labels if not problems.bad(p)]
         self.size, self.mean, self.std, self.ignore_label = size, mean, std, ignore_label
-        self.class_names = [n for _, n in sorted(read_class_names(shipped_path(class_names_file)).items())]
+        self.class_names = [n for _, n in sorted(read_class_names(resolve_input_path(class_names_file)).items())]
         self.is_thing = torch.zeros(len(self.class_names), dtype=torch.bool)
 
     def __len__(self) -> int:

@@ -4,7 +4,9 @@ The training vocabulary — the classes the model was trained on: their number s
 checkpoint), their synonyms decide which test classes are "seen" — is read from the config's files alone:
 
 - ``data.train_class_names`` given (the shipped configs: FC-CLIP's COCO file): its classes in index order, as the
-  reference (``SEM_SEG_HEAD.NUM_CLASSES 133`` = the COCO file's classes). The training json is not read.
+  reference (``SEM_SEG_HEAD.NUM_CLASSES 133`` = the COCO file's classes). The training json is not read. A
+  relative path follows the rule of every config input path (``shared.engine.config.resolve_input_path``), also
+  for configs built in code.
 - no class-name file: the names of ``data.train_json``'s categories in id order (only ``categories`` is read).
 
 So evaluation and prediction need no training data. Training builds the set and checks that its classes are these
@@ -18,23 +20,9 @@ from pathlib import Path
 import torch
 
 from shared.classes import read_class_names
+from shared.engine.config import resolve_input_path
 from shared.formats.validate import DatasetError, check_categories
 from shared.io import load_json
-
-PACKAGE_PARENT = Path(__file__).resolve().parents[2]  # the folder holding fcclip_segmentation/
-PACKAGE = Path(__file__).resolve().parents[1].name
-
-
-def shipped_path(path: str | Path) -> Path:
-    """A config path as given (relative to the working directory); a relative ``fcclip_segmentation/…`` path that is
-    absent there but ships with the package (``fcclip_segmentation/configs/classnames/*.txt``) is that shipped file,
-    so the shipped configs work from any directory."""
-    p = Path(path)
-    if p.exists() or p.is_absolute() or not p.parts or p.parts[0] != PACKAGE:
-        return p
-    shipped = PACKAGE_PARENT / p
-    return shipped if shipped.exists() else p
-
 
 def read_categories(json_file: str | Path, what: str = "panoptic json") -> list[dict]:
     """The ``categories`` of a COCO-panoptic json (integer, unique ids; names), sorted by id; nothing else of the
@@ -64,7 +52,7 @@ def category_vocabulary(categories: list[dict], class_names_file: str | Path | N
     """(class names, is_thing (K,) bool) of categories sorted by id: names from the class-name file (synonyms) when
     given, else the categories' names; ``isthing`` missing counts as a thing."""
     ids = [c["id"] for c in categories]
-    names = (assign_class_names(read_class_names(shipped_path(class_names_file)), ids, class_names_file)
+    names = (assign_class_names(read_class_names(resolve_input_path(class_names_file)), ids, class_names_file)
              if class_names_file else [c["name"] for c in categories])
     return names, torch.tensor([bool(c.get("isthing", 1)) for c in categories])
 
@@ -73,7 +61,7 @@ def training_class_names(class_names_file: str | Path | None, train_json: str | 
     """The training classes in label order (see the module docstring), without building the training set."""
     if class_names_file:
         try:
-            names = read_class_names(shipped_path(class_names_file))
+            names = read_class_names(resolve_input_path(class_names_file))
         except FileNotFoundError as e:
             raise FileNotFoundError(f"data.train_class_names: {e}") from None
         return [names[k] for k in sorted(names)]

@@ -17,6 +17,7 @@ from backbone import ClipBackbone
 from backbone.options import Mode, Placement, Res5Mode
 from backbone.text import TextClassifier
 from shared.engine import CheckpointError, PartialCheckpoint
+from shared.engine.config import input_path
 
 from .criterion import SetCriterion
 from .ensemble import geometric_ensemble
@@ -31,7 +32,7 @@ class FCCLIPModelConfig:
     """Defaults: the paper's ViTamin-L-336 setting (FC-CLIP yamls)."""
 
     backbone: str = "ViTamin-L-336"
-    pretrained: str | None = None
+    pretrained: str | None = input_path(None)  # an open_clip tag or a CLIP weights file
     backbone_mode: Mode = "sliding"  # "interpolate" = one whole-image forward (the ConvNeXt baseline)
     train_window_stride: int | None = None  # None = the window (16 windows on 1344²); the reference ran 112
     test_window_stride: int = 112

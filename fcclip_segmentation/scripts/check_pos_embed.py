@@ -23,7 +23,7 @@ from fcclip_segmentation.evaluation import evaluate
 from fcclip_segmentation.config import FCCLIPConfig
 from fcclip_segmentation.data import dataset_overrides
 from fcclip_segmentation.eval import load_trained
-from shared.engine import CheckpointError, ConfigError, init_distributed, load_config
+from shared.engine import init_distributed, load_config
 from shared.engine.cli import eval_output_dir
 from shared.io import atomic_write_json
 
@@ -68,8 +68,11 @@ def main(argv: list[str] | None = None) -> int:
             if dist.is_main:
                 atomic_write_json(out / name / "metrics.json", metrics)
                 results[name] = metrics
-    except (ConfigError, CheckpointError, FileNotFoundError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
+    except Exception as e:  # noqa: BLE001 — a user's error is one line (shared.errors), anything else re-raised
+        from shared.cli import report_user_error
+
+        if not report_user_error(e):
+            raise
         return 2
     if not dist.is_main:
         return 0

@@ -10,7 +10,8 @@ import torch
 from pycocotools import mask as mask_utils
 
 from shared.formats.images import image_file
-from shared.formats.validate import DatasetError, RecordProblems, bbox_problem, check_categories, is_finite_number
+from shared.formats.validate import (DatasetError, RecordProblems, area_problem, bbox_problem, check_categories,
+                                     is_finite_number)
 from shared.image import read_image
 from shared.io import load_json
 from shared.transforms import Instances, large_scale_jitter, normalize_and_pad, pad_masks, resize_long_side
@@ -135,6 +136,8 @@ class DetectionDataset(torch.utils.data.Dataset):
         box = bbox_problem(a.get("bbox"))
         if box:
             problems.add(("ann", k), where, "bbox", box)
+        if "area" in a and area_problem(a["area"]):  # optional for training; when given, the evaluation reads it
+            problems.add(("ann", k), where, "area", area_problem(a["area"]))
         if self.with_masks and not isinstance(a.get("segmentation"), (list, dict)):
             problems.add(("ann", k), where, "segmentation", "is missing (polygons or RLE; the config trains masks)")
         return not problems.bad(("ann", k))

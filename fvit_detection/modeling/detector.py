@@ -13,6 +13,7 @@ from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 from backbone import ClipBackbone
 from backbone.options import Placement
 from shared.engine import PartialCheckpoint
+from shared.engine.config import input_path
 
 from .adapters import PyramidAdapters
 from .roi_heads import FViTRoIHead
@@ -24,7 +25,7 @@ class FViTModelConfig:
     """Detector hyper-parameters (defaults: the paper's OV-LVIS setting)."""
 
     backbone: str = "ViTamin-L-336"
-    pretrained: str | None = None
+    pretrained: str | None = input_path(None)  # an open_clip tag or a CLIP weights file
     window_stride: int = 168
     window_placement: Placement = "aligned"
     window_batch_size: int = 16

@@ -7,13 +7,14 @@ from pathlib import Path
 import torch
 from PIL import Image
 
+from shared.errors import UserError
 from shared.image import read_image
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
 
-class ImageError(ValueError):
+class ImageError(UserError, ValueError):
     """A missing or unreadable image (the message names the file)."""
 
 

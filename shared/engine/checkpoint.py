@@ -6,10 +6,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from shared.errors import UserError
 from shared.io import atomic_path
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(UserError, RuntimeError):
     pass
 
 

@@ -7,18 +7,20 @@ import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
-from shared.formats.validate import DatasetError
+from shared.cli import report_user_error
+from shared.errors import USER_ERRORS
 
-from .config import ConfigError, load_config
+from .config import load_config
 from .distributed import cleanup, init_distributed
-from .rundir import RunDir, RunDirError, train_section
+from .rundir import RunDir, train_section
 from .trainer import TrainingInterrupted
 
 
 def train_main(schema: type, train: Callable, prog: str, description: str | None,
                argv: Sequence[str] | None = None) -> int:
     """Parse ``--config`` + overrides into ``schema``, take the run folder (lock, resume check) before any work,
-    run ``train(cfg)``, leave the process group cleanly. Exit codes: 2 bad config / input / folder in use,
+    run ``train(cfg)``, leave the process group cleanly. Exit codes: 2 a user's error, one line
+    (``shared.errors.USER_ERRORS``: bad config / input / weights, folder in use or not writable, a full disk),
     130 Ctrl-C, 143 SIGTERM or SIGUSR1 (checkpoint written, rerun to resume)."""
     p = argparse.ArgumentParser(prog=prog, description=description,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -29,21 +31,23 @@ def train_main(schema: type, train: Callable, prog: str, description: str | None
         cfg = load_config(schema, args.config, args.overrides)
         dist = init_distributed()
         run = RunDir.open(cfg, is_main=dist.is_main)
-    except (ConfigError, RunDirError) as e:
-        print(f"error: {e}", file=sys.stderr)
+    except Exception as e:  # noqa: BLE001 — a user's error is one line, anything else re-raised
         cleanup()
-        return 2
+        if report_user_error(e, USER_ERRORS):
+            return 2
+        raise
     try:
         train(cfg)
-    except (ConfigError, DatasetError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
     except TrainingInterrupted as e:
         print(f"interrupted: {e}", file=sys.stderr)
         return 130 if e.signum == signal.SIGINT else 143  # 128 + signal, what a scheduler expects of a preempted job
     except KeyboardInterrupt:
         print(f"aborted: {run.out_dir}/last.pt is the last checkpoint written", file=sys.stderr)
         return 130
+    except Exception as e:  # noqa: BLE001 — bad config / input / weights, a full disk: one line; bugs re-raised
+        if report_user_error(e, USER_ERRORS):
+            return 2
+        raise
     finally:
         run.close()
         cleanup()  # under torchrun, gloo may abort at interpreter exit otherwise

@@ -1,7 +1,15 @@
 """Typed configs: dataclass schemas loaded from YAML with ``key=value`` overrides, validated with errors naming the key.
 
 Options with a fixed set of values are typed ``Literal[...]``: a value outside the set is an error naming the key,
-the value and the allowed values when the config is read (before any model or dataset is built)."""
+the value and the allowed values when the config is read (before any model or dataset is built).
+
+Input paths (fields declared with ``input_path(...)``: annotation files, image folders, class-name files,
+novel-class lists, weights files) follow one rule, ``resolve_input_path``: a relative path names a file below the
+working directory when it is there, else a file shipped with the code below ``CODE_ROOT`` (the folder holding
+``shared/`` and the adapters: the shipped configs write ``fcclip_segmentation/configs/classnames/…``), so the
+shipped configs work from any directory; a path found in neither place stays as given, relative to the working
+directory, which "not found" errors name. ``load_config`` applies the rule to every such field, defaults included;
+output paths (``train.out_dir``, caches) are relative to the working directory."""
 from __future__ import annotations
 
 import dataclasses
@@ -13,6 +21,7 @@ from typing import Any, Sequence, TypeVar
 
 import yaml
 
+from shared.errors import UserError
 from shared.io import atomic_write_text
 
 T = TypeVar("T")
@@ -20,8 +29,41 @@ T = TypeVar("T")
 _NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError, ValueError):
     """A config file or override does not fit the schema."""
+
+
+CODE_ROOT = Path(__file__).resolve().parents[2]  # holds shared/, backbone/ and the adapters (their configs/)
+INPUT_PATH = "input_path"  # dataclass field metadata key
+
+
+def input_path(default: Any = dataclasses.MISSING, **kwargs) -> Any:
+    """A dataclass field holding an input file or folder (``field(metadata={"input_path": True})``): resolved by
+    ``resolve_input_path`` when the config is loaded."""
+    return dataclasses.field(default=default, metadata={INPUT_PATH: True}, **kwargs)
+
+
+def resolve_input_path(value: str | Path) -> str:
+    """The one rule for input paths of configs: absolute paths as given; a relative path below the working
+    directory when it exists there, else below ``CODE_ROOT`` when a file shipped with the code is there (absolute
+    then), else as given (read from the working directory; "not found" errors say so: ``shared.io.relative_note``)."""
+    p = Path(value)
+    if p.is_absolute() or p.exists() or not p.parts:
+        return str(value)
+    shipped = CODE_ROOT / p
+    return str(shipped) if shipped.exists() else str(value)
+
+
+def resolve_input_paths(config: Any) -> Any:
+    """Apply ``resolve_input_path`` to every ``input_path`` field of a config dataclass and its sections (in
+    place); returns ``config``."""
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            resolve_input_paths(value)
+        elif f.metadata.get(INPUT_PATH) and isinstance(value, str) and value:
+            setattr(config, f.name, resolve_input_path(value))
+    return config
 
 
 def _convert(value: Any, tp: Any, key: str) -> Any:
@@ -125,14 +167,17 @@ def _set_path(tree: dict, dotted: str, value: Any) -> None:
 
 
 def load_config(schema: type[T], path: str | Path | None = None, overrides: Sequence[str] = ()) -> T:
-    """Schema defaults ← YAML file ← ``key.sub=value`` overrides (values parsed as YAML)."""
+    """Schema defaults ← YAML file ← ``key.sub=value`` overrides (values parsed as YAML); the file's path and the
+    config's input paths resolved (``resolve_input_path``)."""
     tree: dict = {}
     source = "defaults"
     if path is not None:
-        path = Path(path)
+        path = Path(resolve_input_path(path))  # a shipped config (fvit_detection/configs/…) from any directory
         source = str(path)
         if not path.is_file():
-            raise ConfigError(f"config file not found: {path}")
+            from shared.io import relative_note
+
+            raise ConfigError(f"config file not found: {path}{relative_note(path)}")
         try:
             tree = yaml.safe_load(path.read_text()) or {}
         except yaml.YAMLError as e:
@@ -149,7 +194,7 @@ def load_config(schema: type[T], path: str | Path | None = None, overrides: Sequ
             value = raw
         _set_path(tree, key.strip(), value)
     try:
-        return _build(schema, tree)
+        return resolve_input_paths(_build(schema, tree))
     except ConfigError as e:
         raise ConfigError(f"{source}: {e}") from None
 

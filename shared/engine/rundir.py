@@ -27,6 +27,7 @@ from typing import Any, Callable, Collection
 
 from filelock import lock_descriptor
 
+from shared.errors import UserError
 from shared.io import remove_stale_temporaries
 
 from .config import ConfigError, config_changes, config_to_dict, save_config
@@ -38,7 +39,7 @@ CHECKPOINT_NAME = "last.pt"
 HISTORY_NAME = "history.jsonl"
 
 
-class RunDirError(RuntimeError):
+class RunDirError(UserError, RuntimeError):
     """The run folder cannot be used (another process holds it, or it cannot be written)."""
 
 
@@ -81,6 +82,8 @@ class RunLock:
 
     def __init__(self, out_dir: Path, key: str = "train.out_dir"):
         self.path = out_dir / LOCK_NAME
+        self.fd = None
+        self.created = [p for p in (out_dir, *out_dir.parents) if not p.exists()]  # deepest first
         try:
             out_dir.mkdir(parents=True, exist_ok=True)
             self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
@@ -119,19 +122,34 @@ class RunLock:
             os.close(self.fd)  # closing the descriptor drops the lock
             self.fd = None
 
+    def discard(self) -> None:
+        """Release, and remove the folders this lock created when nothing but the lock file was written in them: a
+        run that failed before writing anything leaves no trace."""
+        if self.fd is not None and self.created:
+            try:
+                if [e.name for e in os.scandir(self.path.parent)] == [LOCK_NAME]:
+                    self.path.unlink()  # still locked: a process that opens it now is refused, one after finds none
+                    for folder in self.created:
+                        folder.rmdir()
+            except OSError:
+                pass  # something else was written there meanwhile: keep it
+        self.release()
+
 
 def hold_run_folder(out_dir: Path, is_main: bool, key: str, check: Callable[[], None] = lambda: None
                     ) -> RunLock | None:
     """Take ``out_dir`` for one run, before any work: on the main process create it, lock it (``RunLock``), remove
-    the stale temporaries of our atomic writes and run ``check`` (e.g. the resume comparison), releasing the lock
-    when anything fails. Under torchrun every rank then raises when the main process refused, so no rank starts
-    work. ``key`` names the option that sets the folder in messages (``train.out_dir``, ``--output_dir``)."""
+    the stale temporaries of our atomic writes (in it and its sub-folders: ``pretrained/``, ``panoptic_pred/``, …)
+    and run ``check`` (e.g. the resume comparison), releasing the lock when anything fails. Under torchrun every
+    rank then raises when the main process refused, so no rank starts work. ``key`` names the option that sets the
+    folder in messages (``train.out_dir``, ``--output_dir``, eval's ``--out``). Training, LLaVA training and
+    evaluation hold their output folders with it."""
     lock = error = None
     if is_main:
         try:
             lock = RunLock(out_dir, key)
             try:
-                remove_stale_temporaries(out_dir)
+                remove_stale_temporaries(out_dir, depth=1)
                 check()
             except BaseException:
                 lock.release()

@@ -7,7 +7,7 @@ import numpy as np
 from PIL import Image
 
 from shared.formats.coco import mask_to_bbox
-from shared.formats.validate import DatasetError, RecordProblems, check_categories
+from shared.formats.validate import DatasetError, RecordProblems, area_problem, check_categories
 from shared.io import load_json
 
 
@@ -91,6 +91,8 @@ def load_panoptic_json(path, png_folder, on_bad: str = "error", image_path=None)
             elif seg.get("category_id") not in cats:
                 problems.add(k, where, f"segments_info[{j}].category_id",
                              f"{seg.get('category_id')} is not in 'categories' (segment {seg['id']})")
+            elif "area" in seg and area_problem(seg["area"]):
+                problems.add(k, where, f"segments_info[{j}].area", f"{area_problem(seg['area'])} (segment {seg['id']})")
         if not problems.bad(k):
             records.append({"image": im, "png": png_folder / ann["file_name"], "segments": segments})
     skipped = problems.finish("annotations")

@@ -6,11 +6,13 @@ import logging
 import math
 from typing import Any, Hashable, Iterable
 
+from shared.errors import UserError
+
 log = logging.getLogger(__name__)
 ON_BAD = ("error", "skip")
 
 
-class DatasetError(ValueError):
+class DatasetError(UserError, ValueError):
     """An input file does not fit its format; the message names the file, the records and the fields."""
 
 
@@ -65,6 +67,15 @@ def bbox_problem(box: Any) -> str | None:
         return f"{box!r:.60} is not 4 finite numbers [x, y, w, h]"
     if box[2] < 0 or box[3] < 0:
         return f"{list(box)} has a negative width or height"
+    return None
+
+
+def area_problem(area: Any) -> str | None:
+    """Why an annotation's ``area`` (COCO / LVIS / COCO-panoptic: pixels of its mask) is not a finite number > 0
+    (None when it is). Evaluation reads it: COCO's area ranges (small / medium / large) and the lvis api, which
+    drops annotations without a positive finite area — a negative one would silently leave the ground truth."""
+    if not is_finite_number(area) or area <= 0:
+        return f"{area!r:.60} is not a positive number (pixels of the object)"
     return None
 
 

@@ -72,3 +72,43 @@ class _Payload:
 def test_unknown_pretrained_tag_lists_tags():
     with pytest.raises(WeightsError, match="datacomp1b"):
         build_backbone("ViTamin-S", pretrained="laion9000")
+
+
+def _offline(monkeypatch, tmp_path):
+    """No internet, as on a cluster node: HF_HUB_OFFLINE=1, an empty Hub cache; any download fails the test."""
+    import huggingface_hub
+    import open_clip
+    import open_clip.pretrained
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    for module in (huggingface_hub, open_clip.pretrained):
+        monkeypatch.setattr(module, "hf_hub_download", lambda *a, **k: pytest.fail("network"))
+    monkeypatch.setattr(open_clip, "create_model", lambda *a, pretrained=None, **k: pytest.fail("model built")
+                        if pretrained else None)
+    return tmp_path / "hf" / "hub"
+
+
+def test_an_uncached_tag_offline_fails_at_once_naming_the_local_file_options(tmp_path, monkeypatch):
+    from backbone.weights import check_tag_available, create_clip_model
+
+    cache = _offline(monkeypatch, tmp_path)
+    with pytest.raises(WeightsError) as e:
+        create_clip_model("ViTamin-L-336", "datacomp1b")
+    assert str(e.value) == (
+        f"open_clip weights ViTamin-L-336/datacomp1b: not in the Hugging Face cache ({cache}) and HF_HUB_OFFLINE is "
+        "set (no downloads): give a local copy with model.pretrained=/path/to/open_clip_model.safetensors in F-ViT / "
+        "FC-CLIP configs, --vision_tower_weights FILE for LLaVA, or fetch it where there is internet "
+        "(huggingface-cli download jienengchen/ViTamin-L-336px pytorch_model.bin) and copy the cache (HF_HOME) here")
+    # cached (open_clip takes the .safetensors twin of the .bin first): the check passes, nothing is fetched
+    snap = cache / "models--jienengchen--ViTamin-L-336px" / "snapshots" / "abc123"
+    snap.mkdir(parents=True)
+    (snap / "pytorch_model.safetensors").write_bytes(b"weights")
+    (cache / "models--jienengchen--ViTamin-L-336px" / "refs").mkdir()
+    (cache / "models--jienengchen--ViTamin-L-336px" / "refs" / "main").write_text("abc123")
+    check_tag_available("ViTamin-L-336", "datacomp1b")
+    with pytest.raises(WeightsError, match="'laion' is neither an existing weights file nor an open_clip pretrained"):
+        check_tag_available("ViTamin-L-336", "laion")
+    monkeypatch.delenv("HF_HUB_OFFLINE")  # online: the download is tried (and may fail with its own one line)
+    check_tag_available("ViTamin-L2-384", "datacomp1b")

@@ -17,12 +17,13 @@ from fcclip_helpers import make_config
 from fcclip_segmentation import FCCLIP
 from fcclip_segmentation.builder import build_model
 from fcclip_segmentation.data import (EVAL_DATASETS, PanopticDataset, check_training_classes, read_class_names,
-                                      shipped_path, training_class_names)
+                                      training_class_names)
 from fcclip_segmentation.data.prepare_ade20k import main as prepare_main
 from fcclip_segmentation.eval import main as eval_main
 from fcclip_segmentation.metrics import panoptic_quality
 from real_files import REPO, panopticapi_sample
 from shared.engine import load_config, save_checkpoint, save_config
+from shared.engine.config import resolve_input_path
 from shared.formats.panoptic import rgb_to_id
 
 COCO_NAMES = "fcclip_segmentation/configs/classnames/coco_panoptic_with_prompt_eng.txt"  # as the shipped configs
@@ -148,7 +149,7 @@ def test_ade20k_eval_on_the_prepared_tree_without_training_set(run, tmp_path):
 def test_from_config_without_training_set(run, fcclip_world, tmp_path, monkeypatch):
     cfg = run["cfg"]
     monkeypatch.chdir(tmp_path)  # the shipped class-name path resolves from any directory
-    assert not Path(COCO_NAMES).exists() and shipped_path(COCO_NAMES) == REPO / COCO_NAMES
+    assert not Path(COCO_NAMES).exists() and resolve_input_path(COCO_NAMES) == str(REPO / COCO_NAMES)
     model = FCCLIP.from_config(cfg, str(run["checkpoint"]), class_names=["cat,kitty", "purple star", "sky*"])
     assert len(model.train_classes) == 133 and model.train_classes[0].startswith("person,")
     assert model.seen.tolist() == [True, False, True]  # "cat" and "sky" are COCO synonyms, "purple star" is not
@@ -220,8 +221,9 @@ def test_shipped_configs_point_at_the_real_layouts(config):
     ade = EVAL_DATASETS["ade20k_150"]
     assert (d.val_json, d.val_png, d.val_images, d.val_sem_seg, d.val_instances) == tuple(
         f"data/{p}" for p in (ade.panoptic_json, ade.panoptic_png, ade.images, ade.sem_seg, ade.instances_json))
-    assert shipped_path(d.train_class_names).resolve() == REPO / COCO_NAMES
-    assert shipped_path(d.val_class_names).resolve() == REPO / "fcclip_segmentation/configs/classnames" / ade.class_names
+    assert Path(resolve_input_path(d.train_class_names)).resolve() == REPO / COCO_NAMES
+    assert Path(resolve_input_path(d.val_class_names)).resolve() == REPO / "fcclip_segmentation/configs/classnames" / ade.class_names
     assert len(training_class_names(d.train_class_names, d.train_json)) == 133  # the json is not read
-    with pytest.raises(FileNotFoundError, match=r"^data.train_class_names: class-name file not found: nope.txt$"):
+    with pytest.raises(FileNotFoundError, match=r"^data.train_class_names: class-name file not found: nope.txt "
+                                                r"\(relative to the working directory /.+\)$"):
         training_class_names("nope.txt", d.train_json)

@@ -144,3 +144,24 @@ def test_panoptic_reader_checks_pngs_and_json(world, tmp_path):
     trunc.write_text(world.panoptic_val.read_text()[:100])
     with pytest.raises(ValueError, match="trunc.json"):
         load_panoptic_json(trunc, world.panoptic_val_dir)
+
+
+@pytest.mark.parametrize("area,problem", [(-10, "-10 is not a positive number"), (0, "0 is not a positive number"),
+                                          ("12", "'12' is not a positive number"),
+                                          (float("nan"), "nan is not a positive number")])
+def test_panoptic_reader_checks_segment_areas(world, tmp_path, area, problem):
+    """The lvis api / COCO's area ranges read ``area``: a negative one would leave the ground truth silently."""
+    from shared.formats.panoptic import load_panoptic_json
+    from shared.formats.validate import DatasetError
+
+    raw = json.loads(world.panoptic_val.read_text())
+    seg = raw["annotations"][1]["segments_info"][0]
+    seg["area"] = area
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(raw))
+    with pytest.raises(DatasetError) as e:
+        load_panoptic_json(bad, world.panoptic_val_dir)
+    assert (f"annotations[1] (image_id {raw['annotations'][1]['image_id']}): segments_info[0].area {problem} "
+            f"(pixels of the object) (segment {seg['id']})") in str(e.value)
+    kept = load_panoptic_json(bad, world.panoptic_val_dir, on_bad="skip")
+    assert kept["skipped"] == 1 and len(kept["records"]) == len(raw["annotations"]) - 1
