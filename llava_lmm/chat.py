@@ -11,10 +11,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .data.conversation import get_template
-from .data.image import open_image
 from shared.hub import resolve_folder
 
+from .data.conversation import get_template
+from .data.image import open_image
 from .pretrained import add_question, device_and_dtype, image_pixels, load_model, read_model_folder, stream_reply
 
 

@@ -70,9 +70,12 @@ def read_model_folder(model_dir: str | Path) -> tuple[dict, dict]:
             raise PretrainedError(f"{model_dir} holds a stage-1 projector (mm_projector.bin) only: chat and eval take "
                                   f"the model folder of stage 2")
         raise PretrainedError(f"{model_dir}: no weights (model.safetensors missing)")
-    for needed in ("tokenizer_config.json", "preprocessor_config.json"):
-        if not (model_dir / needed).is_file():
-            raise PretrainedError(f"{model_dir}: {needed} missing (an incomplete LLaVA model folder)")
+    if not (model_dir / "tokenizer_config.json").is_file():
+        raise PretrainedError(f"{model_dir}: tokenizer_config.json missing (an incomplete LLaVA model folder)")
+    # the image processor: its own file, or inside the LlavaProcessor's (transformers 5 writes it there)
+    if not ((model_dir / "preprocessor_config.json").is_file() or _holds_image_processor(model_dir)):
+        raise PretrainedError(f"{model_dir}: no image processor (preprocessor_config.json, or processor_config.json "
+                              f"with an image_processor) — an incomplete LLaVA model folder")
     for f in weights:
         try:
             with safe_open(str(f), framework="pt"):  # reads the header and checks it covers the file
@@ -86,6 +89,14 @@ def read_model_folder(model_dir: str | Path) -> tuple[dict, dict]:
     meta.setdefault("image_aspect_ratio", config.get("image_aspect_ratio", "pad"))
     meta.setdefault("image_reading", config.get("image_reading", "photo"))  # as the model was trained
     return config, meta
+
+
+def _holds_image_processor(model_dir: Path) -> bool:
+    f = model_dir / "processor_config.json"
+    try:
+        return f.is_file() and isinstance(json.loads(f.read_text()).get("image_processor"), dict)
+    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
+        return False
 
 
 def load_model(model_dir: str | Path, dtype=torch.float32, device: str | torch.device | None = None):

@@ -71,11 +71,12 @@ def bbox_problem(box: Any) -> str | None:
 
 
 def area_problem(area: Any) -> str | None:
-    """Why an annotation's ``area`` (COCO / LVIS / COCO-panoptic: pixels of its mask) is not a finite number > 0
-    (None when it is). Evaluation reads it: COCO's area ranges (small / medium / large) and the lvis api, which
-    drops annotations without a positive finite area — a negative one would silently leave the ground truth."""
-    if not is_finite_number(area) or area <= 0:
-        return f"{area!r:.60} is not a positive number (pixels of the object)"
+    """Why an annotation's ``area`` (COCO / LVIS / COCO-panoptic: pixels of its mask) is not a finite number >= 0
+    (None when it is). Evaluation reads it (COCO's small / medium / large ranges; the lvis api drops ground truth
+    whose area is not positive), so a negative or non-finite one would silently change the scores. Zero is
+    accepted: real files and converters write it for degenerate objects, and the evaluators' own rules handle it."""
+    if not is_finite_number(area) or area < 0:
+        return f"{area!r:.60} is not a number >= 0 (pixels of the object)"
     return None
 
 

@@ -164,16 +164,18 @@ def test_eval_output_checked_before_the_model_default_next_to_checkpoint_no_temp
 
 def test_an_annotation_area_is_checked_like_the_other_fields(fvit_world, tmp_path):
     """``area: -10`` with a valid box was accepted without a word; the lvis api then drops the annotation from the
-    ground truth (it keeps only positive finite areas), so the evaluation would silently change."""
+    ground truth (it keeps only positive finite areas), so the evaluation would silently change. Zero is accepted
+    (degenerate objects in real files; the evaluators' own rules handle it)."""
     data = _base(fvit_world)
     anns = data["annotations"]
-    anns[0]["area"], anns[1]["area"], anns[2]["area"] = -10, "big", 0
+    anns[0]["area"], anns[1]["area"], anns[2]["area"], anns[4]["area"] = -10, "big", float("nan"), 0
     anns[3].pop("area")  # optional: training does not read it
     with pytest.raises(DatasetError) as e:
         DetectionDataset(_write(tmp_path, data), fvit_world.images_train, True, 128, MEAN, STD)
     msg = str(e.value)
     assert "3 bad records (3 problems;" in msg
-    for k, v in ((0, "-10"), (1, "'big'"), (2, "0")):
-        assert f"annotations[{k}] (id {anns[k]['id']}): area {v} is not a positive number (pixels of the object)" in msg
+    for k, v in ((0, "-10"), (1, "'big'"), (2, "nan")):
+        assert f"annotations[{k}] (id {anns[k]['id']}): area {v} is not a number >= 0 (pixels of the object)" in msg
+    assert f"annotations[4] " not in msg
     ds = DetectionDataset(_write(tmp_path, data), fvit_world.images_train, True, 128, MEAN, STD, on_bad_record="skip")
     assert ds.skipped["bad_record"] == 3

@@ -56,6 +56,7 @@ def test_a_second_run_into_the_same_out_is_refused_naming_the_holder(fvit_world,
 def test_a_failed_start_does_not_block_the_corrected_rerun(pretrained, fvit_world, tmp_path, loads, capsys):
     images = sorted(fvit_world.images_val.glob("*.jpg"))[:1]
     out = tmp_path / "out"
+    (tmp_path / "wrong").mkdir()  # a folder, but not a pretrained one
     assert predict_main(_args(tmp_path / "wrong", images, out)) == 2
     assert "not a pretrained folder (config.json missing)" in capsys.readouterr().err
     assert not out.exists()  # the folder it created (and locked) is gone again: nothing was written

@@ -75,4 +75,4 @@ def test_save_pretrained_files_get_the_umask_mode(saved, tmp_path, umask, mode):
     finally:
         os.umask(old)
     assert {p.name: p.stat().st_mode & 0o777 for p in (tmp_path / "pre").iterdir()} == {
-        "config.json": mode, "model.safetensors": mode}  # safetensors alone writes 0600 whatever the umask
+        "config.json": mode, "model.safetensors": mode, "README.md": mode}  # safetensors alone writes 0600

@@ -146,9 +146,9 @@ def test_panoptic_reader_checks_pngs_and_json(world, tmp_path):
         load_panoptic_json(trunc, world.panoptic_val_dir)
 
 
-@pytest.mark.parametrize("area,problem", [(-10, "-10 is not a positive number"), (0, "0 is not a positive number"),
-                                          ("12", "'12' is not a positive number"),
-                                          (float("nan"), "nan is not a positive number")])
+@pytest.mark.parametrize("area,problem", [(-10, "-10 is not a number >= 0"), (-0.5, "-0.5 is not a number >= 0"),
+                                          ("12", "'12' is not a number >= 0"),
+                                          (float("nan"), "nan is not a number >= 0")])
 def test_panoptic_reader_checks_segment_areas(world, tmp_path, area, problem):
     """The lvis api / COCO's area ranges read ``area``: a negative one would leave the ground truth silently."""
     from shared.formats.panoptic import load_panoptic_json
