@@ -68,7 +68,7 @@ def test_three_tabs_in_a_browser(model_dirs, tmp_path):
     sync_api = pytest.importorskip("playwright.sync_api")
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} missing (.ci/run installs the Debian chromium package)")
-    from shared.app import build_app, launch, load_models
+    from apps.web import build_app, launch, load_models
 
     models, missing = load_models({k: model_dirs[k] for k in ("fvit", "fcclip", "llava")})
     assert not missing
