@@ -79,3 +79,36 @@ def test_demo_target_met_in_the_ci_run(step):
         pytest.skip("no outputs/demo/summary.json: run python -m apps.demo first (CI does)")
     ab = json.loads(summary.read_text())["ablations"]
     assert ab[step]["met"] is True, ablation_table(ab)
+
+
+def test_the_providing_steps_weights_reach_later_steps(tmp_path, monkeypatch):
+    """A step's ``provides_pretrained`` file is every later step's ``ctx.pretrained``; a rerun that skips the step
+    uses the file an earlier run left (as ``--steps fvit_detection`` after a full demo uses the world CLIP)."""
+    seen = []
+
+    def provide(ctx):
+        ctx.out_dir.mkdir(parents=True, exist_ok=True)
+        (ctx.out_dir / "w.safetensors").write_bytes(b"w")
+        seen.append(("first", ctx.pretrained))
+        return {}
+
+    monkeypatch.setattr(demo, "STEPS", [DemoStep("first", provide, provides_pretrained="w.safetensors"),
+                                        DemoStep("later", lambda ctx: seen.append(("later", ctx.pretrained)) or {})])
+    demo.run_demo(tmp_path, seed=0, num_train=2, num_val=1, image_size=64)
+    weights = str(tmp_path / "first" / "w.safetensors")
+    assert seen == [("first", None), ("later", weights)]
+    seen.clear()
+    demo.run_demo(tmp_path, seed=0, steps=["later"], num_train=2, num_val=1, image_size=64)
+    assert seen == [("later", weights)]
+
+
+def test_target_rules_at_their_edges():
+    from shared.demo_step import Target
+
+    a = {"with": [0.31, 0.2], "without": [0.22, None], "chance": 0.1}
+    assert Target("ahead_by", 0.08).met(a) is True and Target("ahead_by", 0.091).met(a) is False
+    assert Target("ahead_by", 0.0).describe() == "ahead by > 0" and Target("ahead_by", 0.0).met(
+        {"with": [0.2], "without": [0.2]}) is False  # ahead at all: a tie is not
+    assert Target("times_chance", 3.0).met(a) is True and Target("times_chance", 3.2).met(a) is False
+    assert Target("each_ahead_by", 0.05).met(a) is None  # a missing "without" value: not decided
+    assert Target("each_ahead_by", 0.05).describe() == "each ahead by >= 0.05"
