@@ -100,9 +100,8 @@ class FViT(PretrainedMixin, FViTModule):
         return classes, self.roi_heads.prepare_vocabulary(text_embeddings(self, classes, self.text_cache), novel)
 
     def use_vocabulary(self, vocabulary: Vocabulary) -> None:
-        embeddings, novel = vocabulary.classifier
         heads = self.roi_heads
-        heads.text_embeddings, heads.novel = embeddings.to(heads.temperature.device), novel.to(heads.temperature.device)
+        heads.text_embeddings, heads.novel = vocabulary.classifier.to(heads.temperature.device)
         self.class_names, self.category_ids = list(vocabulary.class_names), list(vocabulary.category_ids)
         self.vocabulary = vocabulary
 

@@ -71,7 +71,7 @@ def as_image_list(images: Any) -> tuple[list, bool]:
     return [images], True
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)
 class Vocabulary:
     """A class list ready to predict with (``make_vocabulary``): the model's own (``model.vocabulary``, set by
     ``set_classes``) or one call's (``predict(classes=...)``). Immutable: one may serve several calls at once."""
@@ -158,8 +158,15 @@ class PretrainedMixin:
     def set_classes(self, classes: str | Sequence[str] | Vocabulary, ids: Sequence[int] | None = None):
         """Set the model's own vocabulary (``make_vocabulary``'s arguments, or a ``Vocabulary``); returns the
         model. Text embeddings are cached per vocabulary (in memory and in ``text_cache``)."""
-        self.use_vocabulary(classes if isinstance(classes, Vocabulary) else self.make_vocabulary(classes, ids))
+        self.use_vocabulary(self._as_vocabulary(classes, ids))
         return self
+
+    def _as_vocabulary(self, classes, ids) -> Vocabulary:
+        if not isinstance(classes, Vocabulary):
+            return self.make_vocabulary(classes, ids)
+        if ids is not None:
+            raise ValueError("ids= with a Vocabulary: its category ids are given to make_vocabulary")
+        return classes
 
     # --- folder I/O ---------------------------------------------------------------------------------------------
     def save_pretrained(self, directory: str | Path, include_backbone: bool = False) -> Path:
@@ -254,8 +261,9 @@ class PretrainedMixin:
         of them (a list of dicts), run ``batch_size`` at a time at the model's input size. ``classes`` (with
         ``ids``, as ``make_vocabulary``; or a ``Vocabulary``): this call's vocabulary, the model's own left as it
         is; default the model's own. A model in eval mode is only read, so threads may share it."""
-        vocabulary = self.vocabulary if classes is None else \
-            classes if isinstance(classes, Vocabulary) else self.make_vocabulary(classes, ids)
+        if classes is None and ids is not None:
+            raise ValueError("ids= needs classes= (the model's own vocabulary has its ids)")
+        vocabulary = self.vocabulary if classes is None else self._as_vocabulary(classes, ids)
         if vocabulary is None:
             raise ValueError("no vocabulary: call set_classes([...]) first or pass classes=")
         items, single = as_image_list(images)

@@ -174,7 +174,7 @@ class FCCLIP(PartialCheckpoint, nn.Module):
         model's own."""
         z = self.class_embed(self.mask_pool_proj(mask_pool(mask_features, mask_logits)) + queries)
         scale = self.logit_scale.exp().clamp(max=100)
-        logits = (classifier or self._classifier()).logits(z, scale)
+        logits = (self._classifier() if classifier is None else classifier).logits(z, scale)
         void = scale * F.normalize(z, dim=-1) @ F.normalize(self.void_embedding.weight, dim=-1).t()
         return torch.cat([logits, void], dim=-1)
 
@@ -186,7 +186,7 @@ class FCCLIP(PartialCheckpoint, nn.Module):
         pooled = mask_pool(clip_map.float(), mask_logits.float())
         emb = self.backbone.embed_vectors(pooled.flatten(0, 1)).view(b, q, -1)
         scale = self.backbone.clip.logit_scale.exp().clamp(max=100)
-        return (classifier or self._classifier()).logits(emb, scale)
+        return (self._classifier() if classifier is None else classifier).logits(emb, scale)
 
     # --- forward ---------------------------------------------------------------------------------
     def forward(self, batch: dict, vocabulary: MaskVocabulary | None = None):

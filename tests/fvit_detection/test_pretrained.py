@@ -184,6 +184,10 @@ def test_vocabulary_per_call_leaves_the_model_as_it_is(model, image):
     assert len(model._classifiers) == VOCABULARY_CACHE_SIZE
     with pytest.raises(ValueError, match="class 2 is empty"):
         model.predict(image, classes="cat;;dog")
+    with pytest.raises(ValueError, match="ids= with a Vocabulary"):  # never silently ignored
+        model.predict(image, classes=own, ids=[1, 2])
+    with pytest.raises(ValueError, match="ids= needs classes="):
+        model.predict(image, ids=[1, 2])
 
 
 def test_from_pretrained_refuses_other_folders(model, tmp_path):
