@@ -47,8 +47,13 @@ def build_clip(m: FCCLIPModelConfig):
                               reference_skip_pos_embed=m.reference_skip_pos_embed)
 
 
+def text_classifier(model: FCCLIP, names: list[str], cache_dir: str | None):
+    """The text classifier of ``names``: FC-CLIP's 14 prompts, max over synonyms."""
+    return build_text_classifier(model.backbone, names, templates="fcclip", reduce="max", cache_dir=cache_dir)
+
+
 def set_vocabulary(model: FCCLIP, names: list[str], is_thing: torch.Tensor, train_names: list[str],
                    cache_dir: str | None) -> None:
-    """FC-CLIP's 14 prompts, max over synonyms; "seen" = a synonym shared with the training vocabulary."""
-    clf = build_text_classifier(model.backbone, names, templates="fcclip", reduce="max", cache_dir=cache_dir)
-    model.set_vocabulary(clf, is_thing, seen_classes(names, train_names))
+    """The model's own vocabulary: ``text_classifier`` of ``names``; "seen" = a synonym shared with the training
+    vocabulary."""
+    model.set_vocabulary(text_classifier(model, names, cache_dir), is_thing, seen_classes(names, train_names))

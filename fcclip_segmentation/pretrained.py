@@ -5,6 +5,7 @@
     model.set_classes(["red circle", "sky*", "grass,lawn*"])   # a trailing * marks a stuff class; ids=[…]
     result = model.predict("image.jpg")   # segments: id, label, category_id, label_name, score, isthing, area
     model.draw("image.jpg", result).save("out.png")
+    other = model.predict("image.jpg", classes="cat;sky*")   # this call only: the model keeps its vocabulary
 """
 from __future__ import annotations
 
@@ -15,13 +16,14 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from shared.classes import parse_vocabulary
-from shared.pretrained import PretrainedError, PretrainedMixin, check_classes_list, restore_config, to_rgb
+from shared.pretrained import (ClassifierCache, PretrainedError, PretrainedMixin, Vocabulary, check_classes_list,
+                               restore_config, to_rgb)
 from shared.transforms import eval_input
 
-from .builder import build_clip, set_vocabulary
+from .builder import build_clip, text_classifier
 from .config import FCCLIPConfig
 from .data import training_class_names, training_thing_flags
+from .modeling.ensemble import seen_classes
 from .modeling.fcclip import FCCLIP as FCCLIPModule
 from .modeling.fcclip import FCCLIPModelConfig
 from .modeling.postprocess import panoptic_inference, semantic_labels
@@ -54,7 +56,8 @@ class FCCLIP(PretrainedMixin, FCCLIPModule):
         self.image_size, self.test_pad = image_size, test_pad
         self.text_cache: str | None = "outputs/text_cache"
         self.category_ids: list[int] = []
-        self._classifiers: dict[tuple[str, ...], tuple] = {}
+        self.vocabulary: Vocabulary | None = None
+        self._classifiers = ClassifierCache()
 
     # --- construction -------------------------------------------------------------------------------------------
     @classmethod
@@ -96,39 +99,41 @@ class FCCLIP(PretrainedMixin, FCCLIPModule):
         self.set_classes(check_classes_list(config.get("classes"), "config.json classes"), config.get("category_ids"))
 
     # --- vocabulary ---------------------------------------------------------------------------------------------
-    def set_classes(self, classes: str | Sequence[str], ids: Sequence[int] | None = None) -> FCCLIP:
+    def set_classes(self, classes: str | Sequence[str] | Vocabulary, ids: Sequence[int] | None = None) -> FCCLIP:
         """Set the vocabulary: ``["traffic light", "cat,kitty", "sky*"]`` (``,`` = synonyms, trailing ``*`` =
         stuff), ``"a;b,c;sky*"`` or ``"@classes.txt"``; ``ids``: each class's category id, which segments carry
         as ``category_id`` (default: the ``id:`` lines of an ``@`` file, else 1, 2, …). Text embeddings are cached
-        per vocabulary."""
-        classes, ids = parse_vocabulary(classes, "classes", ids)
+        per vocabulary. For one call only: ``predict(..., classes=...)``."""
+        return super().set_classes(classes, ids)
+
+    def build_classifier(self, classes: list[str]):
         names, is_thing = split_stuff(classes)
-        key = tuple(names) + tuple(is_thing.tolist())
-        if key not in self._classifiers:
-            set_vocabulary(self, names, is_thing, self.train_classes, self.text_cache)
-            self._classifiers[key] = (self._classifier(), is_thing, self.seen.clone())
-        else:
-            FCCLIPModule.set_vocabulary(self, *self._classifiers[key])
-        self.category_ids = ids
-        return self
+        clf = text_classifier(self, names, self.text_cache)
+        return names, self.prepare_vocabulary(clf, is_thing, seen_classes(names, self.train_classes))
+
+    def use_vocabulary(self, vocabulary: Vocabulary) -> None:
+        FCCLIPModule.set_vocabulary(self, *vocabulary.classifier)
+        self.category_ids = list(vocabulary.category_ids)
+        self.vocabulary = vocabulary
 
     # --- inference ----------------------------------------------------------------------------------------------
-    def _predict_batch(self, images: list[np.ndarray], score_threshold: float | None) -> list[dict]:
-        if not self.class_names:
-            raise ValueError("no vocabulary: call set_classes([...]) first")
+    def _predict_batch(self, images: list[np.ndarray], score_threshold: float | None,
+                       vocabulary: Vocabulary) -> list[dict]:
         spec, device = self.backbone.spec, self.device
         inputs = [eval_input(im, self.image_size, spec.mean, spec.std, self.test_pad) for im in images]
         batch = {"images": torch.stack([x for x, _ in inputs]).to(device), "image_sizes": [s for _, s in inputs]}
         threshold = self.cfg.object_mask_threshold if score_threshold is None else score_threshold
+        classes = vocabulary.classifier.to(device)
         out = []
-        for o, im in zip(self(batch), images):
+        for o, im in zip(self(batch, classes), images):
             masks = F.interpolate(o["mask_logits"][None], size=im.shape[:2], mode="bilinear", align_corners=False)[0]
-            pan, segs = panoptic_inference(o["probs"], masks, self.is_thing, threshold, self.cfg.overlap_threshold)
+            pan, segs = panoptic_inference(o["probs"], masks, classes.is_thing, threshold, self.cfg.overlap_threshold)
             pan = pan.cpu().numpy()
             out.append({
                 "panoptic": pan,
-                "segments": [{"id": s["id"], "label": s["category"], "category_id": self.category_ids[s["category"]],
-                              "label_name": self.class_names[s["category"]].split(",")[0], "score": s["score"],
+                "segments": [{"id": s["id"], "label": s["category"],
+                              "category_id": vocabulary.category_ids[s["category"]],
+                              "label_name": vocabulary.class_names[s["category"]].split(",")[0], "score": s["score"],
                               "isthing": bool(s["isthing"]), "area": int((pan == s["id"]).sum())} for s in segs],
                 "semantic": semantic_labels(o["probs"], masks).cpu().numpy()})
         return out

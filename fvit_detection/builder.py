@@ -43,11 +43,16 @@ def novel_mask(ann_file: str, class_names: list[str], cfg: FViTConfig) -> torch.
     return torch.tensor([c.get("frequency") in cfg.data.novel_frequencies for c in cats])
 
 
+def text_embeddings(model: FViT, class_names: list[str], cache_dir: str | None) -> torch.Tensor:
+    """(C+1, D): text embeddings of ``class_names`` (+ "background" last) with F-ViT's 63 prompts, averaged over
+    synonyms."""
+    return build_text_classifier(model.backbone, class_names, templates="fvit", reduce="mean", background=True,
+                                 cache_dir=cache_dir).weight
+
+
 def set_vocabulary(model: FViT, class_names: list[str], novel: torch.Tensor, cache_dir: str | None) -> None:
-    """Text embeddings of ``class_names`` (+ "background" last) with F-ViT's 63 prompts, averaged over synonyms."""
-    clf = build_text_classifier(model.backbone, class_names, templates="fvit", reduce="mean", background=True,
-                                cache_dir=cache_dir)
-    model.roi_heads.set_vocabulary(clf.weight, novel)
+    """The model's own vocabulary: ``text_embeddings`` of ``class_names`` and their novel flags (C,)."""
+    model.roi_heads.set_vocabulary(text_embeddings(model, class_names, cache_dir), novel)
 
 
 def build_dataset(cfg: FViTConfig, train: bool, spec) -> DetectionDataset:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from shared.demo_step import DemoStep, Target
+
 CONFIG = Path(__file__).parent / "configs" / "synthetic_tiny.yaml"
 KEYS = ("bbox_AP", "bbox_AP50", "bbox_APr", "bbox_AP_base", "bbox_AP_novel", "segm_AP", "segm_AP_base",
         "segm_AP_novel", "num_images")
@@ -31,7 +33,7 @@ def run(ctx) -> dict:
     metrics = train(cfg)
     out = {"config": str(CONFIG), "steps": cfg.train.max_steps, "tower": pretrained or "random-init",
            **{k: metrics[k] for k in KEYS if k in metrics}, "checkpoint": str(Path(cfg.train.out_dir) / "last.pt"),
-           "pretrained": str(Path(cfg.train.out_dir) / "pretrained")}  # for from_pretrained and python -m shared.app
+           "pretrained": str(Path(cfg.train.out_dir) / "pretrained")}  # for from_pretrained and the web app
     if pretrained:
         ablation = evaluate_with_random_novel_text(cfg, out["checkpoint"], ctx.seed)
         out["random_text_for_novel"] = {k: ablation[k] for k in KEYS if k in ablation}
@@ -66,3 +68,17 @@ def evaluate_with_random_novel_text(cfg, checkpoint: str, seed: int) -> dict:
     heads.set_vocabulary = set_vocabulary
     metrics, _ = evaluate(model, cfg, progress=False)
     return metrics
+
+
+def ablation(metrics: dict) -> dict | None:
+    """AP_novel (bbox / segm) of the trained detector vs the same detector with random-tower novel names."""
+    if "random_text_for_novel" not in metrics:
+        return None
+    a = metrics["random_text_for_novel"]
+    return {"metric": "AP_novel (bbox / segm)", "with": [metrics.get("bbox_AP_novel"), metrics.get("segm_AP_novel")],
+            "without": [a.get("bbox_AP_novel"), a.get("segm_AP_novel")],
+            "without_is": "novel names from a random-init text tower"}
+
+
+# target: bbox AP_novel ahead by 0.08 (measured 0.18)
+STEP = DemoStep("fvit_detection", run, ablation, Target("ahead_by", 0.08))

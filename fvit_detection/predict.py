@@ -26,8 +26,7 @@ import sys
 from pathlib import Path
 
 from shared.classes import CLASSES_HELP
-
-DEFAULT_DRAW_SCORE = 0.2
+from shared.draw import DETECTION_MIN_SCORE as DEFAULT_DRAW_SCORE
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,7 +45,7 @@ def _main(argv: list[str] | None) -> int:
     p.add_argument("--score-threshold", type=float, default=None,
                    help="keep detections scoring at least this in results.json (default: all the model returns)")
     p.add_argument("--min-score", type=float, default=DEFAULT_DRAW_SCORE,
-                   help=f"draw detections above this score (default {DEFAULT_DRAW_SCORE})")
+                   help=f"draw detections scoring at least this (default {DEFAULT_DRAW_SCORE})")
     started = start_prediction(p, argv, FViT, FViTConfig)
     if started is None:
         return 2
@@ -76,17 +75,12 @@ def _predict(model, batch, args, root):
     for (file, image_id, im), det in zip(ok, preds):
         if args.vis:
             with atomic_path(Path(args.out) / "vis" / f"{output_stem(file, root)}.png") as tmp:
-                model.draw(im, _above(det, args.min_score)).save(tmp, format="PNG")
+                model.draw(im, det, args.min_score).save(tmp, format="PNG")
         recs = [{k: v for k, v in r.items() if k != "image_id"}
                 for r in results_records(det, image_id, model.category_ids)]
         by_file[file] = {"height": int(im.shape[0]), "width": int(im.shape[1]), "detections": recs}
     for file, _, _ in loaded:
         yield file, by_file.get(file)
-
-
-def _above(det: dict, min_score: float) -> dict:
-    keep = det["scores"] >= min_score
-    return {k: [n for n, kk in zip(v, keep) if kk] if k == "label_names" else v[keep] for k, v in det.items()}
 
 
 def categories(class_names: list[str], category_ids: list[int]) -> list[dict]:
@@ -113,7 +107,7 @@ def _one_image(model, args) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     with atomic_path(args.out) as tmp:
-        model.draw(args.image, _above(det, args.min_score)).save(tmp, format="PNG")
+        model.draw(args.image, det, args.min_score).save(tmp, format="PNG")
     for k in range(min(5, len(det["scores"]))):
         box = [round(v) for v in det["boxes"][k].tolist()]
         print(f"  {det['label_names'][k]:24s} {float(det['scores'][k]):.3f}  box {box}")

@@ -4,7 +4,8 @@
     model = FViT.from_pretrained("outputs/demo/fvit_detection/pretrained")
     model.set_classes(["red circle", "blue square,blue box"], ids=[3, 7])   # ids: default 1, 2, …
     result = model.predict("image.jpg", score_threshold=0.3)   # result["category_ids"]: [3|7, …] per box
-    model.draw("image.jpg", result).save("out.png")
+    model.draw("image.jpg", result).save("out.png")            # detections scoring ≥ 0.3 (min_score=)
+    other = model.predict("image.jpg", classes="cat;dog")      # this call only: the model keeps its vocabulary
 """
 from __future__ import annotations
 
@@ -14,11 +15,13 @@ import numpy as np
 import torch
 from PIL import Image
 
-from shared.classes import normalize_name, parse_vocabulary
-from shared.pretrained import PretrainedError, PretrainedMixin, check_classes_list, restore_config, to_rgb
+from shared.classes import normalize_name
+from shared.draw import DETECTION_MIN_SCORE
+from shared.pretrained import (ClassifierCache, PretrainedError, PretrainedMixin, Vocabulary, check_classes_list,
+                               restore_config, to_rgb)
 from shared.transforms import eval_input
 
-from .builder import build_model, set_vocabulary
+from .builder import build_model, text_embeddings
 from .config import FViTConfig
 from .modeling.detector import FViT as FViTModule
 from .modeling.detector import FViTModelConfig
@@ -45,8 +48,9 @@ class FViT(PretrainedMixin, FViTModule):
         self.train_classes = list(train_classes)
         self.class_names: list[str] = []
         self.category_ids: list[int] = []
+        self.vocabulary: Vocabulary | None = None
         self.text_cache: str | None = "outputs/text_cache"
-        self._classifiers: dict[tuple[str, ...], tuple[torch.Tensor, torch.Tensor]] = {}
+        self._classifiers = ClassifierCache()
 
     # --- construction -------------------------------------------------------------------------------------------
     @classmethod
@@ -87,46 +91,49 @@ class FViT(PretrainedMixin, FViTModule):
         self.set_classes(check_classes_list(config.get("classes"), "config.json classes"), config.get("category_ids"))
 
     # --- vocabulary ---------------------------------------------------------------------------------------------
-    def set_classes(self, classes: str | Sequence[str], ids: Sequence[int] | None = None) -> FViT:
+    def set_classes(self, classes: str | Sequence[str] | Vocabulary, ids: Sequence[int] | None = None) -> FViT:
         """Set the vocabulary: ``["traffic light", "cat,kitty"]`` (``,`` = synonyms), ``"a;b,c"`` or
         ``"@classes.txt"``; ``ids``: each class's category id, which results carry as ``category_ids`` (default:
         the ``id:`` lines of an ``@`` file, else 1, 2, …). Text embeddings are cached per vocabulary (in memory and
-        in ``text_cache``)."""
-        names, ids = parse_vocabulary(classes, "classes", ids)
-        key = tuple(names)
-        if key not in self._classifiers:
-            train = {normalize_name(s) for c in self.train_classes for s in c.split(",")}
-            novel = torch.tensor([not any(normalize_name(s) in train for s in n.split(",")) for n in names])
-            set_vocabulary(self, names, novel, self.text_cache)
-            self._classifiers[key] = (self.roi_heads.text_embeddings.clone(), novel)
-        else:
-            self.roi_heads.set_vocabulary(*self._classifiers[key])
-        self.class_names, self.category_ids = names, ids
-        return self
+        in ``text_cache``). For one call only: ``predict(..., classes=...)``."""
+        return super().set_classes(classes, ids)
+
+    def build_classifier(self, classes: list[str]):
+        train = {normalize_name(s) for c in self.train_classes for s in c.split(",")}
+        novel = torch.tensor([not any(normalize_name(s) in train for s in n.split(",")) for n in classes])
+        return classes, self.roi_heads.prepare_vocabulary(text_embeddings(self, classes, self.text_cache), novel)
+
+    def use_vocabulary(self, vocabulary: Vocabulary) -> None:
+        heads = self.roi_heads
+        heads.text_embeddings, heads.novel = vocabulary.classifier.to(heads.temperature.device)
+        self.class_names, self.category_ids = list(vocabulary.class_names), list(vocabulary.category_ids)
+        self.vocabulary = vocabulary
 
     # --- inference ----------------------------------------------------------------------------------------------
-    def _predict_batch(self, images: list[np.ndarray], score_threshold: float | None) -> list[dict]:
-        if not self.class_names:
-            raise ValueError("no vocabulary: call set_classes([...]) first")
+    def _predict_batch(self, images: list[np.ndarray], score_threshold: float | None,
+                       vocabulary: Vocabulary) -> list[dict]:
         spec, device = self.backbone.spec, self.device
         inputs = [eval_input(im, self.image_size, spec.mean, spec.std) for im in images]
-        batch = {"images": torch.stack([x for x, _ in inputs]).to(device), "image_sizes": [s for _, s in inputs]}
+        sizes = [s for _, s in inputs]
+        dets = self.detect(torch.stack([x for x, _ in inputs]).to(device), sizes,
+                           vocabulary=vocabulary.classifier.to(device))
         out = []
-        for det, im, (_, size) in zip(self(batch), images, inputs):
+        for det, im, size in zip(dets, images, sizes):
             r = rescale_to_original(det, size, im.shape[:2])
             if score_threshold is not None:
                 keep = r["scores"] >= score_threshold
                 r = {k: v[keep] for k, v in r.items()}
-            r["category_ids"] = np.asarray(self.category_ids, np.int64)[r["labels"]]
-            r["label_names"] = [self.class_names[int(k)].split(",")[0] for k in r["labels"]]
+            r["category_ids"] = np.asarray(vocabulary.category_ids, np.int64)[r["labels"]]
+            r["label_names"] = [vocabulary.class_names[int(k)].split(",")[0] for k in r["labels"]]
             out.append(r)
         return out
 
-    def draw(self, image: Any, result: dict) -> Image.Image:
-        """The image with the result's masks, boxes and ``name score`` labels."""
+    def draw(self, image: Any, result: dict, min_score: float = DETECTION_MIN_SCORE) -> Image.Image:
+        """The image with the masks, boxes and ``name score`` labels of the result's detections scoring at least
+        ``min_score`` (default ``shared.draw.DETECTION_MIN_SCORE``; 0 draws all)."""
         from shared.draw import draw_detections
 
-        return draw_detections(Image.fromarray(to_rgb(image)), result)
+        return draw_detections(Image.fromarray(to_rgb(image)), result, min_score)
 
 
 def base_classes(cfg: FViTConfig, names: list[str]) -> list[str]:

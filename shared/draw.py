@@ -4,6 +4,11 @@ overlap, at a font size that follows the image size.
 Layout rule: labels are placed best score first; each tries a few anchor positions (above its box, inside its top
 edge, below it; for a segment its most interior pixel) clamped into the image, then slides down in steps of one
 label height; a label that finds no free place is left out (the picture stays readable).
+
+Which detections are drawn: those scoring at least ``DETECTION_MIN_SCORE`` unless the caller says otherwise (the
+API's ``draw(..., min_score=)``, the detection CLI's ``--min-score``, the web app's threshold slider all start from
+it). A detector returns up to its ``detections_per_img`` boxes down to scores near 0; drawn all, their labels no
+longer fit near their boxes.
 """
 from __future__ import annotations
 
@@ -14,6 +19,8 @@ PALETTE = [(230, 25, 75), (60, 180, 75), (0, 130, 200), (245, 130, 48), (145, 30
            (240, 50, 230), (150, 190, 40), (250, 140, 140), (0, 128, 128), (170, 110, 40), (128, 0, 0),
            (100, 150, 100), (128, 128, 0), (0, 0, 128), (128, 128, 128)]
 MASK_ALPHA = 0.45
+# detections drawn by default: scoring at least this (mmdetection's visualiser default, pred_score_thr=0.3)
+DETECTION_MIN_SCORE = 0.3
 
 
 def colour(index: int) -> tuple[int, int, int]:
@@ -72,10 +79,13 @@ def _blend_masks(image: Image.Image, masks: list[np.ndarray], colours: list[tupl
     return Image.fromarray(out.round().clip(0, 255).astype(np.uint8))
 
 
-def draw_detections(image: Image.Image, result: dict) -> Image.Image:
-    """``result``: boxes (N, 4) xyxy, scores, labels, label_names [, masks (N, H, W) bool] in image pixels."""
-    order = np.argsort(-np.asarray(result["scores"]), kind="stable")
-    colours = [colour(int(result["labels"][k])) for k in range(len(order))]
+def draw_detections(image: Image.Image, result: dict, min_score: float = DETECTION_MIN_SCORE) -> Image.Image:
+    """``result``: boxes (N, 4) xyxy, scores, labels, label_names [, masks (N, H, W) bool] in image pixels; the
+    detections scoring at least ``min_score`` are drawn (0: all)."""
+    scores = np.asarray(result["scores"], np.float64)
+    order = np.argsort(-scores, kind="stable")
+    order = order[scores[order] >= min_score]
+    colours = {int(k): colour(int(result["labels"][k])) for k in order}
     if "masks" in result and len(order):
         image = _blend_masks(image, [result["masks"][k] for k in order[::-1]], [colours[k] for k in order[::-1]])
     canvas = image.convert("RGB").copy()

@@ -1,26 +1,35 @@
-"""Pretrained folders (``config.json`` + ``model.safetensors``, no pickle) and the image inputs of ``predict``.
+"""Pretrained folders (``config.json`` + ``model.safetensors``, no pickle), the image inputs of ``predict`` and
+vocabularies per call.
 
 The adapters' ``FViT`` / ``FCCLIP`` inherit ``PretrainedMixin`` and supply the model-specific parts (how to build
-the module from a config, how to set a vocabulary, how to run a batch).
+the module from a config, how to embed a vocabulary, how to run a batch).
+
+Vocabularies: ``set_classes`` sets the model's own; ``predict(images, classes=...)`` runs one call with another
+one and leaves the model's untouched, so one model can serve several users at once (the web app). Text classifiers
+are cached per class list (the last ``VOCABULARY_CACHE_SIZE`` in memory, and on disk in ``text_cache``).
 """
 from __future__ import annotations
 
 import dataclasses
 import json
 import os
+import threading
+from collections import OrderedDict
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
 from PIL import Image
 
+from shared.classes import parse_vocabulary
 from shared.errors import UserError
 from shared.image import read_image
 from shared.io import atomic_path, atomic_write_json
 
 CONFIG_FILE, WEIGHTS_FILE = "config.json", "model.safetensors"
 FORMAT_VERSION = 1
+VOCABULARY_CACHE_SIZE = 32  # text classifiers a model keeps in memory (least recently used dropped first)
 
 
 class PretrainedError(UserError, ValueError):
@@ -63,11 +72,59 @@ def as_image_list(images: Any) -> tuple[list, bool]:
     return [images], True
 
 
+@dataclasses.dataclass(frozen=True, eq=False)
+class Vocabulary:
+    """A class list ready to predict with (``make_vocabulary``): the model's own (``model.vocabulary``, set by
+    ``set_classes``) or one call's (``predict(classes=...)``). Immutable: one may serve several calls at once."""
+
+    class_names: tuple[str, ...]  # each class as its synonyms joined by "," (FC-CLIP: without the stuff mark)
+    category_ids: tuple[int, ...]
+    classifier: Any  # the model's tensors for these classes (text embeddings, flags)
+
+
+class ClassifierCache:
+    """Built classifiers by class list, the ``size`` most recently used kept; safe to share between threads: a
+    hit never waits, builds run one at a time (a class list asked for twice at once is built once)."""
+
+    def __init__(self, size: int = VOCABULARY_CACHE_SIZE):
+        self.size = size
+        self._items: OrderedDict = OrderedDict()
+        self._lock, self._build_lock = threading.Lock(), threading.Lock()
+
+    def _hit(self, key):
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return True, self._items[key]
+        return False, None
+
+    def get(self, key: tuple, build: Callable[[], Any]):
+        found, value = self._hit(key)
+        if found:
+            return value
+        with self._build_lock:
+            found, value = self._hit(key)  # built by another thread meanwhile
+            if found:
+                return value
+            value = build()
+            with self._lock:
+                self._items[key] = value
+                while len(self._items) > self.size:
+                    self._items.popitem(last=False)
+        return value
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
 class PretrainedMixin:
-    """``save_pretrained`` / ``from_pretrained`` / ``set_classes`` / ``predict`` on top of four adapter hooks, with the
-    Hub's conventions (``shared/hub.py``): ``from_pretrained("org/name")``, ``push_to_hub``, a model card."""
+    """``save_pretrained`` / ``from_pretrained`` / ``set_classes`` / ``make_vocabulary`` / ``predict`` on top of
+    the adapter hooks below, with the Hub's conventions (``shared/hub.py``): ``from_pretrained("org/name")``,
+    ``push_to_hub``, a model card. The adapter's ``__init__`` sets ``vocabulary = None`` and ``_classifiers =
+    ClassifierCache()``."""
 
     KIND: str = ""  # "fvit" / "fcclip": a folder of one model is refused by the other
+    vocabulary: Vocabulary | None  # the model's own (set_classes), used when predict gets no classes
     # the model card: title, Hub pipeline tag, tags, and the import that gives the class
     CARD_TITLE: str = ""
     PIPELINE_TAG: str | None = None
@@ -84,8 +141,39 @@ class PretrainedMixin:
         """The module (random heads) for a saved config; ``backbone_included``: build the CLIP without weights."""
         raise NotImplementedError
 
-    def _predict_batch(self, images: list[np.ndarray], score_threshold: float | None) -> list[dict]:
+    def build_classifier(self, classes: list[str]) -> tuple[list[str], Any]:
+        """(class names, the model's classifier tensors) for parsed class strings; must not change the model."""
         raise NotImplementedError
+
+    def use_vocabulary(self, vocabulary: Vocabulary) -> None:
+        """Make ``vocabulary`` the model's own (its buffers, ``class_names``, ``category_ids``, ``vocabulary``)."""
+        raise NotImplementedError
+
+    def _predict_batch(self, images: list[np.ndarray], score_threshold: float | None,
+                       vocabulary: Vocabulary) -> list[dict]:
+        raise NotImplementedError
+
+    # --- vocabulary ---------------------------------------------------------------------------------------------
+    def make_vocabulary(self, classes: str | Sequence[str], ids: Sequence[int] | None = None) -> Vocabulary:
+        """``classes`` (``["traffic light", "cat,kitty"]``, ``"a;b,c"`` or ``"@classes.txt"``, as ``set_classes``)
+        ready for ``predict(classes=...)``, without changing the model; ``ids``: each class's category id (default:
+        the ``id:`` lines of an ``@`` file, else 1, 2, …). A bad list raises ``ValueError`` naming the problem."""
+        parsed, ids = parse_vocabulary(classes, "classes", ids)
+        names, classifier = self._classifiers.get(tuple(parsed), lambda: self.build_classifier(parsed))
+        return Vocabulary(tuple(names), tuple(ids), classifier)
+
+    def set_classes(self, classes: str | Sequence[str] | Vocabulary, ids: Sequence[int] | None = None):
+        """Set the model's own vocabulary (``make_vocabulary``'s arguments, or a ``Vocabulary``); returns the
+        model. Text embeddings are cached per vocabulary (in memory and in ``text_cache``)."""
+        self.use_vocabulary(self._as_vocabulary(classes, ids))
+        return self
+
+    def _as_vocabulary(self, classes, ids) -> Vocabulary:
+        if not isinstance(classes, Vocabulary):
+            return self.make_vocabulary(classes, ids)
+        if ids is not None:
+            raise ValueError("ids= with a Vocabulary: its category ids are given to make_vocabulary")
+        return classes
 
     # --- folder I/O ---------------------------------------------------------------------------------------------
     def save_pretrained(self, directory: str | Path, include_backbone: bool = False, card: dict | None = None) -> Path:
@@ -233,18 +321,30 @@ class PretrainedMixin:
 
     # --- inference ----------------------------------------------------------------------------------------------
     @torch.no_grad()
-    def predict(self, images: Any, score_threshold: float | None = None, batch_size: int = 2):
+    def predict(self, images: Any, score_threshold: float | None = None, batch_size: int = 2,
+                classes: str | Sequence[str] | Vocabulary | None = None, ids: Sequence[int] | None = None):
         """Predictions for one image (a path, PIL image, numpy array or tensor: one dict) or a list / batch tensor
-        of them (a list of dicts), run ``batch_size`` at a time at the model's input size."""
+        of them (a list of dicts), run ``batch_size`` at a time at the model's input size. ``classes`` (with
+        ``ids``, as ``make_vocabulary``; or a ``Vocabulary``): this call's vocabulary, the model's own left as it
+        is; default the model's own. A model in eval mode is only read, so threads may share it."""
+        if classes is None and ids is not None:
+            raise ValueError("ids= needs classes= (the model's own vocabulary has its ids)")
+        vocabulary = self.vocabulary if classes is None else self._as_vocabulary(classes, ids)
+        if vocabulary is None:
+            raise ValueError("no vocabulary: call set_classes([...]) first or pass classes=")
         items, single = as_image_list(images)
         # read (and check) every input before the first forward: a bad 100th path fails at once
         rgb = [to_rgb(im, f"image {i}") for i, im in enumerate(items)]
         was_training = self.training
-        self.eval()
+        if was_training:  # a model already in eval mode is not written to (shared between threads)
+            self.eval()
         out: list[dict] = []
-        for i in range(0, len(rgb), batch_size):
-            out += self._predict_batch(rgb[i:i + batch_size], score_threshold)
-        self.train(was_training)
+        try:
+            for i in range(0, len(rgb), batch_size):
+                out += self._predict_batch(rgb[i:i + batch_size], score_threshold, vocabulary)
+        finally:
+            if was_training:
+                self.train()
         return out[0] if single else out
 
     @property

@@ -8,7 +8,7 @@ DEMO_DIR = Path(__file__).resolve().parents[1] / "outputs" / "demo"
 def ci_demo_run(step: str, dest: Path, world, files=("config.yaml", "last.pt", "eval_final.json", "metrics.jsonl")):
     """The training run the demo just made for ``step``, copied into ``dest``; ``None`` outside CI.
 
-    ``.ci/run`` runs ``python -m shared.demo`` from the same tree right before pytest (``CI=true``), and the demo
+    ``.ci/run`` runs ``python -m apps.demo`` from the same tree right before pytest (``CI=true``), and the demo
     trains the same synthetic setting as the end-to-end tests (on the world CLIP instead of a random-init tower);
     reusing that run keeps CI within its time budget. Elsewhere (and if the demo run is missing) the tests train.
     The demo's world must be the test's world byte for byte (same seed and sizes)."""

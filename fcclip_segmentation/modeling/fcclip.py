@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -25,6 +26,18 @@ from .pooling import mask_pool
 from .position import PositionCompensation
 
 LEVELS = ("res2", "res3", "res4", "res5")
+
+
+class MaskVocabulary(NamedTuple):
+    """The classes one inference scores: a max-over-synonyms text classifier for K classes, their (K,) thing/stuff
+    and (K,) seen flags. Immutable, so one can serve several calls at once."""
+
+    classifier: TextClassifier
+    is_thing: torch.Tensor
+    seen: torch.Tensor
+
+    def to(self, device) -> "MaskVocabulary":
+        return MaskVocabulary(self.classifier.to(device), self.is_thing.to(device), self.seen.to(device))
 
 
 @dataclass
@@ -128,46 +141,61 @@ class FCCLIP(PartialCheckpoint, nn.Module):
         self.class_names: list[str] = []
 
     # --- vocabulary ------------------------------------------------------------------------------
-    def set_vocabulary(self, classifier: TextClassifier, is_thing: torch.Tensor, seen: torch.Tensor) -> None:
-        """A max-over-synonyms text classifier for K classes, their thing/stuff flags and seen flags."""
+    def prepare_vocabulary(self, classifier: TextClassifier, is_thing: torch.Tensor,
+                           seen: torch.Tensor) -> MaskVocabulary:
+        """A max-over-synonyms text classifier for K classes, their thing/stuff flags and seen flags, checked, on
+        the model's device."""
         if classifier.reduce != "max":
             raise ValueError("FC-CLIP scores a class by the max over its synonyms: build the classifier with reduce='max'")
         k = classifier.num_classes
         if is_thing.shape != (k,) or seen.shape != (k,):
             raise ValueError(f"is_thing {tuple(is_thing.shape)} and seen {tuple(seen.shape)} must be ({k},)")
         device = self.logit_scale.device
-        self.class_names = list(classifier.class_names)
-        self.text_embeddings = classifier.embeddings.to(device)
-        self.text_class_index = classifier.class_index.to(device)
-        self.is_thing, self.seen = is_thing.bool().to(device), seen.bool().to(device)
+        return MaskVocabulary(classifier.to(device), is_thing.bool().to(device), seen.bool().to(device))
+
+    def set_vocabulary(self, classifier: TextClassifier, is_thing: torch.Tensor, seen: torch.Tensor) -> None:
+        """The model's own vocabulary (training, eval, export): ``prepare_vocabulary``'s arguments."""
+        clf, self.is_thing, self.seen = self.prepare_vocabulary(classifier, is_thing, seen)
+        self.class_names = list(clf.class_names)
+        self.text_embeddings, self.text_class_index = clf.embeddings, clf.class_index
 
     def _classifier(self) -> TextClassifier:
         return TextClassifier(self.class_names, self.text_embeddings, self.text_class_index, "max")
 
+    @property
+    def mask_vocabulary(self) -> MaskVocabulary:
+        """The model's own vocabulary."""
+        return MaskVocabulary(self._classifier(), self.is_thing, self.seen)
+
     # --- heads -----------------------------------------------------------------------------------
-    def classify(self, queries: torch.Tensor, mask_logits: torch.Tensor, mask_features: torch.Tensor) -> torch.Tensor:
+    def classify(self, queries: torch.Tensor, mask_logits: torch.Tensor, mask_features: torch.Tensor,
+                 classifier: TextClassifier | None = None) -> torch.Tensor:
         """In-vocabulary logits (B, Q, K+1), void last: mask-pooled pixel features + query → MLP → cosine with the
-        text embeddings (max over synonyms) × a learned temperature (capped at 100)."""
+        text embeddings (max over synonyms) × a learned temperature (capped at 100). ``classifier``: default the
+        model's own."""
         z = self.class_embed(self.mask_pool_proj(mask_pool(mask_features, mask_logits)) + queries)
         scale = self.logit_scale.exp().clamp(max=100)
-        logits = self._classifier().logits(z, scale)
+        logits = (self._classifier() if classifier is None else classifier).logits(z, scale)
         void = scale * F.normalize(z, dim=-1) @ F.normalize(self.void_embedding.weight, dim=-1).t()
         return torch.cat([logits, void], dim=-1)
 
-    def out_of_vocabulary_logits(self, clip_map: torch.Tensor, mask_logits: torch.Tensor) -> torch.Tensor:
+    def out_of_vocabulary_logits(self, clip_map: torch.Tensor, mask_logits: torch.Tensor,
+                                 classifier: TextClassifier | None = None) -> torch.Tensor:
         """Mask-pool the frozen CLIP map with each predicted mask, apply the CLIP head, classify with the frozen
-        CLIP temperature: (B, Q, K)."""
+        CLIP temperature: (B, Q, K). ``classifier``: default the model's own."""
         b, q = mask_logits.shape[:2]
         pooled = mask_pool(clip_map.float(), mask_logits.float())
         emb = self.backbone.embed_vectors(pooled.flatten(0, 1)).view(b, q, -1)
         scale = self.backbone.clip.logit_scale.exp().clamp(max=100)
-        return self._classifier().logits(emb, scale)
+        return (self._classifier() if classifier is None else classifier).logits(emb, scale)
 
     # --- forward ---------------------------------------------------------------------------------
-    def forward(self, batch: dict):
+    def forward(self, batch: dict, vocabulary: MaskVocabulary | None = None):
+        """Training: the weighted losses. Eval: per image {probs (Q, K+1), mask_logits (Q, h, w)} cropped to its
+        content, scored with ``vocabulary`` (this call only; default the model's own)."""
         images = batch["images"]
         if not self.training:
-            probs, masks = self.infer(images)
+            probs, masks = self.infer(images, vocabulary)
             up = upsample_mask_logits(masks, images.shape[-2:], batch["image_sizes"])
             return [{"probs": p, "mask_logits": m} for p, m in zip(probs, up)]
         self.backbone.options.window_stride = self.cfg.train_window_stride
@@ -191,16 +219,18 @@ class FCCLIP(PartialCheckpoint, nn.Module):
             pd = self.pixel_decoder([maps[k].float() for k in LEVELS])
         return feats, pd, self.transformer(list(pd.multi_scale_features), pd.mask_features)
 
-    def infer(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def infer(self, images: torch.Tensor, vocabulary: MaskVocabulary | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Test-time class probabilities (B, Q, K+1), void last, and mask logits (B, Q, H/s, W/s) at the mask
-        features' stride s, for the padded input (an exported graph ends here; ``forward`` upsamples and crops)."""
+        features' stride s, for the padded input (an exported graph ends here; ``forward`` upsamples and crops).
+        ``vocabulary``: this call's classes (default: the model's own, which it leaves untouched)."""
+        clf, _, seen = self.mask_vocabulary if vocabulary is None else vocabulary
         self.backbone.options.window_stride = self.cfg.test_window_stride
         feats, pd, dec = self._decode(images)
         masks = dec.masks_queries_logits[-1]
-        logits_in = self.classify(dec.intermediate_hidden_states[-1].transpose(0, 1), masks, pd.mask_features)
+        logits_in = self.classify(dec.intermediate_hidden_states[-1].transpose(0, 1), masks, pd.mask_features, clf)
         clip_map = feats[self.backbone.extractor.clip_source]
-        logits_out = self.out_of_vocabulary_logits(clip_map, masks)
-        probs = geometric_ensemble(logits_in.float(), logits_out.float(), self.seen, self.cfg.alpha, self.cfg.beta)
+        logits_out = self.out_of_vocabulary_logits(clip_map, masks, clf)
+        probs = geometric_ensemble(logits_in.float(), logits_out.float(), seen, self.cfg.alpha, self.cfg.beta)
         return probs, masks.float()
 
     def checkpoint_skip_prefixes(self) -> tuple[str, ...]:

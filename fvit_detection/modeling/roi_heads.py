@@ -1,6 +1,8 @@
 """F-ViT RoI heads: conv-fc box head classifying by cosine with text embeddings, class-agnostic boxes and masks."""
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -24,12 +26,24 @@ def conv_norm_relu(cin: int, cout: int, norm: str) -> list[nn.Module]:
     return layers + [nn.ReLU(inplace=True)]
 
 
+class RoIVocabulary(NamedTuple):
+    """The classes one detection scores: (C+1, D) unit text embeddings, background last, and (C+1,) novel flags
+    (background False). Immutable, so one can serve several calls at once."""
+
+    embeddings: torch.Tensor
+    novel: torch.Tensor
+
+    def to(self, device) -> "RoIVocabulary":
+        return RoIVocabulary(self.embeddings.to(device), self.novel.to(device))
+
+
 class FViTRoIHead(nn.Module):
     """Box head (4 convs + 2 fcs), cosine classifier × learned temperature, class-agnostic regression, optional
     class-agnostic mask head; at test time the VLM branch and score fusion.
 
     The vocabulary (text embeddings with background last, base/novel split) is set with ``set_vocabulary`` and can
-    change at eval time without retraining.
+    change at eval time without retraining; ``_detect(..., vocabulary=)`` scores one call with another one
+    (``prepare_vocabulary``) and leaves the head's own untouched.
     """
 
     def __init__(self, in_channels: int, strides: list[float], embed_dim: int, *, num_convs: int = 4,
@@ -69,14 +83,23 @@ class FViTRoIHead(nn.Module):
         self.register_buffer("novel", torch.zeros(1, dtype=torch.bool), persistent=False)
 
     # --- vocabulary ------------------------------------------------------------------------------
-    def set_vocabulary(self, embeddings: torch.Tensor, novel: torch.Tensor) -> None:
-        """embeddings: (C+1, D) unit rows, background last; novel: (C,) bool (excluded from training)."""
+    def prepare_vocabulary(self, embeddings: torch.Tensor, novel: torch.Tensor) -> RoIVocabulary:
+        """embeddings: (C+1, D) unit rows, background last; novel: (C,) bool (excluded from training) → the
+        vocabulary in the head's form, on its device."""
         if embeddings.shape[0] != novel.shape[0] + 1 or embeddings.shape[1] != self.text_embeddings.shape[1]:
             raise ValueError(f"vocabulary: embeddings {tuple(embeddings.shape)} must be (C+1, "
                              f"{self.text_embeddings.shape[1]}) for {novel.shape[0]} classes")
         device = self.temperature.device
-        self.text_embeddings = F.normalize(embeddings.float(), dim=-1).to(device)
-        self.novel = torch.cat([novel.bool(), novel.new_zeros(1, dtype=torch.bool)]).to(device)
+        return RoIVocabulary(F.normalize(embeddings.float(), dim=-1).to(device),
+                             torch.cat([novel.bool(), novel.new_zeros(1, dtype=torch.bool)]).to(device))
+
+    def set_vocabulary(self, embeddings: torch.Tensor, novel: torch.Tensor) -> None:
+        """The head's own vocabulary (training, eval, export): ``prepare_vocabulary``'s arguments."""
+        self.text_embeddings, self.novel = self.prepare_vocabulary(embeddings, novel)
+
+    @property
+    def vocabulary(self) -> RoIVocabulary:
+        return RoIVocabulary(self.text_embeddings, self.novel)
 
     @property
     def num_classes(self) -> int:
@@ -89,10 +112,13 @@ class FViTRoIHead(nn.Module):
         return w
 
     # --- box branch ------------------------------------------------------------------------------
-    def _box_forward(self, feats: list[torch.Tensor], boxes: list[torch.Tensor]):
+    def _box_forward(self, feats: list[torch.Tensor], boxes: list[torch.Tensor],
+                     text_embeddings: torch.Tensor | None = None):
+        """(logits (N, C+1) against ``text_embeddings`` (default: the head's own), box deltas (N, 4))."""
         x = self.box_fcs(self.box_convs(self.box_pool(feats, boxes)))
         emb = F.normalize(self.cls_fc(x), dim=-1)
-        logits = self.temperature * emb @ self.text_embeddings.t().to(emb.dtype)
+        text = self.text_embeddings if text_embeddings is None else text_embeddings
+        logits = self.temperature * emb @ text.t().to(emb.dtype)
         return logits, self.reg_fc(x)
 
     def _sample(self, proposals, targets):
@@ -153,23 +179,29 @@ class FViTRoIHead(nn.Module):
         return F.binary_cross_entropy_with_logits(logits, torch.cat(mask_targets).float())
 
     @torch.no_grad()
-    def vlm_probabilities(self, clip_dense: torch.Tensor, proposals: list[torch.Tensor], clip_stride: float):
-        """1×1 aligned RoIAlign of every proposal on the dense CLIP map → softmax(τ_vlm · cos) over C+1."""
+    def vlm_probabilities(self, clip_dense: torch.Tensor, proposals: list[torch.Tensor], clip_stride: float,
+                          text_embeddings: torch.Tensor | None = None):
+        """1×1 aligned RoIAlign of every proposal on the dense CLIP map → softmax(τ_vlm · cos) over C+1
+        (``text_embeddings``: default the head's own)."""
         rois = torch.cat([torch.cat([torch.full_like(b[:, :1], i), b], dim=1) for i, b in enumerate(proposals)])
         v = roi_align(clip_dense.float(), rois.float(), 1, 1.0 / clip_stride, 0, aligned=True).flatten(1)
         v = F.normalize(v, dim=-1)
-        return (self.vlm_temperature * v @ self.text_embeddings.t()).softmax(-1)
+        text = self.text_embeddings if text_embeddings is None else text_embeddings
+        return (self.vlm_temperature * v @ text.t()).softmax(-1)
 
     @torch.no_grad()
-    def _detect(self, feats, proposals, image_sizes, clip_dense, clip_stride, paste_masks: bool = True):
+    def _detect(self, feats, proposals, image_sizes, clip_dense, clip_stride, paste_masks: bool = True,
+                vocabulary: RoIVocabulary | None = None):
         """Per image {boxes, scores, labels[, masks]}; masks pasted to the image size, or with ``paste_masks=False``
         the (K, 1, M, M) probabilities of the mask head (an exported graph leaves the pasting to its caller).
-        Image sizes may be (h, w) tensors. Candidates are the (box, class) pairs scoring above ``score_thresh``;
-        per-class NMS keeps the top ``detections_per_img`` by score (ties in candidate order: ``nms.py``)."""
-        logits, deltas = self._box_forward(feats, proposals)
+        Image sizes may be (h, w) tensors. ``vocabulary``: this call's classes (default: the head's own). Candidates
+        are the (box, class) pairs scoring above ``score_thresh``; per-class NMS keeps the top ``detections_per_img``
+        by score (ties in candidate order: ``nms.py``)."""
+        text, novel = self.vocabulary if vocabulary is None else vocabulary
+        logits, deltas = self._box_forward(feats, proposals, text)
         scores = logits.float().softmax(-1)
         if clip_dense is not None:
-            scores = fuse_scores(scores, self.vlm_probabilities(clip_dense, proposals, clip_stride), self.novel,
+            scores = fuse_scores(scores, self.vlm_probabilities(clip_dense, proposals, clip_stride, text), novel,
                                  self.alpha, self.beta)
         boxes = self.box_coder.decode_single(deltas.float(), torch.cat(proposals).float())
         results = []

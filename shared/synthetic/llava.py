@@ -103,7 +103,7 @@ def instruct_record(rng, record_id: str, image: str, objects, width: int, stuff:
     image shows (which shape, which colour), and the demo's random-init LM does not learn that binding in its
     budget, so with object questions alone it answers from priors and ignores the image. The scene question maps
     the whole picture to its answer; asked of every image it is learned (asked of half of them it was not), and the
-    image ablation then measures that the image tokens reach the LM (llava_lmm/README.md).
+    image ablation then measures that the image tokens reach the LM (the LLaVA README has the measured values).
     """
     qa = questions(rng, objects, width)
     scene = scene_question(stuff)

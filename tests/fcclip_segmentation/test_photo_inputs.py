@@ -35,7 +35,7 @@ def _same(a, b):
 
 @pytest.mark.parametrize("variant, plain", PAIRS)
 def test_api_and_app_read_the_variant_as_its_plain_photo(model, variants, variant, plain):
-    from shared.app import segment
+    from fcclip_segmentation.app import segment
 
     shown = (502, 343) if variant == "rotated.jpg" else (343, 502)  # (H, W): the photo is 502 wide, 343 high
     ref = model.predict(variants[plain])  # the model's threshold, as the app uses
@@ -43,7 +43,7 @@ def test_api_and_app_read_the_variant_as_its_plain_photo(model, variants, varian
     _same(model.predict(variants[variant]), ref)
     with Image.open(variants[variant]) as pil:
         _same(model.predict(pil), ref)
-    picture, rows = segment(model, str(variants[variant]), CLASSES)
+    picture, rows, _ = segment(model, str(variants[variant]), CLASSES)
     assert [r[1] for r in rows] == [s["label_name"] for s in ref["segments"]]
     np.testing.assert_array_equal(np.asarray(picture), np.asarray(model.draw(variants[plain], ref)))
 

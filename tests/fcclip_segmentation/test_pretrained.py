@@ -76,6 +76,22 @@ def test_predict_outputs_and_input_types(model, image):
     assert pic.size == (w, h) and not np.array_equal(np.asarray(pic), rgb)
 
 
+def test_vocabulary_per_call_leaves_the_model_as_it_is(model, image):
+    """``predict(classes=...)`` (stuff marks, ids) gives what ``set_classes`` + ``predict`` give, without changing
+    the model's vocabulary, flags or ids."""
+    model.set_classes("red circle;sky*", ids=[7, 8])
+    own, own_flags = model.vocabulary, (model.is_thing.clone(), model.seen.clone())
+    other = model.predict(image, score_threshold=0.0, classes="green square;purple star;grass*", ids=[1, 2, 3])
+    assert model.vocabulary is own and model.class_names == ["red circle", "sky"] and model.category_ids == [7, 8]
+    assert torch.equal(model.is_thing, own_flags[0]) and torch.equal(model.seen, own_flags[1])
+    assert other["segments"] and {s["category_id"] for s in other["segments"]} <= {1, 2, 3}
+    assert all(s["isthing"] == (s["category_id"] != 3) for s in other["segments"])
+    model.set_classes("green square;purple star;grass*", ids=[1, 2, 3])
+    _same(other, model.predict(image, score_threshold=0.0))
+    model.set_classes(own)
+    assert model.class_names == ["red circle", "sky"] and torch.equal(model.is_thing, own_flags[0])
+
+
 def test_batch_cli_output_is_read_back_by_the_panoptic_evaluator(model, fcclip_world, tmp_path):
     from fcclip_segmentation.metrics import panoptic_quality
     from fcclip_segmentation.predict import main

@@ -39,7 +39,7 @@ def _same(a, b):
 
 @pytest.mark.parametrize("variant, plain", PAIRS)
 def test_api_and_app_read_the_variant_as_its_plain_photo(model, variants, variant, plain):
-    from shared.app import detect
+    from fvit_detection.app import detect
 
     shown = (502, 343) if variant == "rotated.jpg" else (343, 502)  # (H, W): the photo is 502 wide, 343 high
     ref = model.predict(variants[plain])
@@ -48,8 +48,8 @@ def test_api_and_app_read_the_variant_as_its_plain_photo(model, variants, varian
     with Image.open(variants[variant]) as pil:
         _same(model.predict(pil), ref)
     score = float(np.sort(ref["scores"])[-5])  # the app draws the five best
-    picture, rows = detect(model, str(variants[variant]), CLASSES, score)
-    ref_picture, ref_rows = detect(model, str(variants[plain]), CLASSES, score)
+    picture, rows, _ = detect(model, str(variants[variant]), CLASSES, score)
+    ref_picture, ref_rows, _ = detect(model, str(variants[plain]), CLASSES, score)
     assert rows == ref_rows and len(rows) == 5
     np.testing.assert_array_equal(np.asarray(picture), np.asarray(ref_picture))
 

@@ -143,6 +143,53 @@ def test_draw_keeps_labels_inside_and_apart(model, image):
     assert not np.array_equal(np.asarray(pic), small)
 
 
+def test_draw_default_threshold(model, image):
+    """``draw`` shows the detections scoring ≥ DETECTION_MIN_SCORE by default (the model returns 50 down to ~0),
+    ``min_score=0`` all of them: the picture of the default is the picture of the result cut at that score."""
+    from fvit_detection.app import above
+    from shared.draw import DETECTION_MIN_SCORE
+
+    model.set_classes(["red circle", "green square"])
+    res = model.predict(image)
+    scores = res["scores"]
+    assert (scores < DETECTION_MIN_SCORE).any() and (scores >= DETECTION_MIN_SCORE).any()
+    cut = above(res, DETECTION_MIN_SCORE)
+    assert len(cut["scores"]) == int((scores >= DETECTION_MIN_SCORE).sum())
+    np.testing.assert_array_equal(np.asarray(model.draw(image, res)), np.asarray(model.draw(image, cut, 0.0)))
+    assert not np.array_equal(np.asarray(model.draw(image, res)), np.asarray(model.draw(image, res, 0.0)))
+
+
+def test_vocabulary_per_call_leaves_the_model_as_it_is(model, image):
+    """``predict(classes=...)`` gives what ``set_classes`` + ``predict`` give, without changing the model;
+    classifiers are cached per class list, the cache is bounded."""
+    from shared.pretrained import VOCABULARY_CACHE_SIZE
+
+    model.set_classes(["red circle", "green square"], ids=[5, 9])
+    own, own_embeddings = model.vocabulary, model.roi_heads.text_embeddings.clone()
+    other = model.predict(image, classes="blue triangle;sky,heaven", ids=[3, 4])
+    assert model.vocabulary is own and model.class_names == ["red circle", "green square"]
+    assert model.category_ids == [5, 9] and torch.equal(model.roi_heads.text_embeddings, own_embeddings)
+    assert set(other["category_ids"].tolist()) <= {3, 4} and set(other["label_names"]) <= {"blue triangle", "sky"}
+    model.set_classes("blue triangle;sky,heaven", ids=[3, 4])
+    again = model.predict(image)
+    _same(other, again)
+    np.testing.assert_array_equal(other["category_ids"], again["category_ids"])
+    model.set_classes(own)  # a Vocabulary object is accepted as it is
+    assert model.vocabulary is own and torch.equal(model.roi_heads.text_embeddings, own_embeddings)
+    # cached per class list: the same list gives the same tensors, the oldest lists are dropped
+    v1, v2 = model.make_vocabulary("blue triangle;sky,heaven"), model.make_vocabulary(["blue triangle", "sky,heaven"])
+    assert v1.classifier is v2.classifier and v1.category_ids == (1, 2)
+    for k in range(VOCABULARY_CACHE_SIZE + 3):
+        model._classifiers.get(("filler", k), lambda: ([], None))
+    assert len(model._classifiers) == VOCABULARY_CACHE_SIZE
+    with pytest.raises(ValueError, match="class 2 is empty"):
+        model.predict(image, classes="cat;;dog")
+    with pytest.raises(ValueError, match="ids= with a Vocabulary"):  # never silently ignored
+        model.predict(image, classes=own, ids=[1, 2])
+    with pytest.raises(ValueError, match="ids= needs classes="):
+        model.predict(image, ids=[1, 2])
+
+
 def test_from_pretrained_refuses_other_folders(model, tmp_path):
     with pytest.raises(PretrainedError, match="config.json missing"):
         FViT.from_pretrained(tmp_path)

@@ -53,7 +53,7 @@ def test_chat_and_app_follow_the_models_reading(model_dir, variants, tmp_path, m
     import llava_lmm.pretrained
     from llava_lmm.chat import main as chat_main
     from llava_lmm.eval import load_model
-    from shared.app import chat as app_chat
+    from llava_lmm.app import chat as app_chat
 
     seen = []
 

@@ -158,7 +158,7 @@ def test_every_entry_point_reports_a_user_error_as_one_line(error, line, tmp_pat
 
 def test_web_app_checks_device_and_reports_model_errors_in_one_line(tmp_path, monkeypatch, capsys):
     pytest.importorskip("gradio")
-    import shared.app as app
+    import apps.web as app
 
     loaded = []
     monkeypatch.setattr(app, "load_models", lambda *a, **k: loaded.append(1) or ({}, {}))

@@ -154,7 +154,8 @@ def test_web_app_hands_the_uploaded_file_to_the_reader(tmp_path):
     from gradio.data_classes import ImageData
 
     from photo_variants import write_variants
-    from shared.app import _photo, build_app
+    from apps.web import build_app
+    from shared.app_tab import read_upload as _photo
 
     models = {"fvit": SimpleNamespace(class_names=["cat"]),
               "fcclip": SimpleNamespace(class_names=["cat"], is_thing=torch.tensor([True])), "llava": None}

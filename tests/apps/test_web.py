@@ -68,7 +68,7 @@ def test_three_tabs_in_a_browser(model_dirs, tmp_path):
     sync_api = pytest.importorskip("playwright.sync_api")
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} missing (.ci/run installs the Debian chromium package)")
-    from shared.app import build_app, launch, load_models
+    from apps.web import build_app, launch, load_models
 
     models, missing = load_models({k: model_dirs[k] for k in ("fvit", "fcclip", "llava")})
     assert not missing
@@ -79,8 +79,7 @@ def test_three_tabs_in_a_browser(model_dirs, tmp_path):
     image = str(model_dirs["image"])
     # what the page must show: the table rows the API gives for the same image, classes and threshold
     fvit = models["fvit"]
-    fvit.set_classes("red circle;blue square")
-    ref = fvit.predict(image, score_threshold=0.3)
+    ref = fvit.predict(image, score_threshold=0.3, classes="red circle;blue square")  # the app's model unchanged
     assert len(ref["scores"]) > 0
     top = [ref["label_names"][0], str(round(float(ref["scores"][0]), 3))]
     try:

@@ -3,12 +3,12 @@ import pytest
 
 
 def test_app_reports_missing_models_per_tab(tmp_path, monkeypatch):
-    import shared.app as app
+    import apps.web as app
 
-    monkeypatch.setattr(app, "DEFAULTS", {k: tmp_path / k for k in ("fvit", "fcclip", "llava")})
+    monkeypatch.setattr(app, "DEMO", tmp_path)
     models, missing = app.load_models({"fvit": None, "fcclip": None, "llava": None})
     assert models == {} and set(missing) == {"fvit", "fcclip", "llava"}
-    assert "python -m shared.demo" in missing["fvit"] and str(tmp_path / "fvit") in missing["fvit"]
+    assert "python -m apps.demo" in missing["fvit"] and str(tmp_path / "fvit_detection/pretrained") in missing["fvit"]
     with pytest.raises(FileNotFoundError, match="--fcclip .*config.json missing"):
         app.load_models({"fcclip": str(tmp_path / "nope")})
     assert app.main(["--fvit", str(tmp_path / "nope")]) == 2

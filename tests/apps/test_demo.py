@@ -4,13 +4,14 @@ from pathlib import Path
 
 import pytest
 
-import shared.demo as demo
+import apps.demo as demo
+from shared.demo_step import DemoStep, ablation_table
 
 
 @pytest.mark.slow
 def test_demo_writes_summary(tmp_path):
     # the subprojects' steps train for minutes and are tested in their own suites; CI runs the full demo
-    assert [name for name, _ in demo.STEPS] == ["world_clip", "backbone", "fvit_detection", "fcclip_segmentation",
+    assert [s.name for s in demo.STEPS] == ["world_clip", "backbone", "fvit_detection", "fcclip_segmentation",
                                                 "llava_lmm"]
     summary = demo.run_demo(tmp_path, seed=0, steps=["backbone"])
     on_disk = json.loads((tmp_path / "summary.json").read_text())
@@ -23,14 +24,7 @@ def test_demo_writes_summary(tmp_path):
 
 
 def test_failing_step_is_recorded_and_earlier_steps_kept(tmp_path, monkeypatch):
-    monkeypatch.setattr(demo, "STEPS", [("ok", "tests_demo_steps:ok"), ("boom", "tests_demo_steps:boom")])
-    import sys
-    import types
-
-    mod = types.ModuleType("tests_demo_steps")
-    mod.ok = lambda ctx: {"value": 1}
-    mod.boom = lambda ctx: 1 / 0
-    monkeypatch.setitem(sys.modules, "tests_demo_steps", mod)
+    monkeypatch.setattr(demo, "STEPS", [DemoStep("ok", lambda ctx: {"value": 1}), DemoStep("boom", lambda ctx: 1 / 0)])
     with pytest.raises(SystemExit, match="boom"):
         demo.run_demo(tmp_path, seed=1, num_train=2, num_val=1, image_size=64)
     steps = json.loads((tmp_path / "summary.json").read_text())["steps"]
@@ -71,7 +65,7 @@ def test_ablations_table_and_targets():
     assert demo.ablations(steps)["llava_lmm"]["met"] is True
     steps[-1]["metrics"]["blank_image_accuracy"] = 0.55  # the blank image alone is within 10 points
     assert demo.ablations(steps)["llava_lmm"]["met"] is False
-    table = demo.ablation_table(ab).splitlines()
+    table = ablation_table(ab).splitlines()
     assert len(table) == 4 and table[0].split()[:4] == ["step", "metric", "with", "without"]
     assert "0.300 / 0.200" in table[2] and "0.260 / 0.100" in table[2] and " NO " in table[2]
     assert "0.100 / -" in table[3]  # a metric without ground truth prints as "-"
@@ -79,9 +73,42 @@ def test_ablations_table_and_targets():
 
 @pytest.mark.parametrize("step", ["world_clip", "fvit_detection", "fcclip_segmentation", "llava_lmm"])
 def test_demo_target_met_in_the_ci_run(step):
-    """CI runs ``python -m shared.demo`` (outputs/demo) before pytest: its ablations must meet the targets."""
+    """CI runs ``python -m apps.demo`` (outputs/demo) before pytest: its ablations must meet the targets."""
     summary = Path(__file__).resolve().parents[2] / "outputs" / "demo" / "summary.json"
     if not summary.is_file():
-        pytest.skip("no outputs/demo/summary.json: run python -m shared.demo first (CI does)")
+        pytest.skip("no outputs/demo/summary.json: run python -m apps.demo first (CI does)")
     ab = json.loads(summary.read_text())["ablations"]
-    assert ab[step]["met"] is True, demo.ablation_table(ab)
+    assert ab[step]["met"] is True, ablation_table(ab)
+
+
+def test_the_providing_steps_weights_reach_later_steps(tmp_path, monkeypatch):
+    """A step's ``provides_pretrained`` file is every later step's ``ctx.pretrained``; a rerun that skips the step
+    uses the file an earlier run left (as ``--steps fvit_detection`` after a full demo uses the world CLIP)."""
+    seen = []
+
+    def provide(ctx):
+        ctx.out_dir.mkdir(parents=True, exist_ok=True)
+        (ctx.out_dir / "w.safetensors").write_bytes(b"w")
+        seen.append(("first", ctx.pretrained))
+        return {}
+
+    monkeypatch.setattr(demo, "STEPS", [DemoStep("first", provide, provides_pretrained="w.safetensors"),
+                                        DemoStep("later", lambda ctx: seen.append(("later", ctx.pretrained)) or {})])
+    demo.run_demo(tmp_path, seed=0, num_train=2, num_val=1, image_size=64)
+    weights = str(tmp_path / "first" / "w.safetensors")
+    assert seen == [("first", None), ("later", weights)]
+    seen.clear()
+    demo.run_demo(tmp_path, seed=0, steps=["later"], num_train=2, num_val=1, image_size=64)
+    assert seen == [("later", weights)]
+
+
+def test_target_rules_at_their_edges():
+    from shared.demo_step import Target
+
+    a = {"with": [0.31, 0.2], "without": [0.22, None], "chance": 0.1}
+    assert Target("ahead_by", 0.08).met(a) is True and Target("ahead_by", 0.091).met(a) is False
+    assert Target("ahead_by", 0.0).describe() == "ahead by > 0" and Target("ahead_by", 0.0).met(
+        {"with": [0.2], "without": [0.2]}) is False  # ahead at all: a tie is not
+    assert Target("times_chance", 3.0).met(a) is True and Target("times_chance", 3.2).met(a) is False
+    assert Target("each_ahead_by", 0.05).met(a) is None  # a missing "without" value: not decided
+    assert Target("each_ahead_by", 0.05).describe() == "each ahead by >= 0.05"
