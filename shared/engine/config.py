@@ -6,7 +6,7 @@ the value and the allowed values when the config is read (before any model or da
 Input paths (fields declared with ``input_path(...)``: annotation files, image folders, class-name files,
 novel-class lists, weights files) follow one rule, ``resolve_input_path``: a relative path names a file below the
 working directory when it is there, else a file shipped with the code below ``CODE_ROOT`` (the folder holding
-``shared/`` and the adapters: the shipped configs write ``fcclip_segmentation/configs/classnames/…``), so the
+``shared/`` and the adapters: the shipped configs write ``<adapter>/configs/classnames/…``), so the
 shipped configs work from any directory; a path found in neither place stays as given, relative to the working
 directory, which "not found" errors name. ``load_config`` applies the rule to every such field, defaults included;
 output paths (``train.out_dir``, caches) are relative to the working directory."""
@@ -172,7 +172,7 @@ def load_config(schema: type[T], path: str | Path | None = None, overrides: Sequ
     tree: dict = {}
     source = "defaults"
     if path is not None:
-        path = Path(resolve_input_path(path))  # a shipped config (fvit_detection/configs/…) from any directory
+        path = Path(resolve_input_path(path))  # a shipped config (<adapter>/configs/…) from any directory
         source = str(path)
         if not path.is_file():
             from shared.io import relative_note
