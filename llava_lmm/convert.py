@@ -25,6 +25,8 @@ from pathlib import Path
 import torch
 
 import llava_lmm  # noqa: F401  (registers the tower)
+from shared.cli import run_main
+from shared.errors import UserError
 
 # LLaVA's own config keys (llava_arch / train.py), not LlamaConfig's
 LLAVA_CONFIG_KEYS = ("architectures", "model_type", "image_aspect_ratio", "image_grid_pinpoints",
@@ -34,7 +36,7 @@ LLAVA_CONFIG_KEYS = ("architectures", "model_type", "image_aspect_ratio", "image
 HUB_TOWER = re.compile(r"ViTamin-([A-Za-z0-9]+)-(\d+)px")
 
 
-class ConversionError(ValueError):
+class ConversionError(UserError, ValueError):
     """A reference checkpoint this converter cannot turn into a folder (the message names file and field)."""
 
 
@@ -181,16 +183,14 @@ def main(argv: list[str] | None = None) -> int:
                    help="how eval / chat read images: reference = Image.open(path).convert('RGB') (default), "
                         "photo = EXIF orientation applied (shared/image.py)")
     a = p.parse_args(argv)
-    from backbone.weights import WeightsError
 
-    try:
+    def convert() -> int:
         out = convert_reference_checkpoint(a.reference, a.out, a.vision_tower_weights, a.vision_tower,
                                            a.image_size, a.image_reading)
-    except (ConversionError, WeightsError, OSError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    print(f"converted -> {out}")
-    return 0
+        print(f"converted -> {out}")
+        return 0
+
+    return run_main(convert)  # a user's error (ConversionError, WeightsError, a missing file, …): one line, exit 2
 
 
 if __name__ == "__main__":

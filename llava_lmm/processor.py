@@ -217,14 +217,15 @@ def main(argv: list[str] | None = None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model_dirs", nargs="+", help="LLaVA folders written by llava_lmm.train (or its converter)")
     a = p.parse_args(argv)
-    for d in a.model_dirs:
-        try:
+    from shared.cli import run_main
+
+    def add_all() -> int:
+        for d in a.model_dirs:
             add_processor(d)
-        except (FileNotFoundError, ValueError, OSError) as e:
-            print(f"error: {d}: {e}", file=sys.stderr)
-            return 2
-        print(f"{d}: LlavaProcessor written (AutoProcessor.from_pretrained({str(d)!r}))")
-    return 0
+            print(f"{d}: LlavaProcessor written (AutoProcessor.from_pretrained({str(d)!r}))")
+        return 0
+
+    return run_main(add_all)  # a user's error (a folder that is not a LLaVA model, …): one line, exit 2
 
 
 if __name__ == "__main__":
