@@ -23,8 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from shared.onnx_export import (OPSET, CanvasNormalize, check_canvas_size, export_graph, export_main,
-                                whole_cells_multiple)
+from shared.onnx_export import OPSET, CanvasNormalize, check_canvas_size, export_graph, export_main
 
 # largest |PyTorch − graph| the CLI accepts (boxes in canvas pixels); labels and counts must be equal.
 # Measured on real photos with the tiny model: boxes ≈ 3e-5 px, scores ≈ 1e-6, mask probabilities ≈ 7e-6.
@@ -54,11 +53,9 @@ class ExportableFViT(nn.Module):
 
 def check_size(model, size: int) -> None:
     """``ValueError`` (one line) unless ``size`` is a canvas side the detector takes as it is: at least the
-    backbone's window, and whole cells at every feature level — torchvision places each level's anchors at
-    S // cells, so any other side shifts the anchors of the coarse levels and the backbone pads the input
-    (which the traced graph cannot follow)."""
-    multiple = whole_cells_multiple(model.level_strides)
-    check_canvas_size(size, max(model.backbone.spec.native_size), multiple,
+    backbone's window, and whole cells at every feature level (``model.canvas_multiple``): the graph is traced
+    for exactly S × S, and the detector would pad any other side up to one of those."""
+    check_canvas_size(size, max(model.backbone.spec.native_size), model.canvas_multiple,
                       f"the stride of F-ViT's coarsest feature level, P6: every level needs whole cells")
 
 

@@ -9,9 +9,7 @@ The command line writes a graph only after onnxruntime has given PyTorch's outpu
 """
 from __future__ import annotations
 
-import math
 import warnings
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -34,13 +32,6 @@ def canvas(image: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
     out = np.zeros((size, size, 3), np.uint8)
     out[:h, :w] = inst.image
     return out, np.array([h, w], np.int64)
-
-
-def whole_cells_multiple(strides) -> int:
-    """The smallest side that is a whole number of cells at every stride (strides may be fractional: 3.5 → 7)."""
-    fr = [Fraction(s).limit_denominator(1000) for s in strides]
-    m = Fraction(math.lcm(*(f.numerator for f in fr)), math.gcd(*(f.denominator for f in fr)))
-    return int(m) if m.denominator == 1 else m.numerator
 
 
 def check_canvas_size(size: int, window: int, multiple: int, why: str) -> None:

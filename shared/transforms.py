@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass, replace
+from fractions import Fraction
 
 import numpy as np
 import torch
@@ -170,6 +172,13 @@ def eval_input(image: np.ndarray, size: int, mean, std, pad: str = "mean") -> tu
     → (tensor (3, size, size), content (h, w)); the resize factor is size / max(H, W)."""
     inst, _ = resize_long_side(Instances(image, np.zeros((0, 4), np.float32), np.zeros(0, np.int64)), size)
     return normalize_and_pad(inst.image, mean, std, size, pad), inst.image.shape[:2]
+
+
+def whole_cells_multiple(strides) -> int:
+    """The smallest side that is a whole number of cells at every stride (strides may be fractional: 3.5 → 7)."""
+    fr = [Fraction(s).limit_denominator(1000) for s in strides]
+    m = Fraction(math.lcm(*(f.numerator for f in fr)), math.gcd(*(f.denominator for f in fr)))
+    return int(m) if m.denominator == 1 else m.numerator
 
 
 def normalize_and_pad(image: np.ndarray, mean, std, size: int, pad: str = "mean") -> torch.Tensor:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from torch import nn
+from torch.nn import functional as F
 from torchvision.models.detection.image_list import ImageList
 from torchvision.ops import FeaturePyramidNetwork
 from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
@@ -14,6 +15,7 @@ from backbone import ClipBackbone
 from backbone.options import Placement
 from shared.engine import PartialCheckpoint
 from shared.engine.config import input_path
+from shared.transforms import whole_cells_multiple
 
 from .adapters import PyramidAdapters
 from .roi_heads import FViTRoIHead
@@ -78,6 +80,7 @@ class FViT(PartialCheckpoint, nn.Module):
         strides = self.adapters.strides
         # the FPN's levels P2–P6 (P6: LastLevelMaxPool, stride 2 × P5), each with its anchors
         self.level_strides = strides + [2 * strides[-1]]
+        self.canvas_multiple = whole_cells_multiple(self.level_strides)
         self.rpn = build_rpn(cfg.fpn_channels, self.level_strides, num_convs=cfg.rpn_convs,
                              norm=cfg.rpn_norm, pre_nms=cfg.rpn_pre_nms, post_nms=cfg.rpn_post_nms)
         self.roi_heads = FViTRoIHead(
@@ -96,10 +99,22 @@ class FViT(PartialCheckpoint, nn.Module):
             raise ValueError("F-ViT needs targets in train mode")
         if not self.training:
             return self.detect(images, image_sizes)
+        images = self._whole_cells(images)
         feats, pyramid = self._features(images)
         proposals, losses = self.rpn(ImageList(images, list(image_sizes)), pyramid, targets)
         return {"loss_rpn_cls": losses["loss_objectness"], "loss_rpn_box": losses["loss_rpn_box_reg"],
                 **self.roi_heads(list(pyramid.values())[:4], proposals, image_sizes, targets)}
+
+    def _whole_cells(self, images):
+        """(B, 3, H, W) → zero-padded at the bottom and right (the normalised mean colour, as the backbone pads) to
+        whole cells at every FPN level: torchvision places a level's anchors every canvas // cells pixels, so a
+        canvas the backbone alone pads to an odd number of P5 cells (e.g. 800 → 13 P6 cells, anchors every 61 px)
+        would shift the coarse levels' anchors. A no-op for the shipped sizes (multiples of 64)."""
+        h, w = images.shape[-2:]
+        ph, pw = self.backbone.spec.padded_size(h, w, sliding=self.backbone.options.mode == "sliding")
+        m = self.canvas_multiple
+        ph, pw = -(-ph // m) * m, -(-pw // m) * m
+        return images if (ph, pw) == (h, w) else F.pad(images, (0, pw - w, 0, ph - h))
 
     def _features(self, images):
         feats = self.backbone(images)
@@ -109,6 +124,7 @@ class FViT(PartialCheckpoint, nn.Module):
         """Eval-mode detections per image; ``image_sizes``: content (h, w) per image, ints or (2,) tensors (an
         exported graph's input). ``paste_masks=False`` returns the mask head's (K, 1, M, M) probabilities.
         ``vocabulary``: a ``RoIVocabulary`` for this call only (default: the head's own)."""
+        images = self._whole_cells(images)
         feats, pyramid = self._features(images)
         proposals, _ = self.rpn(ImageList(images, list(image_sizes)), pyramid)
         return self.roi_heads._detect(list(pyramid.values())[:4], proposals, image_sizes, feats["clip_dense"],

@@ -320,3 +320,14 @@ def test_traced_mask_branch_runs_on_zero_boxes(fvit_world, tmp_path):
             want = branch(b).numpy()
             assert got.shape == want.shape == (len(b), 1, 28, 28)
             np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
+
+
+def test_a_canvas_of_odd_p5_cells_detects_as_its_whole_cell_padding(fvit_world, tmp_path):
+    """160 px is 5 P5 cells: torchvision would place P6's anchors every 160 // 3 = 53 px. The detector pads to 192
+    (whole cells everywhere), so the detections equal those of the picture laid on a 192 canvas by hand."""
+    model = _model(fvit_world, tmp_path)
+    assert model.canvas_multiple == 64
+    x = torch.randn(1, 3, 160, 160, generator=torch.Generator().manual_seed(3))
+    a = model.detect(x, [(160, 150)], paste_masks=False)[0]
+    b = model.detect(torch.nn.functional.pad(x, (0, 32, 0, 32)), [(160, 150)], paste_masks=False)[0]
+    assert len(a["boxes"]) > 0 and all(torch.equal(a[k], b[k]) for k in a)

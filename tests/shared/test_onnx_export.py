@@ -3,7 +3,8 @@ the verdict of the parity check."""
 import numpy as np
 import pytest
 
-from shared.onnx_export import canvas, check_canvas_size, check_pictures, parity_problems, whole_cells_multiple
+from shared.onnx_export import canvas, check_canvas_size, check_pictures, parity_problems
+from shared.transforms import whole_cells_multiple
 
 
 def test_whole_cells_multiple_of_the_feature_strides():
