@@ -28,6 +28,7 @@ from typing import Callable, NamedTuple
 import torch
 
 import llava_lmm  # noqa: F401
+from shared.engine.rundir import RunLock
 from shared.io import atomic_write_json, atomic_write_text, load_json
 
 from . import metrics
@@ -313,11 +314,14 @@ def cmd_answer(a) -> int:
     except OSError as e:
         where = f" ({e.filename})" if e.filename and str(e.filename) != str(target) else ""
         raise PermissionError(f"--out {target} is not writable: {e.strerror or e}{where}") from None
-    device, dtype = device_and_dtype(a.device, a.dtype)
-    model, tok, proc, meta = load_model(a.model, dtype, device)
-    res = answer_to_file(model, tok, proc, mine, target, a.image_folder, template=a.conv_mode or meta["template"],
-                         aspect=meta["image_aspect_ratio"], batch_size=a.batch_size, max_new_tokens=a.max_new_tokens,
-                         temperature=a.temperature, model_id=Path(a.model).name, reading=meta["image_reading"])
+    # one process per answer file: a second one would answer the same questions again and append them twice
+    with RunLock(target.parent, "--out", for_file=target.name):
+        device, dtype = device_and_dtype(a.device, a.dtype)
+        model, tok, proc, meta = load_model(a.model, dtype, device)
+        res = answer_to_file(model, tok, proc, mine, target, a.image_folder, template=a.conv_mode or meta["template"],
+                             aspect=meta["image_aspect_ratio"], batch_size=a.batch_size,
+                             max_new_tokens=a.max_new_tokens, temperature=a.temperature, model_id=Path(a.model).name,
+                             reading=meta["image_reading"])
     skipped = res["skipped"]
     print(f"{target}: {res['answered']} answers written, {res['already_present']} already there (resumed), "
           f"{len(skipped)} skipped (unreadable image)")

@@ -78,10 +78,13 @@ class RunLock:
     Windows), released by the OS when the process dies (kill -9 included). The holder writes its pid, host and
     start time into the file; a second holder — another process, or another ``RunLock`` in this one — gets a
     ``RunDirError`` naming them. Used by ``RunDir`` and by entry points that do not run on this engine (LLaVA's HF
-    Trainer). A folder that cannot be created or written is a ``RunDirError`` too."""
+    Trainer). A folder that cannot be created or written is a ``RunDirError`` too. ``for_file``: hold one output
+    file of ``out_dir`` instead of the whole folder (lock file ``.<name>.lock`` beside it; e.g. ``eval answer``'s
+    answers, several of which may share a folder)."""
 
-    def __init__(self, out_dir: Path, key: str = "train.out_dir"):
-        self.path = out_dir / LOCK_NAME
+    def __init__(self, out_dir: Path, key: str = "train.out_dir", for_file: str | None = None):
+        self.path = out_dir / (LOCK_NAME if for_file is None else f".{for_file}{LOCK_NAME}")
+        held = out_dir if for_file is None else out_dir / for_file
         self.fd = None
         self.created = [p for p in (out_dir, *out_dir.parents) if not p.exists()]  # deepest first
         try:
@@ -96,8 +99,8 @@ class RunLock:
             raise
         if not locked:
             os.close(self.fd)
-            raise RunDirError(f"{out_dir} is in use by {self._holder()}; one run per folder — wait for it to end, "
-                              f"stop it, or choose another {key}")
+            raise RunDirError(f"{held} is in use by {self._holder()}; one run per {'folder' if for_file is None else 'file'}"
+                              f" — wait for it to end, stop it, or choose another {key}")
         info = {"pid": os.getpid(), "host": socket.gethostname(),
                 "started": time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime())}
         os.ftruncate(self.fd, 0)
@@ -127,7 +130,7 @@ class RunLock:
         run that failed before writing anything leaves no trace."""
         if self.fd is not None and self.created:
             try:
-                if [e.name for e in os.scandir(self.path.parent)] == [LOCK_NAME]:
+                if [e.name for e in os.scandir(self.path.parent)] == [self.path.name]:
                     self.path.unlink()  # still locked: a process that opens it now is refused, one after finds none
                     for folder in self.created:
                         folder.rmdir()

@@ -63,3 +63,31 @@ def test_eval_answer_refuses_an_unwritable_out(nothing_loaded, tmp_path, capsys)
     assert ev.main(["answer", "--model", str(tmp_path), "--questions", str(q), "--out", str(out)]) == 2
     assert capsys.readouterr().err.strip().splitlines() == [
         f"error: --out {out} is not writable: File exists ({out.parent})"]
+
+
+def test_eval_answer_refuses_an_answer_file_another_run_is_writing(monkeypatch, tmp_path, capsys):
+    import os
+
+    from shared.engine.rundir import RunLock
+
+    class Loaded(Exception):
+        pass
+
+    def load_model(*a, **k):
+        raise Loaded
+
+    monkeypatch.setattr(ev, "load_model", load_model)
+    q = tmp_path / "q.jsonl"
+    q.write_text(json.dumps({"question_id": 1, "image": "0.png", "text": "What colour?"}) + "\n")
+    out = tmp_path / "answers" / "a.jsonl"
+    args = ["answer", "--model", str(tmp_path), "--questions", str(q)]
+    with RunLock(out.parent, "--out", for_file=out.name):  # another `eval answer` writing a.jsonl
+        assert ev.main(args + ["--out", str(out)]) == 2  # refused before the model loads
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith(f"error: {out} is in use by pid {os.getpid()} on host ")
+        assert err[0].endswith("one run per file — wait for it to end, stop it, or choose another --out")
+        with pytest.raises(Loaded):  # another answer file in the same folder is free
+            ev.main(args + ["--out", str(out.with_name("b.jsonl"))])
+    with pytest.raises(Loaded):  # released by the other run: this one goes on
+        ev.main(args + ["--out", str(out)])
+    assert sorted(p.name for p in out.parent.iterdir()) == [".a.jsonl.lock", ".b.jsonl.lock", "a.jsonl", "b.jsonl"]
