@@ -9,6 +9,9 @@ The command line writes a graph only after onnxruntime has given PyTorch's outpu
 """
 from __future__ import annotations
 
+import glob
+import sys
+import time
 import warnings
 from pathlib import Path
 
@@ -16,7 +19,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .io import atomic_path
+from .engine.rundir import RunLock
+from .io import atomic_path, atomic_write_json, remove_stale_temporaries
 from .transforms import Instances, resize_long_side
 
 OPSET = 17  # RoiAlign with half-pixel alignment and GridSample need ≥ 16
@@ -196,13 +200,11 @@ def export_main(argv: list[str] | None, prog: str, doc: str, model_class, config
     arguments exit 2 before the export.
     """
     import argparse
-    import sys
-    import time
 
     from .batch_predict import load_for_prediction
     from .classes import CLASSES_HELP
     from .image import read_image
-    from .io import atomic_write_json, ensure_writable_dir
+    from .io import ensure_writable_dir
 
     p = argparse.ArgumentParser(prog=prog, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--pretrained", help="folder written by save_pretrained")
@@ -227,8 +229,13 @@ def export_main(argv: list[str] | None, prog: str, doc: str, model_class, config
         p.error(f"--opset {args.opset}: the exported ops (RoiAlign with half-pixel alignment, GridSample) need ≥ 16")
     args.device = "cpu"  # tracing and the onnxruntime check run on the CPU
     out = Path(args.out)
+    lock = None
     try:
         ensure_writable_dir(out.resolve().parent)  # fail before the model loads
+        # one export per --out at a time; then the temporaries a killed export left beside it can go
+        lock = RunLock(out.parent, "--out", for_file=out.name)
+        for name in (out.name, out.with_suffix(".json").name):
+            remove_stale_temporaries(out.parent, pattern=glob.escape(name))
         pictures = [(path, np.asarray(read_image(path, what="--check-image"))) for path in args.check_image or []]
         model = load_for_prediction(model_class, config_schema, args)
         if args.classes:
@@ -238,10 +245,19 @@ def export_main(argv: list[str] | None, prog: str, doc: str, model_class, config
     except Exception as e:  # noqa: BLE001 — a user's error is one line (shared.errors), anything else re-raised
         from shared.cli import report_user_error
 
+        if lock is not None:
+            lock.release()
         if not report_user_error(e):
             raise
         return 2
-    pictures = pictures or check_pictures(size)
+    with lock:
+        return _export_checked(model, size, out, args.opset, export_fn, pictures or check_pictures(size), tolerances,
+                               metadata_fn)
+
+
+def _export_checked(model, size, out, opset, export_fn, pictures, tolerances, metadata_fn) -> int:
+    """``export_main``'s second half, with ``--out`` held: trace into a temporary file, check it against PyTorch,
+    move it onto ``out`` and write ``OUT.json``; 1 when the graph differs (nothing written), 2 for a full disk."""
 
     def log(msg: str) -> None:
         print(msg, flush=True)
@@ -251,7 +267,7 @@ def export_main(argv: list[str] | None, prog: str, doc: str, model_class, config
             start = time.perf_counter()
             log(f"tracing the model at {size}×{size} (the sliding windows, every stage: minutes for a large "
                 f"backbone on a CPU) …")
-            wrapper = export_fn(model, size, tmp, args.opset)
+            wrapper = export_fn(model, size, tmp, opset)
             log(f"traced in {time.perf_counter() - start:.0f} s; checking against PyTorch on {len(pictures)} "
                 f"picture(s) …")
             reports = check_parity(wrapper, wrapper.output_names, tmp, pictures, size, tolerances, log)

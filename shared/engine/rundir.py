@@ -79,33 +79,46 @@ class RunLock:
     start time into the file; a second holder — another process, or another ``RunLock`` in this one — gets a
     ``RunDirError`` naming them. Used by ``RunDir`` and by entry points that do not run on this engine (LLaVA's HF
     Trainer). A folder that cannot be created or written is a ``RunDirError`` too. ``for_file``: hold one output
-    file of ``out_dir`` instead of the whole folder (lock file ``.<name>.lock`` beside it; e.g. ``eval answer``'s
-    answers, several of which may share a folder)."""
+    file of ``out_dir`` instead of the whole folder (lock file ``.<name>.lock`` beside it while held; e.g. an
+    ``eval answer`` answer file or an exported graph, several of which may share a folder)."""
 
     def __init__(self, out_dir: Path, key: str = "train.out_dir", for_file: str | None = None):
         self.path = out_dir / (LOCK_NAME if for_file is None else f".{for_file}{LOCK_NAME}")
+        self.for_file = for_file
         held = out_dir if for_file is None else out_dir / for_file
         self.fd = None
         self.created = [p for p in (out_dir, *out_dir.parents) if not p.exists()]  # deepest first
-        try:
-            out_dir.mkdir(parents=True, exist_ok=True)
-            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
-        except OSError as e:
-            raise RunDirError(f"{key} {out_dir} is not writable: {e.strerror or e}") from None
-        try:
-            locked = lock_descriptor(self.fd, blocking=False)
-        except BaseException:
-            os.close(self.fd)
-            raise
-        if not locked:
-            os.close(self.fd)
-            raise RunDirError(f"{held} is in use by {self._holder()}; one run per {'folder' if for_file is None else 'file'}"
-                              f" — wait for it to end, stop it, or choose another {key}")
+        while self.fd is None:
+            try:
+                out_dir.mkdir(parents=True, exist_ok=True)
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+            except OSError as e:
+                raise RunDirError(f"{key} {out_dir} is not writable: {e.strerror or e}") from None
+            try:
+                locked = lock_descriptor(fd, blocking=False)
+            except BaseException:
+                os.close(fd)
+                raise
+            if not locked:
+                os.close(fd)
+                raise RunDirError(f"{held} is in use by {self._holder()}; one run per "
+                                  f"{'folder' if for_file is None else 'file'} — wait for it to end, stop it, or "
+                                  f"choose another {key}")
+            if self._still_named(fd):
+                self.fd = fd
+            else:  # the holder removed the file between our open and our lock (``release``): lock the new one
+                os.close(fd)
         info = {"pid": os.getpid(), "host": socket.gethostname(),
                 "started": time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime())}
         os.ftruncate(self.fd, 0)
         os.lseek(self.fd, 0, os.SEEK_SET)
         os.write(self.fd, (json.dumps(info) + "\n").encode())
+
+    def _still_named(self, fd: int) -> bool:
+        try:
+            return os.path.samestat(os.fstat(fd), os.stat(self.path))
+        except FileNotFoundError:
+            return False
 
     def _holder(self) -> str:
         try:
@@ -121,7 +134,14 @@ class RunLock:
         self.release()
 
     def release(self) -> None:
+        """Drop the lock; a file's lock (``for_file``) also removes its lock file, while still holding it — a process
+        that opened it meanwhile sees it gone once locked and takes a new one."""
         if self.fd is not None:
+            if self.for_file is not None:
+                try:
+                    self.path.unlink(missing_ok=True)
+                except OSError:
+                    pass  # e.g. an open file cannot be removed on Windows: it stays, unlocked
             os.close(self.fd)  # closing the descriptor drops the lock
             self.fd = None
 

@@ -331,3 +331,33 @@ def test_a_canvas_of_odd_p5_cells_detects_as_its_whole_cell_padding(fvit_world, 
     a = model.detect(x, [(160, 150)], paste_masks=False)[0]
     b = model.detect(torch.nn.functional.pad(x, (0, 32, 0, 32)), [(160, 150)], paste_masks=False)[0]
     assert len(a["boxes"]) > 0 and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_cli_holds_its_out_and_removes_what_a_killed_export_left(real_export, tmp_path, monkeypatch, capsys):
+    """A killed export leaves its temporaries beside ``--out`` (``.m.onnx.<8 chars>.tmp``, the same for OUT.json):
+    the next export removes them; another program's ``.tmp`` stays. While an export runs, a second one into the
+    same ``--out`` is refused before its model loads; another name in the folder is free."""
+    import shutil
+
+    from fvit_detection import export
+    from shared.engine.rundir import RunLock
+
+    src, model, photos = real_export
+    stale = [tmp_path / ".m.onnx.k1ll3d_a.tmp", tmp_path / ".m.json.k1ll3d_b.tmp"]
+    for p in stale:
+        p.write_bytes(b"half a graph")
+    (tmp_path / "notes.tmp").write_text("another program's")
+    args = ["--pretrained", str(src / "pretrained"), "--size", "128", "--check-image", str(photos[1])]
+    with RunLock(tmp_path, "--out", for_file="m.onnx"):  # an export into m.onnx is running
+        assert main(args + ["--out", str(tmp_path / "m.onnx")]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and f"{tmp_path / 'm.onnx'} is in use by pid" in err
+        assert all(p.exists() for p in stale)  # the running export's temporaries are left alone
+
+    def copy_graph(model, size, out, opset):  # the fixture's graph instead of a new trace
+        shutil.copyfile(src / "fvit.onnx", out)
+        return export.ExportableFViT(model)
+
+    monkeypatch.setattr(export, "export_onnx", copy_graph)
+    assert main(args + ["--out", str(tmp_path / "m.onnx")]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.json", "m.onnx", "notes.tmp"]
