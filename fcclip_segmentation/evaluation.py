@@ -35,6 +35,9 @@ def evaluate(model: FCCLIP, cfg: FCCLIPConfig, train_names: list[str], out_dir: 
     tasks = set(cfg.eval.tasks) if panoptic_set else {"semantic"}
     set_vocabulary(model, ds.class_names, ds.is_thing, train_names, cfg.text_cache)
     n = len(ds) if cfg.eval.max_images is None else min(len(ds), cfg.eval.max_images)
+    if "instance" in tasks and cfg.data.val_instances:  # pycocotools would refuse it only after the inference
+        check_instances_json(cfg.data.val_instances, [r["image"] for r in ds.records[:n]],
+                             [c for c in ds.categories if c.get("isthing")])
     loader = torch.utils.data.DataLoader(torch.utils.data.Subset(ds, list(range(rank, n, world_size))),
                                          batch_size=cfg.eval.batch_size, collate_fn=collate)
     pred_dir = out_dir / "panoptic_pred"
@@ -104,6 +107,29 @@ def evaluate(model: FCCLIP, cfg: FCCLIPConfig, train_names: list[str], out_dir: 
     if instances:
         metrics.update(_instance_ap(cfg.data.val_instances, instances))
     return metrics
+
+
+def check_instances_json(path: str, images: list[dict], thing_categories: list[dict]) -> None:
+    """``DatasetError`` (naming ``data.val_instances``, the file and what is missing) unless the COCO instances json
+    at ``path`` holds every evaluated image (by id) and every thing category of the panoptic set (by id), and an
+    ``annotations`` list: the ground truth of mask / box AP must be the panoptic set's own objects."""
+    from shared.formats.validate import DatasetError
+    from shared.ground_truth import GroundTruth
+
+    gt = GroundTruth(path, "data.val_instances")
+    where = f"data.val_instances {path}"
+    ids = {im["id"] for im in gt.images.values()}
+    missing = [im["id"] for im in images if im["id"] not in ids]
+    if missing:
+        raise DatasetError(f"{where}: {len(missing)} of the {len(images)} evaluated images are not in its images, "
+                           f"e.g. id {missing[0]!r} (a COCO instances json of the same images as data.val_json)")
+    cat_ids = {c["id"] for c in gt.categories}
+    absent = [f"{c['id']} ({c.get('name', '?')})" for c in thing_categories if c["id"] not in cat_ids]
+    if absent:
+        raise DatasetError(f"{where}: the thing categories {', '.join(absent[:5])}"
+                           f"{' …' if len(absent) > 5 else ''} of data.val_json are not in its categories")
+    if not gt.has_annotations:
+        raise DatasetError(f"{where}: missing top-level list 'annotations' (a COCO instances json)")
 
 
 def _subset_json(path: str, images: list[dict], out_dir: Path) -> Path:

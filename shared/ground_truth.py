@@ -36,6 +36,7 @@ class GroundTruth:
             self.images[key] = im
             by_base[PurePosixPath(key).name].append(key)
         self._by_base = by_base
+        self.has_annotations = isinstance(data.get("annotations"), list)
 
     # --- images -------------------------------------------------------------------------------------------------
     def match_images(self, names: list[str]) -> dict[str, dict]:

@@ -122,6 +122,37 @@ def test_coco_panoptic_eval_on_the_real_sample_without_training_set(run, tmp_pat
     assert metrics["PQ_all"] == pytest.approx(pq["All"]["pq"])
 
 
+def test_instance_ap_on_the_real_detection_json_and_a_wrong_one_refused_before_inference(run, fcclip_world,
+                                                                                           tmp_path, capsys,
+                                                                                           monkeypatch):
+    """The registry's ``coco`` set with an instances json: the sample's own objects in COCO detection format (RLE
+    masks) give mask / box AP; the synthetic world's instances json (other images) is refused naming the field
+    and the image, before any image is run through the model."""
+    import fcclip_segmentation.evaluation as evaluation
+
+    coco = _coco_tree(tmp_path / "datasets")
+    shutil.copy(panopticapi_sample() / "sample_data/panoptic_coco_detection_format.json",
+                coco / "annotations/instances_val2017.json")
+    args = ["--dataset", "coco", "--data-root", str(tmp_path / "datasets")]
+    assert _eval(run, tmp_path / "out", *args, "eval.max_images=1") == 0
+    metrics = json.loads((tmp_path / "out/metrics.json").read_text())
+    assert metrics["num_images"] == 1
+    for k in ("segm_AP", "segm_AP50", "bbox_AP", "bbox_AP50"):
+        assert isinstance(metrics[k], float) and 0.0 <= metrics[k] <= 1.0, k
+    capsys.readouterr()
+
+    def no_inference(*a, **k):
+        raise AssertionError("ran the model before checking the instances json")
+
+    monkeypatch.setattr(evaluation, "instance_inference", no_inference)
+    monkeypatch.setattr(evaluation, "panoptic_inference", no_inference)
+    wrong = fcclip_world.instances_val
+    assert _eval(run, tmp_path / "out2", *args, f"data.val_instances={wrong}") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"error: data.val_instances {wrong}: 2 of the 2 evaluated images are not in its images, e.g. id "
+                   "142238 (a COCO instances json of the same images as data.val_json)"]
+
+
 def test_ade20k_eval_on_the_prepared_tree_without_training_set(run, tmp_path):
     root = build_tree(tmp_path / "datasets")  # datasets/ADEChallengeData2016
     assert prepare_main(["--root", str(root), "--splits", "validation"]) == 0  # the user's step; nothing of train
