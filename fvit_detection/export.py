@@ -46,9 +46,9 @@ class ExportableFViT(nn.Module):
 
     def forward(self, image: torch.Tensor, image_size: torch.Tensor):
         with torch.no_grad():
-            det = self.model.detect(self.normalize(image, image_size), [image_size], paste_masks=False)[0]
+            det = self.model.detect(self.normalize(image, image_size), [image_size])[0]
         out = (det["boxes"], det["scores"], det["labels"])
-        return out + ((det["masks"][:, 0],) if "masks" in det else ())
+        return out + ((det["mask_probs"][:, 0],) if "mask_probs" in det else ())
 
 
 def check_size(model, size: int) -> None:
@@ -75,15 +75,12 @@ def postprocess(outputs: dict[str, np.ndarray], image_size, orig_size: tuple[int
     (H, W): boxes in its pixels (divided by the real per-axis factors w / W, h / H and clipped to the picture,
     by ``rescale_to_original`` as predict and eval do), scores, labels, bool masks (K, H, W), plus ``label_names``
     and ``category_ids`` when ``class_names`` / ``category_ids`` (``OUT.json``'s) are given."""
-    from torchvision.models.detection.roi_heads import paste_masks_in_image
-
     from .modeling.postprocess import rescale_to_original
 
-    size = tuple(int(v) for v in image_size)
     det = {k: torch.from_numpy(outputs[k]) for k in ("boxes", "scores", "labels")}
     if "mask_probs" in outputs:
-        det["masks"] = paste_masks_in_image(torch.from_numpy(outputs["mask_probs"])[:, None], det["boxes"], size)
-    r = rescale_to_original(det, size, orig_size)
+        det["mask_probs"] = torch.from_numpy(outputs["mask_probs"])[:, None]
+    r = rescale_to_original(det, tuple(int(v) for v in image_size), orig_size)
     if category_ids is not None:
         r["category_ids"] = np.asarray(category_ids, np.int64)[r["labels"]]
     if class_names is not None:

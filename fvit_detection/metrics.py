@@ -16,14 +16,6 @@ from shared.formats.coco import mask_to_rle
 from shared.io import atomic_path
 
 
-def rescale_detections(det: dict, scale: float, size: tuple[int, int], orig_size: tuple[int, int]) -> dict:
-    """``rescale_to_original`` for callers that still pass the nominal factor: ``scale`` is not used (the real
-    per-axis factors come from ``size`` and ``orig_size``)."""
-    from .modeling.postprocess import rescale_to_original  # torch: imported only by callers with model outputs
-
-    return rescale_to_original(det, size, orig_size)
-
-
 @contextlib.contextmanager
 def _gc_paused():
     """Python's cyclic garbage collector off for a block that makes many small objects and no cycles."""

@@ -120,15 +120,15 @@ class FViT(PartialCheckpoint, nn.Module):
         feats = self.backbone(images)
         return feats, self.fpn(OrderedDict(self.adapters(feats)))
 
-    def detect(self, images, image_sizes, paste_masks: bool = True, vocabulary=None) -> list[dict]:
-        """Eval-mode detections per image; ``image_sizes``: content (h, w) per image, ints or (2,) tensors (an
-        exported graph's input). ``paste_masks=False`` returns the mask head's (K, 1, M, M) probabilities.
-        ``vocabulary``: a ``RoIVocabulary`` for this call only (default: the head's own)."""
+    def detect(self, images, image_sizes, vocabulary=None) -> list[dict]:
+        """Eval-mode detections per image ({boxes, scores, labels[, mask_probs (K, 1, M, M)]}, boxes in input
+        pixels; ``postprocess.rescale_to_original`` takes them to the picture); ``image_sizes``: content (h, w) per
+        image, ints or (2,) tensors (an exported graph's input). ``vocabulary``: a ``RoIVocabulary`` for this call only (default: the head's own)."""
         images = self._whole_cells(images)
         feats, pyramid = self._features(images)
         proposals, _ = self.rpn(ImageList(images, list(image_sizes)), pyramid)
         return self.roi_heads._detect(list(pyramid.values())[:4], proposals, image_sizes, feats["clip_dense"],
-                                      self.clip_stride, paste_masks=paste_masks, vocabulary=vocabulary)
+                                      self.clip_stride, vocabulary=vocabulary)
 
     def checkpoint_skip_prefixes(self) -> tuple[str, ...]:
         # a frozen CLIP loaded from its own source is left out; a random-init one exists nowhere else

@@ -7,7 +7,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torchvision.models.detection import _utils as det_utils
-from torchvision.models.detection.roi_heads import paste_masks_in_image
 from torchvision.ops import box_iou, roi_align
 
 from .boxes import clip_boxes
@@ -190,10 +189,10 @@ class FViTRoIHead(nn.Module):
         return (self.vlm_temperature * v @ text.t()).softmax(-1)
 
     @torch.no_grad()
-    def _detect(self, feats, proposals, image_sizes, clip_dense, clip_stride, paste_masks: bool = True,
+    def _detect(self, feats, proposals, image_sizes, clip_dense, clip_stride,
                 vocabulary: RoIVocabulary | None = None):
-        """Per image {boxes, scores, labels[, masks]}; masks pasted to the image size, or with ``paste_masks=False``
-        the (K, 1, M, M) probabilities of the mask head (an exported graph leaves the pasting to its caller).
+        """Per image {boxes, scores, labels[, mask_probs]}: boxes in input pixels, ``mask_probs`` the mask head's
+        (K, 1, M, M) probabilities (``postprocess.paste_masks`` pastes them at the original size, as the reference).
         Image sizes may be (h, w) tensors. ``vocabulary``: this call's classes (default: the head's own). Candidates
         are the (box, class) pairs scoring above ``score_thresh``; per-class NMS keeps the top ``detections_per_img``
         by score (ties in candidate order: ``nms.py``)."""
@@ -213,8 +212,8 @@ class FViTRoIHead(nn.Module):
             results.append({"boxes": bx[idx], "scores": sc[cls, idx], "labels": cls})
         if self.with_mask:
             masks = self.mask_head(self.mask_pool(feats, [r["boxes"] for r in results])).sigmoid()
-            for r, m, size in zip(results, _per_image(masks, [r["boxes"] for r in results]), image_sizes):
-                r["masks"] = paste_masks_in_image(m, r["boxes"], size) if paste_masks else m
+            for r, m in zip(results, _per_image(masks, [r["boxes"] for r in results])):
+                r["mask_probs"] = m
         return results
 
 

@@ -76,11 +76,11 @@ def test_canvas_normalisation_equals_normalize_and_pad(pad):
 def test_detect_with_tensor_sizes_equals_int_sizes(fvit_world, tmp_path):
     model = _model(fvit_world, tmp_path)
     x = torch.randn(1, 3, 256, 256, generator=torch.Generator().manual_seed(2))
-    a = model.detect(x, [(200, 130)], paste_masks=False)[0]
-    b = model.detect(x, [torch.tensor([200, 130])], paste_masks=False)[0]
+    a = model.detect(x, [(200, 130)])[0]
+    b = model.detect(x, [torch.tensor([200, 130])])[0]
     assert len(a["boxes"]) > 0 and all(torch.equal(a[k], b[k]) for k in a)
     assert float(a["boxes"][:, 2].max()) <= 130 and float(a["boxes"][:, 3].max()) <= 200
-    assert a["masks"].shape[1:] == (1, 28, 28)
+    assert a["mask_probs"].shape[1:] == (1, 28, 28)
 
 
 def test_export_refuses_missing_vocabulary_and_sizes_it_cannot_take(fvit_world, tmp_path):
@@ -135,12 +135,12 @@ def _assert_graph_equals_pytorch(model, graph, pic, size, meta, min_detections=1
     x, (h, w) = eval_input(pic, size, spec.mean, spec.std)
     assert [h, w] == image_size.tolist()
     with torch.no_grad():
-        ref = model.detect(x[None], [(h, w)], paste_masks=False)[0]
+        ref = model.detect(x[None], [(h, w)])[0]
     assert min_detections <= len(ref["scores"]) and len(got["scores"]) == len(ref["scores"])
     np.testing.assert_array_equal(got["labels"], ref["labels"].numpy())
     np.testing.assert_allclose(got["boxes"], ref["boxes"].numpy(), atol=BOX_ATOL, rtol=0)
     np.testing.assert_allclose(got["scores"], ref["scores"].numpy(), atol=SCORE_ATOL, rtol=0)
-    np.testing.assert_allclose(got["mask_probs"], ref["masks"][:, 0].numpy(), atol=SCORE_ATOL, rtol=0)
+    np.testing.assert_allclose(got["mask_probs"], ref["mask_probs"][:, 0].numpy(), atol=SCORE_ATOL, rtol=0)
     assert got["boxes"][:, 2].max() <= w and got["boxes"][:, 3].max() <= h  # clipped to the content
     # the user-level result, in the picture's pixels
     big_h, big_w = pic.shape[:2]
@@ -328,8 +328,8 @@ def test_a_canvas_of_odd_p5_cells_detects_as_its_whole_cell_padding(fvit_world, 
     model = _model(fvit_world, tmp_path)
     assert model.canvas_multiple == 64
     x = torch.randn(1, 3, 160, 160, generator=torch.Generator().manual_seed(3))
-    a = model.detect(x, [(160, 150)], paste_masks=False)[0]
-    b = model.detect(torch.nn.functional.pad(x, (0, 32, 0, 32)), [(160, 150)], paste_masks=False)[0]
+    a = model.detect(x, [(160, 150)])[0]
+    b = model.detect(torch.nn.functional.pad(x, (0, 32, 0, 32)), [(160, 150)])[0]
     assert len(a["boxes"]) > 0 and all(torch.equal(a[k], b[k]) for k in a)
 
 
