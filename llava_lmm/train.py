@@ -242,6 +242,7 @@ def train(m: ModelArguments, d: DataArguments, t: LlavaTrainingArguments) -> dic
 
     torch.manual_seed(t.seed)
     out = Path(t.output_dir)
+    _ = t.device  # joins the torchrun process group, so the processes share the image check
     data = check_llava_data(d.data_path, d.template, d.image_folder, d.on_bad_record, d.on_bad_image)  # before the model
     tok = build_tokenizer(m, d, t.model_max_length)
     model = build_model(m, tok)

@@ -9,9 +9,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+import torch.distributed as dist
 from torch.utils.data import Dataset, Sampler
 
 from .image import ImageError, open_image, process_images
+from shared.engine.distributed import all_gather_objects, is_distributed
 from shared.formats.validate import DatasetError, RecordProblems
 
 from .conversation import get_template
@@ -100,17 +102,21 @@ def check_llava_data(data_path: str | Path, template: str = "v1", image_folder: 
     if with_image and check_images:
         folder = Path(image_folder)
         files = sorted({records[i]["image"] for i in with_image})
-        log.info("%s: checking %d image files (header and size)", data_path, len(files))
+        # under torchrun each process checks its share of the files and all learn every problem
+        rank, world = (dist.get_rank(), dist.get_world_size()) if is_distributed() else (0, 1)
+        mine = files[rank::world]
+        log.info("%s: checking %d of %d image files (header and size)", data_path, len(mine), len(files))
         workers = threads or min(8, 2 * (os.cpu_count() or 1))
-        if len(files) > 256 and workers > 1:
+        if len(mine) > 256 and workers > 1:
             with ThreadPoolExecutor(workers) as pool:
-                found = dict(zip(files, pool.map(lambda f: image_problem(folder / f), files, chunksize=64)))
+                found = dict(zip(mine, pool.map(lambda f: image_problem(folder / f), mine, chunksize=64)))
         else:
-            found = {f: image_problem(folder / f) for f in files}
+            found = {f: image_problem(folder / f) for f in mine}
+        found = {f: why for part in all_gather_objects({f: w for f, w in found.items() if w}) for f, why in part.items()}
         skip = "skip" in (on_bad_image, on_bad_record)
         problems = RecordProblems(data_path, "skip" if skip else "error", skip_hint=IMAGE_SKIP_HINT)
         for i in with_image:
-            why = found[records[i]["image"]]
+            why = found.get(records[i]["image"])
             if why:
                 problems.add(i, f"#{index[i]} record {records[i].get('id', '?')!r}", f"image {records[i]['image']!r}:",
                              why)

@@ -147,3 +147,37 @@ def test_image_in_a_later_turn_that_does_not_fit_is_listed(mix665k, tok):
                                            r"model_max_length 128"):
         LazySupervisedDataset(data, tok, make_image_processor(32), root, "v1", num_image_tokens=N_IMG,
                               model_max_length=128)
+
+
+def test_torchrun_processes_share_the_image_check(tmp_path):
+    """Under torchrun each process opens its share of the image files (not all of them: 665k files × 8 processes
+    per node), and every process learns every problem: the same records are kept and skipped everywhere."""
+    from PIL import Image
+
+    from tests.torchrun_helpers import torchrun
+
+    root = tmp_path / "images"
+    root.mkdir()
+    for name in ("a", "b", "e"):
+        Image.new("RGB", (8, 6), (10, 20, 30)).save(root / f"{name}.png")
+    (root / "d.png").write_text("not a PNG\n")  # c.png is missing
+    data = tmp_path / "data.json"
+    data.write_text(json.dumps([{"id": n, "image": f"{n}.png", "conversations": _turns("<image>\nWhat is it?", "A box.")}
+                                for n in "abcde"]))
+    script = """
+import json, sys
+import torch.distributed as dist
+import llava_lmm.data.dataset as ds
+dist.init_process_group("gloo")
+opened, problem = [], ds.image_problem
+ds.image_problem = lambda path: (opened.append(path.name), problem(path))[1]
+c = ds.check_llava_data(sys.argv[1], "v1", sys.argv[2], on_bad_image="skip")
+with open(f"{sys.argv[3]}/rank{dist.get_rank()}.json", "w") as f:
+    json.dump({"opened": opened, "ids": [r["id"] for r in c.records], "skipped": c.skipped}, f)
+dist.destroy_process_group()
+"""
+    torchrun(script, tmp_path, str(data), str(root), str(tmp_path))
+    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert sorted(ranks[0]["opened"] + ranks[1]["opened"]) == [f"{n}.png" for n in "abcde"]  # each file once
+    assert all(0 < len(r["opened"]) < 5 for r in ranks)
+    assert all(r["ids"] == ["a", "b", "e"] and r["skipped"] == 2 for r in ranks)
