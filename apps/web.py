@@ -1,4 +1,5 @@
 """``python -m apps.web [--fvit DIR] [--fcclip DIR] [--llava DIR] [--port 7860]`` — the web app (Gradio).
+Each model may also be a Hub id (``org/name``), read through the Hub cache as ``from_pretrained`` reads it.
 
 Three tabs on localhost: detection (image + class list → picture + table), panoptic segmentation (image + class
 list → overlay + legend) and LLaVA chat (image + question → streamed answer). Without arguments the folders that
@@ -35,15 +36,26 @@ def load_models(dirs: dict[str, str | Path | None], device: str = "cpu") -> tupl
     tabs = {t.key: t for t in TABS}
     models, missing = {}, {}
     for key, given in dirs.items():
-        folder = Path(given) if given else default_folder(tabs[key])
+        folder = _given_folder(key, given) if given else default_folder(tabs[key])
         if given and not (folder / "config.json").is_file():
-            raise FileNotFoundError(f"--{key} {folder}: no model there (config.json missing)")
+            raise FileNotFoundError(f"--{key} {given}: no model there (config.json missing)")
         if not (folder / "config.json").is_file():
             missing[key] = (f"No model in `{folder}`: run `python -m apps.demo` (writes the demo models) or start "
                             f"the app with `--{key} DIR`.")
             continue
         models[key] = tabs[key].load(folder, device)
     return models, missing
+
+
+def _given_folder(key: str, given: str | Path) -> Path:
+    """``--<key>``'s folder: a local folder, or a Hub id ``org/name`` read through the Hub cache (as every
+    ``from_pretrained``); one ``ModelFolderError`` naming the option otherwise."""
+    from shared.hub import ModelFolderError, resolve_folder
+
+    try:
+        return resolve_folder(given)
+    except ModelFolderError as e:
+        raise ModelFolderError(f"--{key} {e}") from None
 
 
 def build_app(models: dict, missing: dict):
@@ -66,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m apps.web", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     for tab in TABS:
-        p.add_argument(f"--{tab.key}", help=f"{tab.model_help} (default: {default_folder(tab)})")
+        p.add_argument(f"--{tab.key}", help=f"{tab.model_help} or Hub id org/name (default: {default_folder(tab)})")
     p.add_argument("--port", type=int, default=7860)
     p.add_argument("--host", default="127.0.0.1", help="127.0.0.1 (this machine only) or 0.0.0.0")
     p.add_argument("--device", default="cpu")
