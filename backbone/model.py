@@ -93,7 +93,10 @@ class ClipBackbone(nn.Module):
         )
 
     # --- forward ---------------------------------------------------------------------------------
-    def forward(self, images: torch.Tensor, block_indices: Sequence[int] | None = None) -> dict[str, torch.Tensor]:
+    def forward(self, images: torch.Tensor, block_indices: Sequence[int] | None = None,
+                window_stride: int | tuple[int, int] | None = None) -> dict[str, torch.Tensor]:
+        """``block_indices`` / ``window_stride``: this call's, instead of ``options``' (which stay untouched, so
+        one model can serve calls with different strides, e.g. training and evaluation)."""
         if images.ndim != 4 or images.shape[1] != 3:
             raise ValueError(f"{self.name}: expected images of shape (B, 3, H, W), got {tuple(images.shape)}")
         opts, ext = self.options, self.extractor
@@ -112,7 +115,7 @@ class ClipBackbone(nn.Module):
                 feats = window_fn(x)
             else:
                 win = tuple(self.spec.native_size)
-                stride = opts.window_stride or win
+                stride = window_stride or opts.window_stride or win
                 stride = (stride, stride) if isinstance(stride, int) else tuple(stride)  # options may be set later
                 align = ext.token_stride if opts.window_placement == "aligned" else 1
                 feats = sliding_window_forward(window_fn, x, win, stride, align, opts.window_batch_size)

@@ -198,8 +198,8 @@ class FCCLIP(PartialCheckpoint, nn.Module):
             probs, masks = self.infer(images, vocabulary)
             up = upsample_mask_logits(masks, images.shape[-2:], batch["image_sizes"])
             return [{"probs": p, "mask_logits": m} for p, m in zip(probs, up)]
-        self.backbone.options.window_stride = self.cfg.train_window_stride
-        feats, pd, dec = self._decode(images)
+        # None: the window (no overlap), not the backbone options' stride
+        feats, pd, dec = self._decode(images, self.cfg.train_window_stride or tuple(self.backbone.spec.native_size))
         masks = dec.masks_queries_logits
         queries = [h.transpose(0, 1) for h in dec.intermediate_hidden_states]
         logits = [self.classify(qs, m, pd.mask_features) for qs, m in zip(queries, masks)]
@@ -210,8 +210,8 @@ class FCCLIP(PartialCheckpoint, nn.Module):
                                  for m, c in zip(masks[:-1], logits[:-1])])
         return self.criterion.weighted(losses)
 
-    def _decode(self, images: torch.Tensor):
-        feats = self.backbone(images)
+    def _decode(self, images: torch.Tensor, window_stride):
+        feats = self.backbone(images, window_stride=window_stride)
         maps = {k: feats[k] for k in LEVELS}
         if self.position is not None:
             maps = self.position(maps)
@@ -224,8 +224,7 @@ class FCCLIP(PartialCheckpoint, nn.Module):
         features' stride s, for the padded input (an exported graph ends here; ``forward`` upsamples and crops).
         ``vocabulary``: this call's classes (default: the model's own, which it leaves untouched)."""
         clf, _, seen = self.mask_vocabulary if vocabulary is None else vocabulary
-        self.backbone.options.window_stride = self.cfg.test_window_stride
-        feats, pd, dec = self._decode(images)
+        feats, pd, dec = self._decode(images, self.cfg.test_window_stride)
         masks = dec.masks_queries_logits[-1]
         logits_in = self.classify(dec.intermediate_hidden_states[-1].transpose(0, 1), masks, pd.mask_features, clf)
         clip_map = feats[self.backbone.extractor.clip_source]

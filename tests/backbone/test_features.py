@@ -95,6 +95,20 @@ def test_batched_sliding_equals_one_window_at_a_time(tiny_backbone):
     assert torch.allclose(out["clip_dense"], F.normalize(ext.embed_map(out["res4"]), dim=1), atol=ATOL)
 
 
+def test_a_calls_window_stride_equals_the_options_and_leaves_them(tiny_backbone):
+    """``forward(..., window_stride=s)`` is the backbone built with ``window_stride=s``, for that call only."""
+    x = torch.randn(1, 3, 200, 290)
+    opts = dict(window_batch_size=4)
+    built = ClipBackbone(tiny_backbone.clip, "ViTamin-Tiny", "vitamin", BackboneOptions(window_stride=48, **opts))
+    other = ClipBackbone(tiny_backbone.clip, "ViTamin-Tiny", "vitamin", BackboneOptions(window_stride=80, **opts))
+    want, plain = built(x), other(x)
+    got = other(x, window_stride=48)
+    assert not torch.allclose(want["res4"], plain["res4"], atol=1e-3)  # the stride matters here
+    for k in want:
+        assert torch.equal(got[k], want[k]), k
+    assert other.options.window_stride == (80, 80) and torch.equal(other(x)["res4"], plain["res4"])
+
+
 def test_sliding_merge_counts_on_a_constant_function():
     # fn returns ones at stride 2: the average of overlapping windows must be exactly one everywhere
     def fn(crops):

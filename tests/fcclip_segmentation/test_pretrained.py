@@ -92,6 +92,22 @@ def test_vocabulary_per_call_leaves_the_model_as_it_is(model, image):
     assert model.class_names == ["red circle", "sky"] and torch.equal(model.is_thing, own_flags[0])
 
 
+def test_inference_runs_at_the_test_window_stride_and_leaves_the_backbone_as_it_is(model, image, monkeypatch):
+    """``infer`` passes ``test_window_stride`` (64 in the tiny config; training 128) to the backbone for its call
+    only: the backbone's options are never written, so a model shared by threads or a training loop keeps them."""
+    seen = []
+    forward = type(model.backbone).forward
+
+    def spy(self, images, block_indices=None, window_stride=None):
+        seen.append(window_stride)
+        return forward(self, images, block_indices, window_stride)
+
+    before = model.backbone.options.window_stride
+    monkeypatch.setattr(type(model.backbone), "forward", spy)
+    model.predict(image)
+    assert seen == [model.cfg.test_window_stride] == [64] and model.backbone.options.window_stride == before
+
+
 def test_batch_cli_output_is_read_back_by_the_panoptic_evaluator(model, fcclip_world, tmp_path):
     from fcclip_segmentation.metrics import panoptic_quality
     from fcclip_segmentation.predict import main
