@@ -9,6 +9,7 @@ detectron2's ``DatasetFromList(serialize=True)``).
 """
 from __future__ import annotations
 
+import io
 import operator
 import pickle
 from collections.abc import Iterable, Iterator, Sequence
@@ -31,15 +32,13 @@ class PackedList(Sequence):
     """
 
     def __init__(self, records: Iterable[Any] = ()):
-        chunks = [pickle.dumps(r, protocol=pickle.HIGHEST_PROTOCOL) for r in records]
-        self._ends = np.cumsum(np.fromiter((len(c) for c in chunks), np.int64, len(chunks)), dtype=np.int64)
-        # np.empty maps its pages lazily: each chunk is freed once copied, so the peak stays near one buffer
-        self._buffer = np.empty(int(self._ends[-1]) if len(chunks) else 0, np.uint8)
-        start = 0
-        for i, chunk in enumerate(chunks):
-            self._buffer[start:start + len(chunk)] = np.frombuffer(chunk, np.uint8)
-            start += len(chunk)
-            chunks[i] = None
+        # pickled straight into one growing buffer (no per-record bytes left behind in the heap), then taken as is
+        out, ends = io.BytesIO(), []
+        for record in records:
+            pickle.dump(record, out, protocol=pickle.HIGHEST_PROTOCOL)
+            ends.append(out.tell())
+        self._buffer = np.frombuffer(out.getvalue(), np.uint8)  # read-only: a record is never changed in place
+        self._ends = np.array(ends, np.int64)
 
     def __len__(self) -> int:
         return len(self._ends)
