@@ -131,6 +131,7 @@ def measure_child(which: str, layout: str, root: Path, workers: int) -> dict:
     import multiprocessing as mp
 
     import benchmarks.dataset_reference  # noqa: F401  (both layouts' classes: the same imports before the baseline)
+    from shared.packed import PackedList
 
     gc.collect()
     rss_before = smaps_rollup()["Rss"]
@@ -159,7 +160,7 @@ def measure_child(which: str, layout: str, root: Path, workers: int) -> dict:
     for p in procs:
         p.join()
     return {"build_s": build_s, "rss_growth": parent_before["Rss"] - rss_before, "rss": parent_before["Rss"],
-            "packed_bytes": sum(getattr(v, "nbytes", 0) for v in vars(ds).values()),
+            "packed_bytes": sum(v.nbytes for v in vars(ds).values() if isinstance(v, PackedList)),
             "records": len(ds), "instances": reports[0][2], "read_s": max(r[3] for r in reports),
             "workers_uss_growth": sum(_private(after[pid]) - _private(start) for pid, start, *_ in reports),
             "pss_growth": parent_after["Pss"] + sum(a["Pss"] for a in after.values()) - parent_before["Pss"]}
