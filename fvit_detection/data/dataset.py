@@ -84,7 +84,8 @@ class DetectionDataset(torch.utils.data.Dataset):
         ids = sorted(images)
         if train:
             empty = [i for i in ids if not per_image[i]]
-            self.skipped["image_without_annotations"] += len(empty)
+            if empty:  # a zero count would make the warning below say "skipped" with nothing skipped
+                self.skipped["image_without_annotations"] = len(empty)
             ids = [i for i in ids if per_image[i]]
         if not ids:
             raise DatasetError(f"{self.ann_file}: no usable images (skipped: {dict(self.skipped)})")

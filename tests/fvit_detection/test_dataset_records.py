@@ -44,7 +44,7 @@ def test_training_samples_are_those_of_the_json_dict_layout(fvit_world, tmp_path
     args = (path, fvit_world.images_train, True, 96, MEAN, STD)
     new, old = DetectionDataset(*args, with_masks=True), ListDetectionDataset(*args, with_masks=True)
     assert isinstance(new.images, PackedList) and not hasattr(new, "anns")
-    assert len(new) == len(old) == 32 and +new.skipped == +old.skipped == {"crowd": 1, "zero_area_box": 1}
+    assert len(new) == len(old) == 32 and new.skipped == old.skipped == {"crowd": 1, "zero_area_box": 1}
     n_masks = 0
     for i in range(len(new)):
         a, b = new[(i, 100 + i)], old[(i, 100 + i)]
@@ -97,3 +97,8 @@ def test_images_and_annotations_api_against_the_json(fvit_world, tmp_path):
     assert None in ds.annotations([im["id"] for im in ds.images].index(a5["image_id"]))["ids"]
     with pytest.raises(IndexError):
         ds.annotations(len(ds))
+
+
+def test_nothing_skipped_logs_nothing(fvit_world, caplog):
+    ds = DetectionDataset(fvit_world.instances_train, fvit_world.images_train, True, 96, MEAN, STD)
+    assert ds.skipped == {} and not [r for r in caplog.records if "skipped" in r.getMessage()]
