@@ -96,9 +96,12 @@ def write_coco_like(root: str | Path, num_images: int, seed: int = 0, objects=(1
 
 # --- LVIS-shaped evaluation data ---------------------------------------------------------------------------------
 def write_lvis_like_gt(path: str | Path, num_images: int, seed: int = 0, anns_per_image: int = 12,
-                       num_categories: int = LVIS_CATEGORIES) -> Path:
+                       num_categories: int = LVIS_CATEGORIES, split: str | None = None) -> Path:
     """An LVIS-v1-val-shaped ground truth: ``num_categories`` categories (frequency r/c/f), ~``anns_per_image``
-    polygon annotations per image (LVIS val: 12.4), ``neg_category_ids`` / ``not_exhaustive_category_ids``."""
+    polygon annotations per image (LVIS val: 12.4), ``neg_category_ids`` / ``not_exhaustive_category_ids``.
+    With ``split`` (``train2017`` / ``val2017``) images also carry LVIS v1's other fields — ``coco_url`` naming
+    ``<split>/<id:012d>.jpg`` (where the loaders look for the file), ``flickr_url``, ``date_captured``, ``license``;
+    the annotations are the same."""
     rng = np.random.default_rng(seed)
     freq = np.array(["r", "c", "f"])[rng.choice(3, num_categories, p=[0.28, 0.38, 0.34])]
     cats = [{"id": i + 1, "name": f"c{i}", "frequency": str(f)} for i, f in enumerate(freq)]
@@ -110,6 +113,10 @@ def write_lvis_like_gt(path: str | Path, num_images: int, seed: int = 0, anns_pe
         neg = sorted(set(neg.tolist()) - set(pos.tolist()))
         images.append({"id": k + 1, "width": w, "height": h, "neg_category_ids": neg,
                        "not_exhaustive_category_ids": [int(pos[0])] if rng.random() < 0.1 else []})
+        if split is not None:
+            images[-1].update({"coco_url": f"http://images.cocodataset.org/{split}/{k + 1:012d}.jpg",
+                               "flickr_url": f"http://farm{k % 9 + 1}.staticflickr.com/{k + 1}/{k + 1:010d}_z.jpg",
+                               "date_captured": "2013-11-14 16:28:13", "license": k % 8 + 1})
         for _ in range(int(rng.poisson(anns_per_image))):
             poly = _polygon(rng, h, w)
             xs, ys = poly[0::2], poly[1::2]

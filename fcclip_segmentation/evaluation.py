@@ -85,7 +85,8 @@ def evaluate(model: FCCLIP, cfg: FCCLIPConfig, train_names: list[str], out_dir: 
         return metrics
     metrics["num_images"] = n
     if "panoptic" in tasks:
-        images = [r["image"] for r in ds.records if r["image"]["id"] in {a["image_id"] for a in annotations}]
+        predicted = {a["image_id"] for a in annotations}
+        images = [r["image"] for r in ds.records if r["image"]["id"] in predicted]
         pred_json = out_dir / "panoptic_pred.json"
         atomic_write_json(pred_json, {"images": images, "annotations": annotations, "categories": ds.categories})
         with tempfile.TemporaryDirectory(prefix="fcclip-eval-") as tmp:  # eval.max_images: no file left behind

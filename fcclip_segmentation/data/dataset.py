@@ -13,6 +13,7 @@ from shared.engine.config import resolve_input_path
 from shared.formats.panoptic import load_panoptic_json, read_segment_ids
 from shared.formats.validate import RecordProblems
 from shared.image import read_image
+from shared.packed import PackedList
 from shared.transforms import Instances, eval_input, large_scale_jitter, normalize_and_pad, pad_masks
 
 from .vocabulary import category_vocabulary
@@ -61,6 +62,8 @@ class PanopticDataset(torch.utils.data.Dataset):
 
     Records are checked when the dataset is built (``load_panoptic_json``: fields, categories, the PNG and image files
     exist); ``on_bad_record`` "error" lists the problems, "skip" leaves bad records out (``skipped``).
+    ``records[i]`` is ``load_panoptic_json``'s record ({image, png, segments}) in image-id order, held in one byte
+    buffer (``shared.packed.PackedList``): each read is a fresh copy.
     Class names come from the json, or from an FC-CLIP class-name file (synonyms) when given. At test time a sample
     also carries its semantic ground truth (``sem_gt``, original size, ``ignore_label`` = unlabelled): read from
     ``sem_seg_root/<image stem>.png`` when given (the reference's ``annotations_detectron2``), else painted from the
@@ -81,7 +84,11 @@ class PanopticDataset(torch.utils.data.Dataset):
         self.categories = [data["categories"][k] for k in sorted(data["categories"])]
         self.cat_to_label = {c["id"]: i for i, c in enumerate(self.categories)}
         self.class_names, self.is_thing = category_vocabulary(self.categories, class_names_file)
-        self.records = data["records"]
+        self._store(data["records"])
+
+    def _store(self, records: list[dict]) -> None:
+        """Keep the records packed (``shared.packed``): shared by forked DataLoader workers, not copied into each."""
+        self.records = PackedList(records)
 
     def __len__(self) -> int:
         return len(self.records)

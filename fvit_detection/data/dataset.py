@@ -14,9 +14,16 @@ from shared.formats.validate import (DatasetError, RecordProblems, area_problem,
                                      is_finite_number)
 from shared.image import read_image
 from shared.io import load_json
+from shared.packed import PackedList
 from shared.transforms import Instances, large_scale_jitter, normalize_and_pad, pad_masks, resize_long_side
 
 log = logging.getLogger(__name__)
+
+
+def _image_record(im: dict) -> dict:
+    """What samples and evaluation read of a json image: id, height, width and the field naming its file."""
+    field = image_file(im)[1]
+    return {"id": im["id"], "height": im["height"], "width": im["width"], field: im[field]}
 
 
 class DetectionDataset(torch.utils.data.Dataset):
@@ -31,6 +38,10 @@ class DetectionDataset(torch.utils.data.Dataset):
     unique ids), images (id, positive width/height, the file exists), annotations (known image and category, bbox of
     four finite numbers, w/h >= 0, a segmentation when masks are trained). ``on_bad_record="error"`` raises a
     ``DatasetError`` listing the first 20 problems; ``"skip"`` leaves bad records out (``skipped["bad_record"]``).
+
+    Kept (``shared.packed.PackedList``, one byte buffer each, shared by forked DataLoader workers rather than copied
+    into each): ``images[i]`` (id, height, width, ``file_name`` or ``coco_url``) and ``annotations(i)`` (ids, boxes,
+    labels, segmentations) of the kept images in image-id order; not the json's dicts.
     """
 
     def __init__(self, ann_file: str | Path, image_root: str | Path, train: bool, size: int, mean, std,
@@ -73,14 +84,36 @@ class DetectionDataset(torch.utils.data.Dataset):
         ids = sorted(images)
         if train:
             empty = [i for i in ids if not per_image[i]]
-            self.skipped["image_without_annotations"] += len(empty)
+            if empty:  # a zero count would make the warning below say "skipped" with nothing skipped
+                self.skipped["image_without_annotations"] = len(empty)
             ids = [i for i in ids if per_image[i]]
         if not ids:
             raise DatasetError(f"{self.ann_file}: no usable images (skipped: {dict(self.skipped)})")
         if self.skipped:
             log.warning("%s: skipped %s", self.ann_file, dict(self.skipped))
-        self.images = [images[i] for i in ids]
-        self.anns = per_image
+        self._store([images[i] for i in ids], [per_image[i] for i in ids])
+
+    def _store(self, images: list[dict], anns: list[list[tuple[dict, list]]]) -> None:
+        """Keep, per kept image, its record and its annotations (json dict, clipped xyxy box) as two packed lists
+        (``shared.packed``: shared by forked DataLoader workers instead of copied into each) of only what samples
+        use: the image's id, height, width and the field naming its file; boxes (n, 4) float32, labels (n,) int64,
+        annotation ids and — when masks are trained — segmentations."""
+        self.images = PackedList(_image_record(im) for im in images)
+        self._annotations = PackedList(self._annotation_record(a) for a in anns)
+
+    def _annotation_record(self, anns: list[tuple[dict, list]]) -> dict:
+        rec = {"ids": [a.get("id") for a, _ in anns],
+               "boxes": np.array([b for _, b in anns], np.float32).reshape(-1, 4),
+               "labels": np.array([self.cat_to_label[a["category_id"]] for a, _ in anns], np.int64)}
+        if self.with_masks:
+            rec["segmentations"] = [a["segmentation"] for a, _ in anns]
+        return rec
+
+    def annotations(self, idx: int) -> dict:
+        """Image ``idx``'s kept annotations in json order: ``ids`` (the json's annotation ids, None where absent),
+        ``boxes`` (n, 4) float32 xyxy clipped to the image, ``labels`` (n,) int64 positions in category-id order,
+        and with masks ``segmentations`` (the json's polygons or RLEs). A fresh copy on every call."""
+        return self._annotations[idx]
 
     def _check_images(self, records: list, problems: RecordProblems) -> dict[int, dict]:
         """{id: image} of the well-formed image records whose file exists (a stat, no decode)."""
@@ -153,27 +186,24 @@ class DetectionDataset(torch.utils.data.Dataset):
     def load_image(self, im: dict) -> np.ndarray:
         return np.asarray(read_image(self.image_path(im)))  # EXIF orientation applied, as mmcv's imfrombytes
 
-    def _instances(self, im: dict, image: np.ndarray) -> Instances:
-        anns = self.anns[im["id"]]
-        boxes = np.array([b for _, b in anns], np.float32).reshape(-1, 4)
-        labels = np.array([self.cat_to_label[a["category_id"]] for a, _ in anns], np.int64)
+    def _instances(self, idx: int, image: np.ndarray) -> Instances:
+        anns = self.annotations(idx)
         masks = None
         if self.with_masks:
             h, w = image.shape[:2]
-            masks = np.zeros((len(anns), h, w), bool)
-            for i, (a, _) in enumerate(anns):
-                seg = a["segmentation"]
+            masks = np.zeros((len(anns["labels"]), h, w), bool)
+            for i, seg in enumerate(anns["segmentations"]):
                 rle = mask_utils.frPyObjects(seg, h, w) if isinstance(seg, list) else (
                     {**seg, "counts": seg["counts"].encode()} if isinstance(seg.get("counts"), str) else seg)
                 m = mask_utils.decode(rle)
                 masks[i] = (m.max(axis=2) if m.ndim == 3 else m) > 0
-        return Instances(image, boxes, labels, masks)
+        return Instances(image, anns["boxes"], anns["labels"], masks)
 
     def __getitem__(self, item: int | tuple[int, int]) -> dict:
         """``item``: an index, or (index, sample_seed) from the engine's sampler (seeds the augmentation)."""
         idx, seed = item if isinstance(item, tuple) else (item, int(torch.randint(0, 2**31 - 1, ())))
         im = self.images[idx]
-        inst = self._instances(im, self.load_image(im))
+        inst = self._instances(idx, self.load_image(im))
         if self.train:
             rng = np.random.default_rng(seed)
             inst = large_scale_jitter(inst, rng, self.size, self.scale_range, mask_canvas=self.size)
